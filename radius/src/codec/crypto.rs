@@ -236,3 +236,8 @@ mod tests {
         assert_eq!(verify_message_authenticator(&raw, &ra, b"secret"), Some(false));
     }
 }
+
+/// The constant-time comparison, for the auth methods.
+pub fn constant_time_eq_pub(a: &[u8], b: &[u8]) -> bool {
+    constant_time_eq(a, b)
+}
