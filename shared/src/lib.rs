@@ -1,0 +1,8 @@
+//! edge-shared: domain types, storage (PostgreSQL and SQLite), the in-memory index the data
+//! plane serves from, metric names and health state.
+
+pub mod health;
+pub mod index;
+pub mod metric_names;
+pub mod store;
+pub mod types;

@@ -1,5 +1,6 @@
 //! FreeRADIUS-format dictionaries: the names, types and vendor formats of attributes.
 
+mod builtin;
 mod pair;
 mod parse;
 mod value;

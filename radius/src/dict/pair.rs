@@ -237,9 +237,14 @@ impl CompiledPair {
             1 => hide_password(&self.data, secret, request_auth),
             2 => {
                 let salt: [u8; 2] = rand::random();
-                let mut v = vec![self.tag.unwrap_or(0)];
-                v.extend(hide_tunnel_password(&self.data, secret, request_auth, salt));
-                v
+                let hidden = hide_tunnel_password(&self.data, secret, request_auth, salt);
+                if self.has_tag {
+                    let mut v = vec![self.tag.unwrap_or(0)];
+                    v.extend(hidden);
+                    v
+                } else {
+                    hidden
+                }
             }
             _ if self.has_tag && self.data.len() == 4 && self.tag.is_some() => {
                 // RFC 2868: tagged integers give their first octet to the tag.

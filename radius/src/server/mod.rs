@@ -1,1 +1,134 @@
+//! The RADIUS authentication server: SO_REUSEPORT sockets with one receiver each, a fast path
+//! that answers from memory inline, and a bounded slow path for deliberately costly password
+//! hashes. Malformed packets, unknown clients and bad authenticators are dropped and counted.
 
+mod handler;
+mod plans;
+mod policy;
+mod rate_limit;
+mod reply_cache;
+mod socket;
+mod stats;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use edge_shared::index::Index;
+use tokio::net::UdpSocket;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::dict::Dictionary;
+pub use handler::{Handler, Outcome};
+pub use stats::Stats;
+
+/// What the server needs to know before it binds.
+#[derive(Debug, Clone)]
+pub struct AuthServerConfig {
+    pub listen: SocketAddr,
+    /// Sockets (and receiver tasks) bound with SO_REUSEPORT; 0 means one per core.
+    pub receivers: usize,
+    /// Requests that may wait for or run a costly password hash at once; more are shed.
+    pub slow_queue: usize,
+    /// How long an answer is kept for retransmits (RFC 5080 section 2.2.2).
+    pub reply_cache_ttl: Duration,
+    /// Bound on remembered answers; past it new answers are not cached (and counted).
+    pub reply_cache_entries: usize,
+    pub socket_buffer_bytes: usize,
+    pub dictionary_dirs: Vec<PathBuf>,
+}
+
+/// A running server: its address and the tasks to wait on.
+pub struct RunningServer {
+    pub local_addr: SocketAddr,
+    tasks: JoinSet<()>,
+}
+
+impl RunningServer {
+    /// Waits until every receiver has stopped (after the cancellation token fires).
+    pub async fn join(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Binds the sockets and starts the receivers.
+pub async fn start(
+    cfg: &AuthServerConfig,
+    dict: Arc<Dictionary>,
+    index: Arc<Index>,
+    cancel: CancellationToken,
+) -> std::io::Result<RunningServer> {
+    let receivers = if cfg.receivers == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cfg.receivers
+    };
+    let first = socket::bind_udp(cfg.listen, cfg.socket_buffer_bytes)?;
+    // With port 0 the kernel picked one; the other sockets join that one.
+    let local_addr = first.local_addr()?;
+    let mut sockets = vec![first];
+    for _ in 1..receivers {
+        sockets.push(socket::bind_udp(local_addr, cfg.socket_buffer_bytes)?);
+    }
+    let handler = Arc::new(Handler::new(dict, index, cfg));
+    let slow = Arc::new(Semaphore::new(cfg.slow_queue.max(1)));
+    let mut tasks = JoinSet::new();
+    for std_sock in sockets {
+        let sock = Arc::new(UdpSocket::from_std(std_sock)?);
+        tasks.spawn(receive_loop(
+            sock,
+            Arc::clone(&handler),
+            Arc::clone(&slow),
+            cancel.clone(),
+        ));
+    }
+    tasks.spawn(reply_cache::sweep_loop(Arc::clone(&handler), cancel.clone()));
+    Ok(RunningServer { local_addr, tasks })
+}
+
+async fn receive_loop(
+    sock: Arc<UdpSocket>,
+    handler: Arc<Handler>,
+    slow: Arc<Semaphore>,
+    cancel: CancellationToken,
+) {
+    let mut buf = vec![0u8; crate::codec::MAX_PACKET_LEN + 1];
+    loop {
+        let (n, src) = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::debug!(error = %e, "recv_from failed");
+                    continue;
+                }
+            },
+        };
+        match handler.handle(&buf[..n], src) {
+            Outcome::Reply(bytes) => {
+                let _ = sock.send_to(&bytes, src).await;
+            }
+            Outcome::Drop => {}
+            Outcome::Slow(job) => {
+                let Ok(permit) = Arc::clone(&slow).try_acquire_owned() else {
+                    handler.shed(&job);
+                    continue;
+                };
+                let sock = Arc::clone(&sock);
+                let handler = Arc::clone(&handler);
+                tokio::spawn(async move {
+                    let h = Arc::clone(&handler);
+                    let reply = tokio::task::spawn_blocking(move || h.finish_slow(job)).await;
+                    drop(permit);
+                    if let Ok(Some(bytes)) = reply {
+                        let _ = sock.send_to(&bytes, src).await;
+                    }
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! One packet in, at most one packet out: framing, client lookup, rate limit, duplicate
+//! detection, authenticator checks, then the policy.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use edge_shared::index::Index;
+use edge_shared::types::{Nas, Subscriber};
+
+use super::plans::PlanCache;
+use super::rate_limit::RateLimiter;
+use super::reply_cache::{Cached, Lookup, ReplyCache, RequestKey};
+use super::stats::{DropReason, Stats};
+use super::{policy, AuthServerConfig};
+use crate::codec::{
+    attr, message_authenticator, response_authenticator, verify_message_authenticator, Code,
+    PacketBuilder, RawPacket,
+};
+use crate::dict::Dictionary;
+
+pub enum Outcome {
+    Reply(Arc<[u8]>),
+    Drop,
+    /// A costly password hash to run off the receive path.
+    Slow(SlowJob),
+}
+
+/// A PAP request whose stored password is a deliberately slow hash.
+pub struct SlowJob {
+    key: RequestKey,
+    packet: Vec<u8>,
+    nas: Arc<Nas>,
+    subscriber: Arc<Subscriber>,
+    password: Vec<u8>,
+}
+
+pub struct Handler {
+    pub(super) dict: Arc<Dictionary>,
+    pub(super) index: Arc<Index>,
+    pub(super) plans: PlanCache,
+    cache: ReplyCache,
+    limiter: RateLimiter,
+    pub(super) stats: Stats,
+}
+
+impl Handler {
+    pub fn new(dict: Arc<Dictionary>, index: Arc<Index>, cfg: &AuthServerConfig) -> Handler {
+        Handler {
+            dict,
+            index,
+            plans: PlanCache::default(),
+            cache: ReplyCache::new(cfg.reply_cache_ttl, cfg.reply_cache_entries),
+            limiter: RateLimiter::default(),
+            stats: Stats::new(),
+        }
+    }
+
+    fn dropped(&self, reason: DropReason) -> Outcome {
+        self.stats.drop(reason);
+        tracing::debug!(reason = ?reason, "packet dropped");
+        Outcome::Drop
+    }
+
+    pub fn handle(&self, buf: &[u8], src: SocketAddr) -> Outcome {
+        let now = Instant::now();
+        let Ok(pkt) = RawPacket::parse(buf) else {
+            return self.dropped(DropReason::Malformed);
+        };
+        match pkt.code() {
+            Code::ACCESS_REQUEST => self.stats.requests_access.increment(1),
+            Code::STATUS_SERVER => self.stats.requests_status.increment(1),
+            _ => self.stats.requests_other.increment(1),
+        }
+        let Some(nas) = self.index.nas().lookup(src.ip()).cloned() else {
+            return self.dropped(DropReason::UnknownClient);
+        };
+        let secret = nas.secret.as_bytes();
+        match pkt.code() {
+            Code::ACCESS_REQUEST => {}
+            Code::STATUS_SERVER => {
+                // RFC 5997 section 3: Status-Server MUST carry a Message-Authenticator.
+                return match verify_message_authenticator(&pkt, pkt.authenticator(), secret) {
+                    Some(true) => {
+                        self.stats.status_replies.increment(1);
+                        let reply = build_reply(&pkt, secret, Code::ACCESS_ACCEPT, |b| {
+                            b.attr(attr::REPLY_MESSAGE, b"dotmac-edge alive");
+                        });
+                        Outcome::Reply(reply.into())
+                    }
+                    Some(false) => self.dropped(DropReason::BadAuthenticator),
+                    None => self.dropped(DropReason::MissingMessageAuthenticator),
+                };
+            }
+            _ => return self.dropped(DropReason::UnsupportedCode),
+        }
+        if !self.limiter.allow(nas.id, nas.rate_limit_per_second, now) {
+            return self.dropped(DropReason::RateLimited);
+        }
+        let key = RequestKey {
+            src,
+            identifier: pkt.identifier(),
+            authenticator: *pkt.authenticator(),
+        };
+        match self.cache.lookup(&key, now) {
+            Lookup::Hit(reply) => {
+                self.stats.duplicates.increment(1);
+                return Outcome::Reply(reply);
+            }
+            Lookup::InProgress => {
+                self.stats.duplicates.increment(1);
+                return self.dropped(DropReason::InProgress);
+            }
+            Lookup::Miss => {}
+        }
+        // RFC 3579 section 3.2: a wrong Message-Authenticator means silent discard. Its
+        // absence is refused by default (BlastRADIUS, CVE-2024-3596) and always with EAP.
+        match verify_message_authenticator(&pkt, pkt.authenticator(), secret) {
+            Some(true) => {}
+            Some(false) => return self.dropped(DropReason::BadAuthenticator),
+            None => {
+                if nas.require_message_authenticator || pkt.find(attr::EAP_MESSAGE).is_some() {
+                    return self.dropped(DropReason::MissingMessageAuthenticator);
+                }
+            }
+        }
+        match policy::authorize(self, &pkt, &nas) {
+            policy::Decision::Reply(bytes) => Outcome::Reply(self.remember(key, bytes, now)),
+            policy::Decision::Slow {
+                subscriber,
+                password,
+            } => {
+                if !self.cache.put(key, Cached::InProgress, now) {
+                    self.stats.reply_cache_full.increment(1);
+                }
+                Outcome::Slow(SlowJob {
+                    key,
+                    packet: pkt.bytes().to_vec(),
+                    nas,
+                    subscriber,
+                    password,
+                })
+            }
+        }
+    }
+
+    fn remember(&self, key: RequestKey, bytes: Vec<u8>, now: Instant) -> Arc<[u8]> {
+        let reply: Arc<[u8]> = bytes.into();
+        if !self.cache.put(key, Cached::Done(Arc::clone(&reply)), now) {
+            self.stats.reply_cache_full.increment(1);
+        }
+        reply
+    }
+
+    /// Runs a slow job's password check (on a blocking thread) and builds the answer.
+    pub fn finish_slow(&self, job: SlowJob) -> Option<Arc<[u8]>> {
+        let pkt = RawPacket::parse(&job.packet).ok()?;
+        let bytes = policy::finish_pap(self, &pkt, &job.nas, &job.subscriber, &job.password);
+        Some(self.remember(job.key, bytes, Instant::now()))
+    }
+
+    /// Counts a slow job that found the queue full and forgets it, so a retransmit can retry.
+    pub fn shed(&self, job: &SlowJob) {
+        self.stats.shed.increment(1);
+        self.cache.remove(&job.key);
+    }
+
+    pub(super) fn sweep(&self, now: Instant) {
+        self.cache.sweep(now);
+    }
+}
+
+/// Builds a signed response: Message-Authenticator first (as the BlastRADIUS guidance asks),
+/// then the attributes `fill` adds, then the request's Proxy-State attributes in order
+/// (RFC 2865 section 5.33).
+pub(super) fn build_reply(
+    req: &RawPacket<'_>,
+    secret: &[u8],
+    code: Code,
+    fill: impl FnOnce(&mut PacketBuilder),
+) -> Vec<u8> {
+    let ra = req.authenticator();
+    let mut b = PacketBuilder::new(code, req.identifier(), ra);
+    let off = b.message_authenticator_placeholder();
+    fill(&mut b);
+    for a in req.attrs().filter(|a| a.typ == attr::PROXY_STATE) {
+        b.attr(attr::PROXY_STATE, a.value);
+    }
+    let mut bytes = b.finish();
+    let ma = message_authenticator(&bytes, off, ra, secret);
+    bytes[off..off + 16].copy_from_slice(&ma);
+    let auth = response_authenticator(&bytes, ra, secret);
+    bytes[4..20].copy_from_slice(&auth);
+    bytes
+}

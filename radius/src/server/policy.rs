@@ -1,0 +1,203 @@
+//! Access-Request policy: find the subscriber, verify PAP, CHAP or MS-CHAPv2, enforce status
+//! and MAC binding, and build the Access-Accept from the plan.
+
+use std::sync::Arc;
+
+use edge_shared::types::{normalize_station_id, Nas, Subscriber, SubscriberStatus};
+
+use super::handler::{build_reply, Handler};
+use crate::auth::mschap::{self, VENDOR_MICROSOFT};
+use crate::auth::{chap, StoredPassword};
+use crate::codec::{
+    attr, decode_vsa, encode_vsa, hide_tunnel_password, unhide_password, Code, PacketBuilder,
+    RawPacket, VendorFormat,
+};
+
+pub(super) enum Decision {
+    Reply(Vec<u8>),
+    Slow {
+        subscriber: Arc<Subscriber>,
+        password: Vec<u8>,
+    },
+}
+
+const FAILED: &str = "Authentication failed";
+
+pub(super) fn authorize(h: &Handler, pkt: &RawPacket<'_>, nas: &Nas) -> Decision {
+    let secret = nas.secret.as_bytes();
+    let refuse = |msg: &str| Decision::Reply(reject(h, pkt, secret, msg, None));
+    let Some(user) = pkt.find(attr::USER_NAME).and_then(|u| std::str::from_utf8(u).ok()) else {
+        return refuse(FAILED);
+    };
+    let Some(sub) = h.index.subscriber(user) else {
+        return refuse(FAILED);
+    };
+    let stored = StoredPassword::parse(&sub.password);
+
+    if let Some(cipher) = pkt.find(attr::USER_PASSWORD) {
+        let Ok(password) = unhide_password(cipher, secret, pkt.authenticator()) else {
+            return refuse(FAILED);
+        };
+        if stored.is_expensive() {
+            return Decision::Slow {
+                subscriber: sub,
+                password,
+            };
+        }
+        return Decision::Reply(finish_pap(h, pkt, nas, &sub, &password));
+    }
+    if pkt.find(attr::CHAP_PASSWORD).is_some() {
+        let ok = stored
+            .cleartext()
+            .is_some_and(|pw| chap::verify(pkt, pw.as_bytes()));
+        return Decision::Reply(if ok {
+            accept_or_reject(h, pkt, nas, &sub, None)
+        } else {
+            reject_bytes(h, pkt, secret, FAILED)
+        });
+    }
+    if let Some((challenge, response)) = ms_chap_v2(pkt) {
+        let Some(resp) = mschap::Response::parse(&response) else {
+            return refuse(FAILED);
+        };
+        let ok = stored
+            .nt_hash()
+            .and_then(|hash| mschap::verify(&challenge, &resp, user.as_bytes(), &hash));
+        return Decision::Reply(match ok {
+            Some(success) => accept_or_reject(h, pkt, nas, &sub, Some((resp.ident, success))),
+            None => {
+                let err = format!(
+                    "E=691 R=0 C={} V=3 M={FAILED}",
+                    hex::encode_upper(challenge)
+                );
+                reject(h, pkt, secret, FAILED, Some((resp.ident, err)))
+            }
+        });
+    }
+    // EAP and anything else is not offered here.
+    refuse(FAILED)
+}
+
+/// PAP once the password is in hand; runs on a blocking thread for costly hashes.
+pub(super) fn finish_pap(
+    h: &Handler,
+    pkt: &RawPacket<'_>,
+    nas: &Nas,
+    sub: &Subscriber,
+    password: &[u8],
+) -> Vec<u8> {
+    if StoredPassword::parse(&sub.password).verify(password) {
+        accept_or_reject(h, pkt, nas, sub, None)
+    } else {
+        reject_bytes(h, pkt, nas.secret.as_bytes(), FAILED)
+    }
+}
+
+/// After a correct password: status and MAC binding, then the Access-Accept.
+fn accept_or_reject(
+    h: &Handler,
+    pkt: &RawPacket<'_>,
+    nas: &Nas,
+    sub: &Subscriber,
+    mschap: Option<(u8, mschap::Success)>,
+) -> Vec<u8> {
+    let secret = nas.secret.as_bytes();
+    let ms_err = |ident: u8| format!("E=691 R=0 V=3 M=rejected{ident}");
+    if sub.status == SubscriberStatus::Suspended {
+        let e = mschap.as_ref().map(|(i, _)| (*i, ms_err(*i)));
+        return reject(h, pkt, secret, "Account suspended", e);
+    }
+    if let Some(bound) = &sub.calling_station_id {
+        let offered = pkt
+            .find(attr::CALLING_STATION_ID)
+            .map(|c| normalize_station_id(&String::from_utf8_lossy(c)));
+        if offered.as_deref() != Some(&**bound) {
+            let e = mschap.as_ref().map(|(i, _)| (*i, ms_err(*i)));
+            return reject(h, pkt, secret, "Calling-Station-Id not allowed", e);
+        }
+    }
+    let plan = sub
+        .plan_id
+        .and_then(|id| h.plans.get(&h.index, &h.dict, id));
+    let ra = *pkt.authenticator();
+    h.stats.accepts.increment(1);
+    build_reply(pkt, secret, Code::ACCESS_ACCEPT, |b| {
+        if let Some(plan) = &plan {
+            for pair in &plan.pairs {
+                pair.write(b, secret, &ra);
+            }
+            if let Some(t) = plan.session_timeout {
+                b.attr(attr::SESSION_TIMEOUT, &t.to_be_bytes());
+            }
+            if let Some(t) = plan.interim_interval {
+                b.attr(attr::ACCT_INTERIM_INTERVAL, &t.to_be_bytes());
+            }
+        }
+        if let Some(ip) = sub.static_ipv4 {
+            b.attr(attr::FRAMED_IP_ADDRESS, &ip.octets());
+        }
+        if let Some((ident, s)) = &mschap {
+            let mut success = vec![*ident];
+            success.extend_from_slice(s.authenticator_response.as_bytes());
+            ms_attr(b, mschap::MS_CHAP2_SUCCESS, &success);
+            let salt = rand::random::<[u8; 2]>();
+            let send = hide_tunnel_password(&s.send_key, secret, &ra, salt);
+            let recv = hide_tunnel_password(&s.recv_key, secret, &ra, [salt[0] ^ 0x01, salt[1]]);
+            ms_attr(b, mschap::MS_MPPE_SEND_KEY, &send);
+            ms_attr(b, mschap::MS_MPPE_RECV_KEY, &recv);
+            // Encryption allowed; RC4 40 or 128 bit (RFC 2548 sections 2.4.4 and 2.4.5).
+            ms_attr(b, mschap::MS_MPPE_ENCRYPTION_POLICY, &1u32.to_be_bytes());
+            ms_attr(b, mschap::MS_MPPE_ENCRYPTION_TYPES, &6u32.to_be_bytes());
+        }
+    })
+}
+
+fn ms_attr(b: &mut PacketBuilder, typ: u32, value: &[u8]) {
+    if let Some(v) = encode_vsa(VENDOR_MICROSOFT, VendorFormat::default(), typ, value) {
+        b.attr(attr::VENDOR_SPECIFIC, &v);
+    }
+}
+
+fn reject_bytes(h: &Handler, pkt: &RawPacket<'_>, secret: &[u8], msg: &str) -> Vec<u8> {
+    reject(h, pkt, secret, msg, None)
+}
+
+fn reject(
+    h: &Handler,
+    pkt: &RawPacket<'_>,
+    secret: &[u8],
+    msg: &str,
+    ms_error: Option<(u8, String)>,
+) -> Vec<u8> {
+    h.stats.rejects.increment(1);
+    build_reply(pkt, secret, Code::ACCESS_REJECT, |b| {
+        b.attr(attr::REPLY_MESSAGE, msg.as_bytes());
+        if let Some((ident, e)) = ms_error {
+            let mut v = vec![ident];
+            v.extend_from_slice(e.as_bytes());
+            ms_attr(b, mschap::MS_CHAP_ERROR, &v);
+        }
+    })
+}
+
+/// MS-CHAP-Challenge and MS-CHAP2-Response, when the request carries both.
+fn ms_chap_v2(pkt: &RawPacket<'_>) -> Option<([u8; 16], Vec<u8>)> {
+    let mut challenge = None;
+    let mut response = None;
+    for a in pkt.attrs().filter(|a| a.typ == attr::VENDOR_SPECIFIC) {
+        let Ok((vendor, entries)) = decode_vsa(a.value, &|_| VendorFormat::default()) else {
+            continue;
+        };
+        if vendor != VENDOR_MICROSOFT {
+            continue;
+        }
+        for e in entries {
+            match e.typ {
+                mschap::MS_CHAP_CHALLENGE => challenge = <[u8; 16]>::try_from(e.value).ok(),
+                mschap::MS_CHAP2_RESPONSE => response = Some(e.value.to_vec()),
+                _ => {}
+            }
+        }
+    }
+    Some((challenge?, response?))
+}

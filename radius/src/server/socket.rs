@@ -1,0 +1,19 @@
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// A non-blocking UDP socket with SO_REUSEPORT, so that several receivers share one port and
+/// the kernel spreads packets across them by source.
+pub(super) fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<std::net::UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_port(true)?;
+    s.set_reuse_address(true)?;
+    if buffer > 0 {
+        // The kernel caps these at net.core.{r,w}mem_max; a smaller buffer is not an error.
+        let _ = s.set_recv_buffer_size(buffer);
+        let _ = s.set_send_buffer_size(buffer);
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}

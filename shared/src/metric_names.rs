@@ -1,0 +1,13 @@
+//! Metric names: `edge_<subsystem>_<name>`, `_total` on counters. Labels come from closed
+//! sets (reason, code, role), never a username or an address.
+
+pub const RADIUS_REQUESTS_TOTAL: &str = "edge_radius_requests_total";
+pub const RADIUS_RESPONSES_TOTAL: &str = "edge_radius_responses_total";
+pub const RADIUS_DROPPED_TOTAL: &str = "edge_radius_dropped_total";
+pub const RADIUS_DUPLICATES_TOTAL: &str = "edge_radius_duplicates_total";
+pub const RADIUS_SHED_TOTAL: &str = "edge_radius_shed_total";
+pub const RADIUS_REJECTS_TOTAL: &str = "edge_radius_rejects_total";
+pub const RADIUS_REQUEST_SECONDS: &str = "edge_radius_request_duration_seconds";
+pub const INDEX_SUBSCRIBERS: &str = "edge_index_subscribers";
+pub const INDEX_REFRESH_TOTAL: &str = "edge_index_refresh_total";
+pub const INDEX_REVISION: &str = "edge_index_revision";

@@ -1,0 +1,312 @@
+//! The tenant database: PostgreSQL in production, SQLite as the embedded default.
+//!
+//! One query text serves both backends: `$N` placeholders are positional on PostgreSQL and,
+//! numbered in order of first use, bind the same way on SQLite. `on_pool!` expands a body once
+//! per backend so each gets its own statically typed sqlx code.
+
+mod rows;
+mod subscribers;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use thiserror::Error;
+
+use crate::types::{Nas, NasId, Plan, PlanId};
+
+pub use subscribers::{ImportError, SubscriberChanges, SubscriberRow};
+
+/// Channel on which PostgreSQL announces committed changes.
+pub const CHANGE_CHANNEL: &str = "edge_changes";
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database URL must start with postgres:// or sqlite://")]
+    UnsupportedUrl,
+    #[error("{0} `{1}` already exists")]
+    Exists(&'static str, String),
+    #[error("{0} `{1}` not found")]
+    NotFound(&'static str, String),
+    #[error("{0} `{1}` is still in use")]
+    InUse(&'static str, String),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+#[derive(Debug, Clone)]
+pub enum Store {
+    Postgres(PgPool),
+    Sqlite(SqlitePool),
+}
+
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Postgres($pool) => $body,
+            $crate::store::Store::Sqlite($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Announces a change to listening servers inside a transaction; PostgreSQL delivers it at
+/// commit. Expanded inside `on_pool!` bodies, so it compiles for both backends.
+macro_rules! notify {
+    ($store:expr, $tx:expr, $what:expr) => {
+        if matches!($store, $crate::store::Store::Postgres(_)) {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind($crate::store::CHANGE_CHANNEL)
+                .bind($what)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+pub(crate) use notify;
+
+/// A NAS to register.
+#[derive(Debug, Clone)]
+pub struct NewNas {
+    pub name: String,
+    pub address: String,
+    pub secret: String,
+    pub vendor: String,
+    pub coa_port: u16,
+    pub require_message_authenticator: bool,
+    pub rate_limit_per_second: u32,
+}
+
+/// A plan to create.
+#[derive(Debug, Clone)]
+pub struct NewPlan {
+    pub name: String,
+    pub reply_attributes: Vec<String>,
+    pub session_timeout_seconds: Option<u32>,
+    pub interim_interval_seconds: Option<u32>,
+}
+
+impl Store {
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Ok(Store::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await?;
+            Ok(Store::Sqlite(pool))
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Postgres(_) => "postgres",
+            Store::Sqlite(_) => "sqlite",
+        }
+    }
+
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match self {
+            Store::Postgres(p) => Some(p),
+            Store::Sqlite(_) => None,
+        }
+    }
+
+    /// Applies the embedded migrations of this backend.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+            Store::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ())?);
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+
+    /// The latest committed revision.
+    pub async fn revision(&self) -> Result<i64, StoreError> {
+        let rev: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT rev FROM edge_revision WHERE id = 1")
+            .fetch_one(p)
+            .await?);
+        Ok(rev)
+    }
+
+    pub async fn nas_add(&self, n: &NewNas) -> Result<Nas, StoreError> {
+        let row: Result<Result<rows::NasRow, sqlx::Error>, sqlx::Error> = on_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            let rev: i64 = sqlx::query_scalar(rows::BUMP_REVISION).fetch_one(&mut *tx).await?;
+            let row = sqlx::query_as(
+                "INSERT INTO nas (name, address, secret, vendor, coa_port,
+                    require_message_authenticator, rate_limit_per_second, rev)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 RETURNING id, name, address, secret, vendor, coa_port,
+                    require_message_authenticator, rate_limit_per_second",
+            )
+            .bind(&n.name)
+            .bind(&n.address)
+            .bind(&n.secret)
+            .bind(&n.vendor)
+            .bind(i32::from(n.coa_port))
+            .bind(n.require_message_authenticator)
+            .bind(n.rate_limit_per_second as i32)
+            .bind(rev)
+            .fetch_one(&mut *tx)
+            .await;
+            if row.is_ok() {
+                notify!(self, tx, "nas");
+                tx.commit().await?;
+            }
+            Ok::<_, sqlx::Error>(row)
+        }.await);
+        row?.map(Into::into)
+            .map_err(|e| unique_violation(e, "NAS", &n.name))
+    }
+
+    pub async fn nas_list(&self) -> Result<Vec<Nas>, StoreError> {
+        let rows: Vec<rows::NasRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, name, address, secret, vendor, coa_port,
+                require_message_authenticator, rate_limit_per_second
+             FROM nas ORDER BY name",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn nas_remove(&self, name: &str) -> Result<(), StoreError> {
+        self.remove_named("nas", "NAS", name).await
+    }
+
+    pub async fn plan_add(&self, n: &NewPlan) -> Result<Plan, StoreError> {
+        let lines = n.reply_attributes.join("\n");
+        let row: Result<Result<rows::PlanRow, sqlx::Error>, sqlx::Error> = on_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            let rev: i64 = sqlx::query_scalar(rows::BUMP_REVISION).fetch_one(&mut *tx).await?;
+            let row = sqlx::query_as(
+                "INSERT INTO plans (name, reply_attributes, session_timeout_seconds,
+                    interim_interval_seconds, rev)
+                 VALUES ($1, $2, $3, $4, $5)
+                 RETURNING id, name, reply_attributes, session_timeout_seconds,
+                    interim_interval_seconds",
+            )
+            .bind(&n.name)
+            .bind(&lines)
+            .bind(n.session_timeout_seconds.map(|v| v as i32))
+            .bind(n.interim_interval_seconds.map(|v| v as i32))
+            .bind(rev)
+            .fetch_one(&mut *tx)
+            .await;
+            if row.is_ok() {
+                notify!(self, tx, "plans");
+                tx.commit().await?;
+            }
+            Ok::<_, sqlx::Error>(row)
+        }.await);
+        row?.map(Into::into)
+            .map_err(|e| unique_violation(e, "plan", &n.name))
+    }
+
+    pub async fn plan_list(&self) -> Result<Vec<Plan>, StoreError> {
+        let rows: Vec<rows::PlanRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, name, reply_attributes, session_timeout_seconds, interim_interval_seconds
+             FROM plans ORDER BY name",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn plan_remove(&self, name: &str) -> Result<(), StoreError> {
+        self.remove_named("plans", "plan", name).await
+    }
+
+    async fn remove_named(
+        &self,
+        table: &'static str,
+        what: &'static str,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        let sql = format!("DELETE FROM {table} WHERE name = $1");
+        let done: Result<u64, sqlx::Error> = on_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            let rev: i64 = sqlx::query_scalar(rows::BUMP_REVISION).fetch_one(&mut *tx).await?;
+            let r = sqlx::query(&sql).bind(name).execute(&mut *tx).await;
+            match r {
+                Ok(r) if r.rows_affected() > 0 => {
+                    sqlx::query("INSERT INTO deletions (rev, kind, key) VALUES ($1, $2, $3)")
+                        .bind(rev)
+                        .bind(table)
+                        .bind(name)
+                        .execute(&mut *tx)
+                        .await?;
+                    notify!(self, tx, table);
+                    tx.commit().await?;
+                    Ok(r.rows_affected())
+                }
+                Ok(_) => Ok(0),
+                Err(e) => Err(e),
+            }
+        }.await);
+        match done {
+            Ok(0) => Err(StoreError::NotFound(what, name.to_string())),
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+                Err(StoreError::InUse(what, name.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+}
+
+fn unique_violation(e: sqlx::Error, what: &'static str, name: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Exists(what, name.to_string())
+        }
+        _ => e.into(),
+    }
+}
+
+pub(crate) fn plan_from_parts(id: i64, name: String, lines: &str, st: Option<i32>, ii: Option<i32>) -> Plan {
+    Plan {
+        id: PlanId(id),
+        name,
+        reply_attributes: lines
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+        session_timeout_seconds: st.and_then(|v| u32::try_from(v).ok()),
+        interim_interval_seconds: ii.and_then(|v| u32::try_from(v).ok()),
+    }
+}
+
+pub(crate) fn nas_id(id: i64) -> NasId {
+    NasId(id)
+}

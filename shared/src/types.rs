@@ -1,0 +1,113 @@
+//! Domain types as the data plane sees them.
+
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct NasId(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct PlanId(pub i64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriberStatus {
+    Active,
+    Suspended,
+}
+
+impl SubscriberStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "active" | "" => Some(SubscriberStatus::Active),
+            "suspended" => Some(SubscriberStatus::Suspended),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriberStatus::Active => "active",
+            SubscriberStatus::Suspended => "suspended",
+        }
+    }
+}
+
+/// A RADIUS client.
+#[derive(Debug, Clone, Serialize)]
+pub struct Nas {
+    pub id: NasId,
+    pub name: String,
+    /// An address or a CIDR.
+    pub address: String,
+    #[serde(skip)]
+    pub secret: String,
+    pub vendor: String,
+    pub coa_port: u16,
+    pub require_message_authenticator: bool,
+    /// Access-Requests per second this NAS may send; 0 means unlimited.
+    pub rate_limit_per_second: u32,
+}
+
+/// A service plan: what an Access-Accept carries.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub id: PlanId,
+    pub name: String,
+    /// `Attribute = value` lines, checked against the dictionaries when saved.
+    pub reply_attributes: Vec<String>,
+    pub session_timeout_seconds: Option<u32>,
+    pub interim_interval_seconds: Option<u32>,
+}
+
+/// A subscriber as held in memory. The username is the index key.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    /// As stored: cleartext or a `{header}`/crypt(3) hash.
+    pub password: Box<str>,
+    pub plan_id: Option<PlanId>,
+    pub status: SubscriberStatus,
+    pub static_ipv4: Option<Ipv4Addr>,
+    pub calling_station_id: Option<Box<str>>,
+}
+
+/// A subscriber row as written by the CLI, the import and (later) the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubscriberRecord {
+    pub username: String,
+    #[serde(skip)]
+    pub password: String,
+    pub plan: Option<String>,
+    pub status: SubscriberStatus,
+    pub static_ipv4: Option<Ipv4Addr>,
+    pub calling_station_id: Option<String>,
+}
+
+/// Normalises a MAC-style Calling-Station-Id for comparison: hex digits only, lower case.
+/// `00:11:22:AA:BB:CC`, `00-11-22-aa-bb-cc` and `0011.22aa.bbcc` compare equal.
+pub fn normalize_station_id(s: &str) -> String {
+    let hex: String = s
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if hex.len() == 12 {
+        hex
+    } else {
+        s.trim().to_ascii_lowercase()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn station_ids_normalise() {
+        let a = normalize_station_id("00:11:22:AA:BB:CC");
+        assert_eq!(a, normalize_station_id("00-11-22-aa-bb-cc"));
+        assert_eq!(a, normalize_station_id("0011.22aa.bbcc"));
+        assert_eq!(normalize_station_id("Port 7"), "port 7");
+    }
+}
