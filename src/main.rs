@@ -1,1 +1,85 @@
-fn main() {}
+//! dotmac-edge: the per-tenant network-edge data plane of an ISP.
+
+mod cmd;
+mod config;
+mod http;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "dotmac-edge", version, about = "RADIUS, TR-069 ACS and IPAM for one ISP tenant")]
+struct Cli {
+    /// Configuration file (TOML). Every key can also be set as EDGE_<SECTION>_<KEY>.
+    #[arg(long, global = true, env = "EDGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve {
+        /// Seed a demo NAS (127.0.0.1, secret testing123), plan and subscriber (demo/demo)
+        /// into an empty database.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate a configuration file and exit.
+    CheckConfig {
+        file: PathBuf,
+    },
+    /// Manage RADIUS clients (NAS/BNG routers).
+    #[command(subcommand)]
+    Nas(cmd::admin::NasCmd),
+    /// Manage service plans.
+    #[command(subcommand)]
+    Plans(cmd::admin::PlanCmd),
+    /// Manage subscribers.
+    #[command(subcommand)]
+    Subscribers(cmd::admin::SubscriberCmd),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::CheckConfig { file } = &cli.command {
+        config::Config::load(Some(file), std::env::vars())?;
+        println!("{}: ok", file.display());
+        return Ok(());
+    }
+    let cfg = config::Config::load(cli.config.as_deref(), std::env::vars())?;
+    match cli.command {
+        Command::Serve { demo } => cmd::serve::run(cfg, demo).await,
+        Command::Migrate => {
+            let store = edge_shared::store::Store::connect(&cfg.database.url).await?;
+            store.migrate().await?;
+            println!("migrations applied ({})", store.backend());
+            Ok(())
+        }
+        Command::CheckConfig { .. } => Ok(()),
+        Command::Nas(c) => cmd::admin::nas(&cfg, c).await,
+        Command::Plans(c) => cmd::admin::plans(&cfg, c).await,
+        Command::Subscribers(c) => cmd::admin::subscribers(&cfg, c).await,
+    }
+}

@@ -1,0 +1,178 @@
+//! `serve`: startup phases (config, database and migrations, caches, listeners, ready), then
+//! run until SIGTERM or SIGINT and drain.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use edge_radius::dict::Dictionary;
+use edge_radius::server::{self, AuthServerConfig};
+use edge_shared::health::Health;
+use edge_shared::index::{spawn_refresher, Index};
+use edge_shared::store::{NewNas, NewPlan, Store};
+use edge_shared::types::{SubscriberRecord, SubscriberStatus};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
+    init_logging(&cfg)?;
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let health = Arc::new(Health::default());
+
+    let dict = Arc::new(
+        Dictionary::load_with(&cfg.radius.dictionary_dirs).context("loading dictionaries")?,
+    );
+    let store = super::admin::open_store(&cfg).await?;
+    health.set_database_ok(true);
+    if demo {
+        seed_demo(&store).await?;
+    }
+
+    let index = Index::new();
+    let started = std::time::Instant::now();
+    index.refresh(&store).await.context("loading the index")?;
+    tracing::info!(
+        subscribers = index.subscriber_count(),
+        nas = index.nas().all().len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "index loaded"
+    );
+
+    let cancel = CancellationToken::new();
+    let refresher = spawn_refresher(
+        Arc::clone(&index),
+        store.clone(),
+        Arc::clone(&health),
+        Duration::from_secs(cfg.database.refresh_interval_seconds),
+        cancel.clone(),
+    );
+    let auth_cfg = AuthServerConfig {
+        listen: cfg.radius.auth_listen,
+        receivers: cfg.radius.receivers,
+        slow_queue: cfg.radius.slow_queue,
+        reply_cache_ttl: Duration::from_secs(cfg.radius.reply_cache_ttl_seconds),
+        reply_cache_entries: cfg.radius.reply_cache_entries,
+        socket_buffer_bytes: cfg.radius.socket_buffer_bytes,
+        dictionary_dirs: cfg.radius.dictionary_dirs.clone(),
+    };
+    let auth = server::start(&auth_cfg, Arc::clone(&dict), Arc::clone(&index), cancel.clone())
+        .await
+        .with_context(|| format!("cannot bind RADIUS auth on {}", cfg.radius.auth_listen))?;
+    let http = crate::http::start(cfg.http.listen, Arc::clone(&health), prometheus, cancel.clone())
+        .await
+        .with_context(|| format!("cannot bind HTTP on {}", cfg.http.listen))?;
+    health.set_started();
+    health.set_ready(true);
+    tracing::info!(
+        radius_auth = %auth.local_addr,
+        http = %http.local_addr,
+        database = store.backend(),
+        tenant = %cfg.tenant.id,
+        "dotmac-edge ready"
+    );
+    if demo {
+        println!(
+            "demo ready: radtest demo demo {} 0 testing123",
+            match auth.local_addr.port() {
+                1812 => "127.0.0.1".to_string(),
+                p => format!("127.0.0.1:{p}"),
+            }
+        );
+    }
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    health.set_ready(false);
+    cancel.cancel();
+    let drain = async {
+        auth.join().await;
+        let _ = refresher.await;
+        http.join().await;
+    };
+    if tokio::time::timeout(DRAIN_DEADLINE, drain).await.is_err() {
+        tracing::warn!("drain deadline passed; exiting");
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn init_logging(cfg: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log.level)
+        .with_context(|| format!("log.level `{}`", cfg.log.level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if cfg.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    Ok(())
+}
+
+/// Seeds the demo NAS, plan and subscriber into an empty database (nothing if any exist).
+async fn seed_demo(store: &Store) -> anyhow::Result<()> {
+    if !store.nas_list().await?.is_empty() || store.subscriber_count().await? > 0 {
+        tracing::info!("database not empty; demo data not seeded");
+        return Ok(());
+    }
+    store
+        .nas_add(&NewNas {
+            name: "localhost".into(),
+            address: "127.0.0.1".into(),
+            secret: "testing123".into(),
+            vendor: "generic".into(),
+            coa_port: 3799,
+            // radtest (freeradius-utils 3.2) sends Message-Authenticator.
+            require_message_authenticator: true,
+            rate_limit_per_second: 0,
+        })
+        .await?;
+    store
+        .plan_add(&NewPlan {
+            name: "demo".into(),
+            reply_attributes: vec![
+                "Mikrotik-Rate-Limit = \"20M/20M\"".into(),
+                "Framed-Pool = \"demo\"".into(),
+            ],
+            session_timeout_seconds: Some(86400),
+            interim_interval_seconds: Some(300),
+        })
+        .await?;
+    store
+        .subscribers_upsert(&[(
+            0,
+            SubscriberRecord {
+                username: "demo".into(),
+                password: "demo".into(),
+                plan: Some("demo".into()),
+                status: SubscriberStatus::Active,
+                static_ipv4: None,
+                calling_station_id: None,
+            },
+        )])
+        .await?;
+    tracing::info!("demo data seeded: NAS 127.0.0.1 (testing123), plan demo, subscriber demo/demo");
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! Configuration: strict TOML, every key overridable by `EDGE_<SECTION>_<KEY>`, validated
+//! before any port is bound.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub tenant: Tenant,
+    pub database: Database,
+    pub radius: Radius,
+    pub http: Http,
+    pub acs: Acs,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tenant {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    /// `postgres://…` or `sqlite://PATH`.
+    pub url: String,
+    /// How often the index checks the database revision (LISTEN/NOTIFY wakes it sooner).
+    pub refresh_interval_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Radius {
+    pub auth_listen: SocketAddr,
+    pub acct_listen: SocketAddr,
+    /// Receiver sockets with SO_REUSEPORT; 0 means one per core.
+    pub receivers: usize,
+    /// Costly password hashes (bcrypt, sha512-crypt, argon2) in flight at once; more are shed.
+    pub slow_queue: usize,
+    pub reply_cache_ttl_seconds: u64,
+    pub reply_cache_entries: usize,
+    pub socket_buffer_bytes: usize,
+    /// Extra dictionary directories; each one's `dictionary` file is loaded after ours.
+    pub dictionary_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Acs {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// A tracing filter: `info`, `debug`, `edge_radius=debug,info`…
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tenant: Tenant {
+                id: "default".into(),
+            },
+            database: Database::default(),
+            radius: Radius::default(),
+            http: Http::default(),
+            acs: Acs::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+impl Default for Tenant {
+    fn default() -> Self {
+        Tenant {
+            id: "default".into(),
+        }
+    }
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            url: "sqlite://dotmac-edge.db".into(),
+            refresh_interval_seconds: 1,
+        }
+    }
+}
+
+impl Default for Radius {
+    fn default() -> Self {
+        Radius {
+            auth_listen: "0.0.0.0:1812".parse().expect("constant address"),
+            acct_listen: "0.0.0.0:1813".parse().expect("constant address"),
+            receivers: 0,
+            slow_queue: 256,
+            reply_cache_ttl_seconds: 5,
+            reply_cache_entries: 1_000_000,
+            socket_buffer_bytes: 4 << 20,
+            dictionary_dirs: Vec::new(),
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            listen: "0.0.0.0:8080".parse().expect("constant address"),
+        }
+    }
+}
+
+impl Default for Acs {
+    fn default() -> Self {
+        Acs {
+            listen: "0.0.0.0:7547".parse().expect("constant address"),
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+const SECTIONS: [&str; 6] = ["tenant", "database", "radius", "http", "acs", "log"];
+
+impl Config {
+    /// Reads the file (if any), applies `EDGE_*` overrides from `env`, and validates.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
+        let mut table: toml::Table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read config {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("config {}", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix("EDGE_") else {
+                continue;
+            };
+            let rest = rest.to_ascii_lowercase();
+            let Some((section, key)) = rest.split_once('_') else {
+                continue;
+            };
+            if !SECTIONS.contains(&section) {
+                continue;
+            }
+            let value = env_value(&v);
+            let sec = table
+                .entry(section.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match sec {
+                toml::Value::Table(t) => {
+                    t.insert(key.to_string(), value);
+                }
+                _ => bail!("config: `{section}` must be a table"),
+            }
+        }
+        let cfg: Config = toml::Value::Table(table)
+            .try_into()
+            .context("invalid configuration")?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let url = &self.database.url;
+        if !(url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.starts_with("sqlite:"))
+        {
+            bail!("database.url must start with postgres:// or sqlite://");
+        }
+        if self.tenant.id.is_empty() {
+            bail!("tenant.id must not be empty");
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            bail!("log.format must be `text` or `json`");
+        }
+        if self.database.refresh_interval_seconds == 0 {
+            bail!("database.refresh_interval_seconds must be at least 1");
+        }
+        if self.radius.reply_cache_ttl_seconds == 0 || self.radius.slow_queue == 0 {
+            bail!("radius.reply_cache_ttl_seconds and radius.slow_queue must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// An environment value read as TOML when it is valid TOML (numbers, booleans, arrays),
+/// otherwise as a string.
+fn env_value(v: &str) -> toml::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {v}")) {
+        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(v.into())),
+        Err(_) => toml::Value::String(v.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn defaults_and_env_overrides() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.database.url, "sqlite://dotmac-edge.db");
+        assert_eq!(c.radius.auth_listen.port(), 1812);
+        let c = Config::load(
+            None,
+            env(&[
+                ("EDGE_RADIUS_AUTH_LISTEN", "127.0.0.1:11812"),
+                ("EDGE_RADIUS_RECEIVERS", "3"),
+                ("EDGE_DATABASE_URL", "postgres://x@localhost/db"),
+                ("EDGE_TENANT_ID", "isp-1"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.radius.auth_listen.port(), 11812);
+        assert_eq!(c.radius.receivers, 3);
+        assert_eq!(c.tenant.id, "isp-1");
+        assert!(c.database.url.starts_with("postgres://"));
+    }
+
+    #[test]
+    fn strict() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[radius]\nauth_lisen = \"0.0.0.0:1\"\n").unwrap();
+        assert!(Config::load(Some(&p), env(&[])).is_err());
+        assert!(Config::load(None, env(&[("EDGE_RADIUS_NOPE", "1")])).is_err());
+        assert!(Config::load(None, env(&[("EDGE_DATABASE_URL", "mysql://x")])).is_err());
+        std::fs::write(&p, "[log]\nformat = \"xml\"\n").unwrap();
+        assert!(Config::load(Some(&p), env(&[])).is_err());
+    }
+}
