@@ -1,0 +1,336 @@
+//! Black-box test harness: the real binary, a real database (a throwaway PostgreSQL cluster
+//! started from the system's binaries unless EDGE_TEST_POSTGRES_URL names one, or a SQLite
+//! file), real sockets on loopback.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dotmac-edge");
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database for one test.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl TestDb {
+    pub fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = format!("sqlite://{}", dir.path().join("edge.db").display());
+                TestDb {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let base = postgres_base_url();
+                let name = format!(
+                    "edge_test_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst)
+                );
+                psql(&base, &format!("CREATE DATABASE {name}"));
+                let url = match base.rsplit_once('/') {
+                    Some((head, _)) => format!("{head}/{name}"),
+                    None => panic!("bad postgres url {base}"),
+                };
+                TestDb { url, _dir: None }
+            }
+        }
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .output()
+        .expect("psql runs");
+    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The PostgreSQL server the tests use: EDGE_TEST_POSTGRES_URL, or one started here.
+pub fn postgres_base_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(u) = std::env::var("EDGE_TEST_POSTGRES_URL") {
+            return u;
+        }
+        start_throwaway_postgres()
+    })
+    .clone()
+}
+
+fn pg_bin(name: &str) -> PathBuf {
+    for dir in ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from(name)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Runs a PostgreSQL binary, as the `postgres` user when we are root (it refuses root).
+fn pg_command(name: &str) -> Command {
+    if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(pg_bin(name));
+        c
+    } else {
+        Command::new(pg_bin(name))
+    }
+}
+
+fn start_throwaway_postgres() -> String {
+    let dir = std::env::temp_dir().join(format!("edge-pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("pg dir");
+    if is_root() {
+        let ok = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .expect("chown");
+        assert!(ok.success());
+    }
+    let data = dir.join("data");
+    let out = pg_command("initdb")
+        .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "-D"])
+        .arg(&data)
+        .output()
+        .expect("initdb runs");
+    assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+    let port = free_tcp_port();
+    let opts = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+        dir.display()
+    );
+    let out = pg_command("pg_ctl")
+        .args(["-D"])
+        .arg(&data)
+        .args(["-o", &opts, "-l"])
+        .arg(dir.join("log"))
+        .args(["-w", "start"])
+        .output()
+        .expect("pg_ctl runs");
+    assert!(out.status.success(), "pg_ctl: {}", String::from_utf8_lossy(&out.stderr));
+    // Stop the cluster when this test process ends, however it ends.
+    let watcher = format!(
+        "while [ -d /proc/{pid} ]; do sleep 1; done; {ctl} -D {data} -m immediate stop; rm -rf {dir}",
+        pid = std::process::id(),
+        ctl = pg_bin("pg_ctl").display(),
+        data = data.display(),
+        dir = dir.display()
+    );
+    let mut w = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", "sh", "-c", &watcher]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", &watcher]);
+        c
+    };
+    w.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    w.spawn().expect("watcher");
+    format!("postgres://postgres@127.0.0.1:{port}/postgres")
+}
+
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Runs a CLI command against a database and returns its output; panics if it failed.
+pub fn cli(db: &str, args: &[&str]) -> String {
+    let out = cli_output(db, args);
+    assert!(
+        out.status.success(),
+        "dotmac-edge {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn cli_output(db: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("EDGE_DATABASE_URL", db)
+        .env_remove("EDGE_CONFIG")
+        .output()
+        .expect("binary runs")
+}
+
+/// A running `dotmac-edge serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub auth: SocketAddr,
+    pub http: SocketAddr,
+}
+
+impl Server {
+    pub fn start(db: &str) -> Server {
+        Server::start_with(db, &[])
+    }
+
+    pub fn start_with(db: &str, env: &[(&str, &str)]) -> Server {
+        let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().expect("addr");
+        let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().expect("addr");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .env("EDGE_DATABASE_URL", db)
+            .env("EDGE_RADIUS_AUTH_LISTEN", auth.to_string())
+            .env("EDGE_RADIUS_ACCT_LISTEN", "127.0.0.1:0")
+            .env("EDGE_HTTP_LISTEN", http.to_string())
+            .env("EDGE_ACS_LISTEN", "127.0.0.1:0")
+            .env("EDGE_LOG_LEVEL", "warn")
+            .env_remove("EDGE_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("server starts");
+        let s = Server { child, auth, http };
+        s.wait_ready();
+        s
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if http_get(self.http, "/health/ready").is_some_and(|(code, _)| code == 200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not become ready");
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(self.http, "/metrics").map(|(_, b)| b).unwrap_or_default()
+    }
+
+    /// The value of one metric line, e.g. `edge_radius_dropped_total{reason="malformed"}`.
+    pub fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a real socket: (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((code, body))
+}
+
+/// Runs radclient with attribute lines on stdin; returns its output (stdout + stderr).
+pub fn radclient(server: SocketAddr, kind: &str, secret: &str, attrs: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("radclient")
+        .args(["-x", "-r", "2", "-t", "2"])
+        .arg(server.to_string())
+        .args([kind, secret])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("radclient is installed (freeradius-utils)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(attrs.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("radclient");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Polls `f` until it is true or `limit` passes.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Declares a test once per backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:path) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                $body($crate::common::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                $body($crate::common::Backend::Postgres)
+            }
+        }
+    };
+}
