@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edge_shared::index::Index;
-use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -41,20 +40,35 @@ pub struct AuthServerConfig {
     pub dictionary_dirs: Vec<PathBuf>,
 }
 
-/// A running server: its address and the tasks to wait on.
+/// A running server: its address and the receivers to wait on.
 pub struct RunningServer {
     pub local_addr: SocketAddr,
+    receivers: Vec<std::thread::JoinHandle<()>>,
     tasks: JoinSet<()>,
 }
 
 impl RunningServer {
     /// Waits until every receiver has stopped (after the cancellation token fires).
     pub async fn join(mut self) {
+        let receivers = std::mem::take(&mut self.receivers);
+        let _ = tokio::task::spawn_blocking(move || {
+            for r in receivers {
+                let _ = r.join();
+            }
+        })
+        .await;
         while self.tasks.join_next().await.is_some() {}
     }
 }
 
+/// How often a blocked receiver wakes to notice cancellation.
+const RECV_WAKE: Duration = Duration::from_millis(200);
+
 /// Binds the sockets and starts the receivers.
+///
+/// The fast path never waits on anything, so each receiver is an OS thread on a blocking
+/// socket (two system calls per packet, no reactor); only the slow path, costly password
+/// hashes, goes to the tokio runtime.
 pub async fn start(
     cfg: &AuthServerConfig,
     dict: Arc<Dictionary>,
@@ -75,42 +89,56 @@ pub async fn start(
     }
     let handler = Arc::new(Handler::new(dict, index, cfg));
     let slow = Arc::new(Semaphore::new(cfg.slow_queue.max(1)));
-    let mut tasks = JoinSet::new();
-    for std_sock in sockets {
-        let sock = Arc::new(UdpSocket::from_std(std_sock)?);
-        tasks.spawn(receive_loop(
-            sock,
-            Arc::clone(&handler),
-            Arc::clone(&slow),
-            cancel.clone(),
-        ));
+    let rt = tokio::runtime::Handle::current();
+    let mut threads = Vec::new();
+    for (i, sock) in sockets.into_iter().enumerate() {
+        sock.set_nonblocking(false)?;
+        sock.set_read_timeout(Some(RECV_WAKE))?;
+        let sock = Arc::new(sock);
+        let (handler, slow, cancel, rt) =
+            (Arc::clone(&handler), Arc::clone(&slow), cancel.clone(), rt.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("radius-auth-{i}"))
+                .spawn(move || receive_loop(sock, handler, slow, cancel, rt))?,
+        );
     }
+    let mut tasks = JoinSet::new();
     tasks.spawn(reply_cache::sweep_loop(Arc::clone(&handler), cancel.clone()));
-    Ok(RunningServer { local_addr, tasks })
+    Ok(RunningServer {
+        local_addr,
+        receivers: threads,
+        tasks,
+    })
 }
 
-async fn receive_loop(
-    sock: Arc<UdpSocket>,
+fn receive_loop(
+    sock: Arc<std::net::UdpSocket>,
     handler: Arc<Handler>,
     slow: Arc<Semaphore>,
     cancel: CancellationToken,
+    rt: tokio::runtime::Handle,
 ) {
     let mut buf = vec![0u8; crate::codec::MAX_PACKET_LEN + 1];
-    loop {
-        let (n, src) = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => return,
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::debug!(error = %e, "recv_from failed");
-                    continue;
-                }
-            },
+    while !cancel.is_cancelled() {
+        let (n, src) = match sock.recv_from(&mut buf) {
+            Ok(v) => v,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "recv_from failed");
+                continue;
+            }
         };
         match handler.handle(&buf[..n], src) {
             Outcome::Reply(bytes) => {
-                let _ = sock.send_to(&bytes, src).await;
+                let _ = sock.send_to(&bytes, src);
             }
             Outcome::Drop => {}
             Outcome::Slow(job) => {
@@ -120,12 +148,11 @@ async fn receive_loop(
                 };
                 let sock = Arc::clone(&sock);
                 let handler = Arc::clone(&handler);
-                tokio::spawn(async move {
-                    let h = Arc::clone(&handler);
-                    let reply = tokio::task::spawn_blocking(move || h.finish_slow(job)).await;
+                rt.spawn_blocking(move || {
+                    let reply = handler.finish_slow(job);
                     drop(permit);
-                    if let Ok(Some(bytes)) = reply {
-                        let _ = sock.send_to(&bytes, src).await;
+                    if let Some(bytes) = reply {
+                        let _ = sock.send_to(&bytes, src);
                     }
                 });
             }

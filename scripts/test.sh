@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need when it is missing
+# (freeradius-utils for radclient, PostgreSQL server binaries, cargo-fuzz), then runs unit,
+# black-box and fuzz smoke tests. The black-box tests start their own throwaway PostgreSQL
+# cluster (as the postgres user) unless EDGE_TEST_POSTGRES_URL is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v radclient >/dev/null || need_apt+=(freeradius-utils)
+command -v psql >/dev/null || need_apt+=(postgresql-client)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+cargo build --workspace --all-targets
+cargo test --workspace -- --test-threads 4
+
+# Fuzz smoke: every target builds and runs briefly on its seed corpus.
+if ! command -v cargo-fuzz >/dev/null; then
+  cargo install cargo-fuzz --locked --quiet
+fi
+for target in $(cd fuzz && cargo fuzz list); do
+  mkdir -p "fuzz/corpus/$target"
+  (cd fuzz && cargo fuzz run -s none "$target" "corpus/$target" "seeds/$target" -- -max_total_time=20 -max_len=4096)
+done
+echo "fuzz smoke: all targets ran clean"
