@@ -58,7 +58,9 @@ fn csv(args: &[String]) {
 }
 
 fn null(args: &[String]) {
-    let listen: SocketAddr = arg(args, "--listen", "127.0.0.1:18120").parse().expect("--listen");
+    let listen: SocketAddr = arg(args, "--listen", "127.0.0.1:18120")
+        .parse()
+        .expect("--listen");
     loopback_only(listen);
     let secret = arg(args, "--secret", "testing123").into_bytes();
     let seconds: u64 = arg(args, "--seconds", "600").parse().expect("--seconds");
@@ -69,7 +71,8 @@ fn null(args: &[String]) {
         let sock = reuseport(listen);
         let secret = secret.clone();
         handles.push(std::thread::spawn(move || {
-            sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+            sock.set_read_timeout(Some(Duration::from_millis(200)))
+                .expect("timeout");
             let mut buf = [0u8; 4096];
             while Instant::now() < deadline {
                 let Ok((n, src)) = sock.recv_from(&mut buf) else {
@@ -97,8 +100,12 @@ fn null(args: &[String]) {
 }
 
 fn reuseport(addr: SocketAddr) -> UdpSocket {
-    let s = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::DGRAM, None)
-        .expect("socket");
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        None,
+    )
+    .expect("socket");
     s.set_reuse_port(true).expect("reuseport");
     s.bind(&addr.into()).expect("bind");
     s.into()
@@ -127,7 +134,9 @@ struct Tally {
 }
 
 fn load(args: &[String]) {
-    let server: SocketAddr = arg(args, "--server", "127.0.0.1:1812").parse().expect("--server");
+    let server: SocketAddr = arg(args, "--server", "127.0.0.1:1812")
+        .parse()
+        .expect("--server");
     loopback_only(server);
     let secret = arg(args, "--secret", "testing123").into_bytes();
     let users: u32 = arg(args, "--users", "100000").parse().expect("--users");
@@ -148,7 +157,16 @@ fn load(args: &[String]) {
             let secret = secret.clone();
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
-                run_thread(t as u32, threads as u32, server, &secret, users, window.min(256), method, &stop)
+                run_thread(
+                    t as u32,
+                    threads as u32,
+                    server,
+                    &secret,
+                    users,
+                    window.min(256),
+                    method,
+                    &stop,
+                )
             })
         })
         .collect();
@@ -195,7 +213,8 @@ fn run_thread(
     stop: &AtomicBool,
 ) -> Tally {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    sock.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
     let mut slots: Vec<Slot> = (0..256)
         .map(|_| Slot {
             sent: Instant::now(),
@@ -277,7 +296,10 @@ fn request(id: u8, ra: &[u8; 16], user: u32, secret: &[u8], method: Method) -> V
     b.attr(attr::USER_NAME, name.as_bytes());
     match method {
         Method::Pap => {
-            b.attr(attr::USER_PASSWORD, &hide_password(pw.as_bytes(), secret, ra));
+            b.attr(
+                attr::USER_PASSWORD,
+                &hide_password(pw.as_bytes(), secret, ra),
+            );
         }
         Method::Chap => {
             let mut v = vec![id];
@@ -294,10 +316,20 @@ fn request(id: u8, ra: &[u8; 16], user: u32, secret: &[u8], method: Method) -> V
             resp.extend_from_slice(&[0; 8]);
             resp.extend_from_slice(&nt);
             let f = VendorFormat::default();
-            let c = encode_vsa(mschap::VENDOR_MICROSOFT, f, mschap::MS_CHAP_CHALLENGE, &auth_challenge)
-                .expect("fits");
-            let r = encode_vsa(mschap::VENDOR_MICROSOFT, f, mschap::MS_CHAP2_RESPONSE, &resp)
-                .expect("fits");
+            let c = encode_vsa(
+                mschap::VENDOR_MICROSOFT,
+                f,
+                mschap::MS_CHAP_CHALLENGE,
+                &auth_challenge,
+            )
+            .expect("fits");
+            let r = encode_vsa(
+                mschap::VENDOR_MICROSOFT,
+                f,
+                mschap::MS_CHAP2_RESPONSE,
+                &resp,
+            )
+            .expect("fits");
             b.attr(attr::VENDOR_SPECIFIC, &c);
             b.attr(attr::VENDOR_SPECIFIC, &r);
         }

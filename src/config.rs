@@ -110,7 +110,7 @@ impl Default for Radius {
             receivers: 0,
             slow_queue: 256,
             reply_cache_ttl_seconds: 5,
-            reply_cache_entries: 1_000_000,
+            reply_cache_entries: 250_000,
             socket_buffer_bytes: 4 << 20,
             dictionary_dirs: Vec::new(),
         }
@@ -215,7 +215,9 @@ impl Config {
 /// otherwise as a string.
 fn env_value(v: &str) -> toml::Value {
     match toml::from_str::<toml::Table>(&format!("v = {v}")) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(v.into())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(v.into())),
         Err(_) => toml::Value::String(v.to_string()),
     }
 }

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "dotmac-edge", version, about = "RADIUS, TR-069 ACS and IPAM for one ISP tenant")]
+#[command(
+    name = "dotmac-edge",
+    version,
+    about = "RADIUS, TR-069 ACS and IPAM for one ISP tenant"
+)]
 struct Cli {
     /// Configuration file (TOML). Every key can also be set as EDGE_<SECTION>_<KEY>.
     #[arg(long, global = true, env = "EDGE_CONFIG")]
@@ -30,9 +34,7 @@ enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Validate a configuration file and exit.
-    CheckConfig {
-        file: PathBuf,
-    },
+    CheckConfig { file: PathBuf },
     /// Manage RADIUS clients (NAS/BNG routers).
     #[command(subcommand)]
     Nas(cmd::admin::NasCmd),
@@ -46,7 +48,10 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

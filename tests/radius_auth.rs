@@ -14,17 +14,92 @@ const MA: &str = "Message-Authenticator = 0x00\n";
 /// A database with one NAS (127.0.0.1), a plan and a few subscribers.
 fn provisioned(backend: Backend) -> TestDb {
     let db = TestDb::new(backend);
-    cli(&db.url, &["nas", "add", "--name", "bng1", "--address", "127.0.0.1", "--secret", SECRET, "--vendor", "mikrotik"]);
-    cli(&db.url, &[
-        "plans", "add", "--name", "gold",
-        "--reply", "Mikrotik-Rate-Limit = \"20M/20M\"",
-        "--reply", "Framed-Pool = \"main\"",
-        "--session-timeout", "3600", "--interim-interval", "300",
-    ]);
-    cli(&db.url, &["subscribers", "add", "--username", "alice", "--password", "wonderland", "--plan", "gold"]);
-    cli(&db.url, &["subscribers", "add", "--username", "User", "--password", "clientPass", "--plan", "gold"]);
-    cli(&db.url, &["subscribers", "add", "--username", "frozen", "--password", "pw", "--status", "suspended"]);
-    cli(&db.url, &["subscribers", "add", "--username", "bound", "--password", "pw", "--calling-station-id", "00:11:22:33:44:55", "--static-ipv4", "100.64.0.10"]);
+    cli(
+        &db.url,
+        &[
+            "nas",
+            "add",
+            "--name",
+            "bng1",
+            "--address",
+            "127.0.0.1",
+            "--secret",
+            SECRET,
+            "--vendor",
+            "mikrotik",
+        ],
+    );
+    cli(
+        &db.url,
+        &[
+            "plans",
+            "add",
+            "--name",
+            "gold",
+            "--reply",
+            "Mikrotik-Rate-Limit = \"20M/20M\"",
+            "--reply",
+            "Framed-Pool = \"main\"",
+            "--session-timeout",
+            "3600",
+            "--interim-interval",
+            "300",
+        ],
+    );
+    cli(
+        &db.url,
+        &[
+            "subscribers",
+            "add",
+            "--username",
+            "alice",
+            "--password",
+            "wonderland",
+            "--plan",
+            "gold",
+        ],
+    );
+    cli(
+        &db.url,
+        &[
+            "subscribers",
+            "add",
+            "--username",
+            "User",
+            "--password",
+            "clientPass",
+            "--plan",
+            "gold",
+        ],
+    );
+    cli(
+        &db.url,
+        &[
+            "subscribers",
+            "add",
+            "--username",
+            "frozen",
+            "--password",
+            "pw",
+            "--status",
+            "suspended",
+        ],
+    );
+    cli(
+        &db.url,
+        &[
+            "subscribers",
+            "add",
+            "--username",
+            "bound",
+            "--password",
+            "pw",
+            "--calling-station-id",
+            "00:11:22:33:44:55",
+            "--static-ipv4",
+            "100.64.0.10",
+        ],
+    );
     db
 }
 
@@ -55,7 +130,12 @@ fn pap_chap_and_plan_replies(backend: Backend) {
     assert!(radclient(s.auth, "auth", SECRET, &chap).contains("Received Access-Reject"));
 
     // The wrong shared secret garbles Message-Authenticator: silently dropped, and counted.
-    let out = radclient(s.auth, "auth", "not-the-secret", &pap("alice", "wonderland"));
+    let out = radclient(
+        s.auth,
+        "auth",
+        "not-the-secret",
+        &pap("alice", "wonderland"),
+    );
     assert!(out.contains("No reply from server"), "{out}");
     assert!(s.metric("edge_radius_dropped_total{reason=\"bad_authenticator\"}") >= 1.0);
 }
@@ -73,7 +153,11 @@ fn mschapv2_rfc2759_exchange(backend: Backend) {
     let out = radclient(s.auth, "auth", SECRET, &req);
     assert!(out.contains("Received Access-Accept"), "{out}");
     let success = hex_of(b"S=407A5589115FD0D6209F510FE9C04566932CDA56");
-    assert!(out.to_lowercase().contains(&format!("ms-chap2-success = 0x01{success}")), "{out}");
+    assert!(
+        out.to_lowercase()
+            .contains(&format!("ms-chap2-success = 0x01{success}")),
+        "{out}"
+    );
     assert!(out.contains("MS-MPPE-Send-Key"), "{out}");
     assert!(out.contains("MS-MPPE-Recv-Key"), "{out}");
 
@@ -94,18 +178,43 @@ fn status_binding_and_static_address(backend: Backend) {
     let s = Server::start(&db.url);
     let out = radclient(s.auth, "auth", SECRET, &pap("frozen", "pw"));
     assert!(out.contains("Received Access-Reject"), "{out}");
-    assert!(out.contains("Reply-Message = \"Account suspended\""), "{out}");
+    assert!(
+        out.contains("Reply-Message = \"Account suspended\""),
+        "{out}"
+    );
 
-    let out = radclient(s.auth, "auth", SECRET, &format!("{}Calling-Station-Id = \"00-11-22-33-44-66\"\n", pap("bound", "pw")));
-    assert!(out.contains("Reply-Message = \"Calling-Station-Id not allowed\""), "{out}");
-    let out = radclient(s.auth, "auth", SECRET, &format!("{}Calling-Station-Id = \"00-11-22-33-44-55\"\n", pap("bound", "pw")));
+    let out = radclient(
+        s.auth,
+        "auth",
+        SECRET,
+        &format!(
+            "{}Calling-Station-Id = \"00-11-22-33-44-66\"\n",
+            pap("bound", "pw")
+        ),
+    );
+    assert!(
+        out.contains("Reply-Message = \"Calling-Station-Id not allowed\""),
+        "{out}"
+    );
+    let out = radclient(
+        s.auth,
+        "auth",
+        SECRET,
+        &format!(
+            "{}Calling-Station-Id = \"00-11-22-33-44-55\"\n",
+            pap("bound", "pw")
+        ),
+    );
     assert!(out.contains("Received Access-Accept"), "{out}");
     assert!(out.contains("Framed-IP-Address = 100.64.0.10"), "{out}");
 
     let out = radclient(s.auth, "status", SECRET, MA);
     assert!(out.contains("Received Access-Accept"), "{out}");
 }
-both_backends!(status_binding_and_static_address, super::status_binding_and_static_address);
+both_backends!(
+    status_binding_and_static_address,
+    super::status_binding_and_static_address
+);
 
 /// PAP against the hashes FreeRADIUS users migrate with, verified off the packet path.
 fn hashed_passwords(backend: Backend) {
@@ -118,7 +227,10 @@ fn hashed_passwords(backend: Backend) {
         ("ssha", "{SSHA}PCHD0xN/YfhENboO7Cx302vEXJxzYWx0c2FsdA=="),
     ];
     for (user, hash) in hashes {
-        cli(&db.url, &["subscribers", "add", "--username", user, "--password", hash]);
+        cli(
+            &db.url,
+            &["subscribers", "add", "--username", user, "--password", hash],
+        );
     }
     let s = Server::start(&db.url);
     for (user, _) in hashes {
@@ -136,7 +248,19 @@ fn changes_reach_the_running_server(backend: Backend) {
     let s = Server::start(&db.url);
     assert!(radclient(s.auth, "auth", SECRET, &pap("late", "pw")).contains("Access-Reject"));
     let t0 = Instant::now();
-    cli(&db.url, &["subscribers", "add", "--username", "late", "--password", "pw", "--plan", "gold"]);
+    cli(
+        &db.url,
+        &[
+            "subscribers",
+            "add",
+            "--username",
+            "late",
+            "--password",
+            "pw",
+            "--plan",
+            "gold",
+        ],
+    );
     let ok = eventually(Duration::from_secs(10), || {
         radclient(s.auth, "auth", SECRET, &pap("late", "pw")).contains("Access-Accept")
     });
@@ -147,21 +271,62 @@ fn changes_reach_the_running_server(backend: Backend) {
         radclient(s.auth, "auth", SECRET, &pap("late", "pw")).contains("Access-Reject")
     }));
     // Suspending takes effect too.
-    cli(&db.url, &["subscribers", "add", "--username", "alice", "--password", "wonderland", "--status", "suspended"]);
+    cli(
+        &db.url,
+        &[
+            "subscribers",
+            "add",
+            "--username",
+            "alice",
+            "--password",
+            "wonderland",
+            "--status",
+            "suspended",
+        ],
+    );
     assert!(eventually(Duration::from_secs(10), || {
         radclient(s.auth, "auth", SECRET, &pap("alice", "wonderland")).contains("Account suspended")
     }));
 }
-both_backends!(changes_reach_the_running_server, super::changes_reach_the_running_server);
+both_backends!(
+    changes_reach_the_running_server,
+    super::changes_reach_the_running_server
+);
 
 /// The `radius` crate as an independent client (it sends no Message-Authenticator, so its
 /// NAS is registered with the per-NAS override).
 fn independent_client(backend: Backend) {
     let db = TestDb::new(backend);
-    cli(&db.url, &["nas", "add", "--name", "legacy", "--address", "127.0.0.1", "--secret", "legacy-secret", "--allow-missing-message-authenticator"]);
-    cli(&db.url, &["subscribers", "add", "--username", "carol", "--password", "pw1"]);
+    cli(
+        &db.url,
+        &[
+            "nas",
+            "add",
+            "--name",
+            "legacy",
+            "--address",
+            "127.0.0.1",
+            "--secret",
+            "legacy-secret",
+            "--allow-missing-message-authenticator",
+        ],
+    );
+    cli(
+        &db.url,
+        &[
+            "subscribers",
+            "add",
+            "--username",
+            "carol",
+            "--password",
+            "pw1",
+        ],
+    );
     let s = Server::start(&db.url);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         use radius::client::Client;
         use radius::core::code::Code;
@@ -178,9 +343,26 @@ fn independent_client(backend: Backend) {
     });
     // A NAS that requires Message-Authenticator drops the same request.
     cli(&db.url, &["nas", "remove", "legacy"]);
-    cli(&db.url, &["nas", "add", "--name", "strict", "--address", "127.0.0.1", "--secret", "legacy-secret"]);
+    cli(
+        &db.url,
+        &[
+            "nas",
+            "add",
+            "--name",
+            "strict",
+            "--address",
+            "127.0.0.1",
+            "--secret",
+            "legacy-secret",
+        ],
+    );
     std::thread::sleep(Duration::from_secs(3));
-    let out = radclient(s.auth, "auth", "legacy-secret", "User-Name = \"carol\"\nUser-Password = \"pw1\"\n");
+    let out = radclient(
+        s.auth,
+        "auth",
+        "legacy-secret",
+        "User-Name = \"carol\"\nUser-Password = \"pw1\"\n",
+    );
     assert!(!out.contains("Received Access"), "{out}");
     assert!(s.metric("edge_radius_dropped_total{reason=\"missing_message_authenticator\"}") >= 1.0);
 }
@@ -192,15 +374,33 @@ both_backends!(independent_client, super::independent_client);
 fn bad_input_is_dropped_and_counted() {
     use edge_radius::codec::{attr, hide_password, message_authenticator, Code, PacketBuilder};
     let db = provisioned(Backend::Sqlite);
-    cli(&db.url, &["nas", "add", "--name", "limited", "--address", "127.0.0.9", "--secret", SECRET, "--rate-limit", "5"]);
+    cli(
+        &db.url,
+        &[
+            "nas",
+            "add",
+            "--name",
+            "limited",
+            "--address",
+            "127.0.0.9",
+            "--secret",
+            SECRET,
+            "--rate-limit",
+            "5",
+        ],
+    );
     let s = Server::start(&db.url);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
 
     let good = |id: u8, with_ma: bool, ra: [u8; 16]| {
         let mut b = PacketBuilder::new(Code::ACCESS_REQUEST, id, &ra);
         b.attr(attr::USER_NAME, b"alice");
-        b.attr(attr::USER_PASSWORD, &hide_password(b"wonderland", SECRET.as_bytes(), &ra));
+        b.attr(
+            attr::USER_PASSWORD,
+            &hide_password(b"wonderland", SECRET.as_bytes(), &ra),
+        );
         let off = with_ma.then(|| b.message_authenticator_placeholder());
         let mut bytes = b.finish();
         if let Some(off) = off {
@@ -212,7 +412,9 @@ fn bad_input_is_dropped_and_counted() {
     let ask = |pkt: &[u8]| -> Option<Vec<u8>> {
         sock.send_to(pkt, s.auth).unwrap();
         let mut buf = [0u8; 4096];
-        sock.recv_from(&mut buf).ok().map(|(n, _)| buf[..n].to_vec())
+        sock.recv_from(&mut buf)
+            .ok()
+            .map(|(n, _)| buf[..n].to_vec())
     };
 
     let valid = good(1, true, [7; 16]);
@@ -255,14 +457,18 @@ fn bad_input_is_dropped_and_counted() {
 
     // An unknown client (127.0.0.2 is no NAS) is dropped.
     let stranger = UdpSocket::bind("127.0.0.2:0").unwrap();
-    stranger.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    stranger
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     stranger.send_to(&good(7, true, [13; 16]), s.auth).unwrap();
     assert!(stranger.recv_from(&mut [0u8; 4096]).is_err());
     assert!(m("unknown_client") >= 1.0);
 
     // The per-NAS rate limit: a NAS allowed 5/s sending 40 at once gets at most a burst.
     let limited = UdpSocket::bind("127.0.0.9:0").unwrap();
-    limited.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    limited
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     for i in 0..40u8 {
         limited.send_to(&good(i, true, [i; 16]), s.auth).unwrap();
     }
@@ -293,14 +499,63 @@ fn bad_input_is_dropped_and_counted() {
 #[test]
 fn cli_refuses_bad_input() {
     let db = TestDb::new(Backend::Sqlite);
-    let out = cli_output(&db.url, &["plans", "add", "--name", "x", "--reply", "No-Such-Attribute = 1"]);
+    let out = cli_output(
+        &db.url,
+        &[
+            "plans",
+            "add",
+            "--name",
+            "x",
+            "--reply",
+            "No-Such-Attribute = 1",
+        ],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown attribute"));
-    let out = cli_output(&db.url, &["nas", "add", "--name", "n", "--address", "not-an-ip", "--secret", "x"]);
+    let out = cli_output(
+        &db.url,
+        &[
+            "nas",
+            "add",
+            "--name",
+            "n",
+            "--address",
+            "not-an-ip",
+            "--secret",
+            "x",
+        ],
+    );
     assert!(!out.status.success());
-    cli(&db.url, &["nas", "add", "--name", "n", "--address", "10.0.0.1", "--secret", "x"]);
-    let out = cli_output(&db.url, &["nas", "add", "--name", "n", "--address", "10.0.0.2", "--secret", "x"]);
+    cli(
+        &db.url,
+        &[
+            "nas",
+            "add",
+            "--name",
+            "n",
+            "--address",
+            "10.0.0.1",
+            "--secret",
+            "x",
+        ],
+    );
+    let out = cli_output(
+        &db.url,
+        &[
+            "nas",
+            "add",
+            "--name",
+            "n",
+            "--address",
+            "10.0.0.2",
+            "--secret",
+            "x",
+        ],
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
     assert!(cli(&db.url, &["nas", "list"]).contains("10.0.0.1"));
-    assert!(!cli(&db.url, &["nas", "list"]).contains(" x "), "secrets are not listed");
+    assert!(
+        !cli(&db.url, &["nas", "list"]).contains(" x "),
+        "secrets are not listed"
+    );
 }

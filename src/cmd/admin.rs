@@ -35,7 +35,9 @@ pub enum NasCmd {
         rate_limit: u32,
     },
     List,
-    Remove { name: String },
+    Remove {
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -53,7 +55,9 @@ pub enum PlanCmd {
         interim_interval: Option<u32>,
     },
     List,
-    Remove { name: String },
+    Remove {
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -75,7 +79,9 @@ pub enum SubscriberCmd {
         #[arg(long)]
         calling_station_id: Option<String>,
     },
-    Remove { username: String },
+    Remove {
+        username: String,
+    },
     List {
         #[arg(long, default_value_t = 100)]
         limit: i64,
@@ -84,7 +90,9 @@ pub enum SubscriberCmd {
     },
     /// Import a CSV (header row; username,password required; plan,status,static_ipv4,
     /// calling_station_id optional) as one all-or-nothing upsert.
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+    },
 }
 
 pub async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
@@ -107,7 +115,9 @@ pub async fn nas(cfg: &Config, c: NasCmd) -> anyhow::Result<()> {
             allow_missing_message_authenticator,
             rate_limit,
         } => {
-            if address.parse::<IpAddr>().is_err() && address.parse::<ipnetwork::IpNetwork>().is_err() {
+            if address.parse::<IpAddr>().is_err()
+                && address.parse::<ipnetwork::IpNetwork>().is_err()
+            {
                 bail!("--address must be an IP address or a CIDR");
             }
             if secret.is_empty() {
@@ -127,7 +137,10 @@ pub async fn nas(cfg: &Config, c: NasCmd) -> anyhow::Result<()> {
             println!("added NAS {} ({})", n.name, n.address);
         }
         NasCmd::List => {
-            println!("{:<20} {:<20} {:<10} {:<6} {:<8} RATE", "NAME", "ADDRESS", "VENDOR", "COA", "MSG-AUTH");
+            println!(
+                "{:<20} {:<20} {:<10} {:<6} {:<8} RATE",
+                "NAME", "ADDRESS", "VENDOR", "COA", "MSG-AUTH"
+            );
             for n in store.nas_list().await? {
                 println!(
                     "{:<20} {:<20} {:<10} {:<6} {:<8} {}",
@@ -135,7 +148,11 @@ pub async fn nas(cfg: &Config, c: NasCmd) -> anyhow::Result<()> {
                     n.address,
                     n.vendor,
                     n.coa_port,
-                    if n.require_message_authenticator { "required" } else { "optional" },
+                    if n.require_message_authenticator {
+                        "required"
+                    } else {
+                        "optional"
+                    },
                     n.rate_limit_per_second
                 );
             }
@@ -205,8 +222,8 @@ pub async fn subscribers(cfg: &Config, c: SubscriberCmd) -> anyhow::Result<()> {
             static_ipv4,
             calling_station_id,
         } => {
-            let status = SubscriberStatus::parse(&status)
-                .context("--status must be active or suspended")?;
+            let status =
+                SubscriberStatus::parse(&status).context("--status must be active or suspended")?;
             if username.is_empty() || password.is_empty() {
                 bail!("--username and --password must not be empty");
             }
@@ -226,7 +243,10 @@ pub async fn subscribers(cfg: &Config, c: SubscriberCmd) -> anyhow::Result<()> {
             println!("removed subscriber {username}");
         }
         SubscriberCmd::List { limit, after } => {
-            println!("{:<24} {:<16} {:<10} {:<16} CALLING-STATION-ID", "USERNAME", "PLAN", "STATUS", "STATIC-IPV4");
+            println!(
+                "{:<24} {:<16} {:<10} {:<16} CALLING-STATION-ID",
+                "USERNAME", "PLAN", "STATUS", "STATIC-IPV4"
+            );
             for s in store.subscriber_list(&after, limit).await? {
                 println!(
                     "{:<24} {:<16} {:<10} {:<16} {}",

@@ -13,8 +13,18 @@ pub fn read_csv(path: &Path) -> anyhow::Result<Vec<(usize, SubscriberRecord)>> {
         .with_context(|| format!("cannot read {}", path.display()))?;
     let headers = rdr.headers().context("missing header row")?.clone();
     let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let known = ["username", "password", "plan", "status", "static_ipv4", "calling_station_id"];
-    if let Some(h) = headers.iter().find(|h| !known.iter().any(|k| k.eq_ignore_ascii_case(h))) {
+    let known = [
+        "username",
+        "password",
+        "plan",
+        "status",
+        "static_ipv4",
+        "calling_station_id",
+    ];
+    if let Some(h) = headers
+        .iter()
+        .find(|h| !known.iter().any(|k| k.eq_ignore_ascii_case(h)))
+    {
         bail!("line 1: unknown column `{h}` (known: {})", known.join(", "));
     }
     let (Some(user_col), Some(pass_col)) = (col("username"), col("password")) else {
@@ -32,8 +42,10 @@ pub fn read_csv(path: &Path) -> anyhow::Result<Vec<(usize, SubscriberRecord)>> {
         let line = i + 2;
         let row = row.with_context(|| format!("line {line}: unreadable row"))?;
         let get = |c: Option<usize>| c.and_then(|c| row.get(c)).filter(|v| !v.is_empty());
-        let username = get(Some(user_col)).with_context(|| format!("line {line}: empty username"))?;
-        let password = get(Some(pass_col)).with_context(|| format!("line {line}: empty password"))?;
+        let username =
+            get(Some(user_col)).with_context(|| format!("line {line}: empty username"))?;
+        let password =
+            get(Some(pass_col)).with_context(|| format!("line {line}: empty password"))?;
         if !seen.insert(username.to_string()) {
             bail!("line {line}: username `{username}` appears twice");
         }
@@ -43,10 +55,9 @@ pub fn read_csv(path: &Path) -> anyhow::Result<Vec<(usize, SubscriberRecord)>> {
             None => SubscriberStatus::Active,
         };
         let static_ipv4 = match get(ip_col) {
-            Some(a) => Some(
-                a.parse()
-                    .with_context(|| format!("line {line}: static_ipv4 `{a}` is not an IPv4 address"))?,
-            ),
+            Some(a) => Some(a.parse().with_context(|| {
+                format!("line {line}: static_ipv4 `{a}` is not an IPv4 address")
+            })?),
             None => None,
         };
         out.push((
@@ -91,6 +102,9 @@ mod tests {
         let f = write("username,password,colour\nalice,pw,red\n");
         assert!(read_csv(f.path()).is_err());
         let f = write("username,password\nalice,pw\nalice,pw\n");
-        assert!(read_csv(f.path()).unwrap_err().to_string().contains("line 3"));
+        assert!(read_csv(f.path())
+            .unwrap_err()
+            .to_string()
+            .contains("line 3"));
     }
 }

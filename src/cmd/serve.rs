@@ -60,12 +60,22 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         socket_buffer_bytes: cfg.radius.socket_buffer_bytes,
         dictionary_dirs: cfg.radius.dictionary_dirs.clone(),
     };
-    let auth = server::start(&auth_cfg, Arc::clone(&dict), Arc::clone(&index), cancel.clone())
-        .await
-        .with_context(|| format!("cannot bind RADIUS auth on {}", cfg.radius.auth_listen))?;
-    let http = crate::http::start(cfg.http.listen, Arc::clone(&health), prometheus, cancel.clone())
-        .await
-        .with_context(|| format!("cannot bind HTTP on {}", cfg.http.listen))?;
+    let auth = server::start(
+        &auth_cfg,
+        Arc::clone(&dict),
+        Arc::clone(&index),
+        cancel.clone(),
+    )
+    .await
+    .with_context(|| format!("cannot bind RADIUS auth on {}", cfg.radius.auth_listen))?;
+    let http = crate::http::start(
+        cfg.http.listen,
+        Arc::clone(&health),
+        prometheus,
+        cancel.clone(),
+    )
+    .await
+    .with_context(|| format!("cannot bind HTTP on {}", cfg.http.listen))?;
     health.set_started();
     health.set_ready(true);
     tracing::info!(
@@ -103,7 +113,10 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

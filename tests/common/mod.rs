@@ -61,7 +61,11 @@ fn psql(url: &str, sql: &str) {
         .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
         .output()
         .expect("psql runs");
-    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The PostgreSQL server the tests use: EDGE_TEST_POSTGRES_URL, or one started here.
@@ -77,7 +81,11 @@ pub fn postgres_base_url() -> String {
 }
 
 fn pg_bin(name: &str) -> PathBuf {
-    for dir in ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"] {
+    for dir in [
+        "/usr/lib/postgresql/17/bin",
+        "/usr/lib/postgresql/16/bin",
+        "/usr/lib/postgresql/15/bin",
+    ] {
         let p = Path::new(dir).join(name);
         if p.exists() {
             return p;
@@ -123,7 +131,11 @@ fn start_throwaway_postgres() -> String {
         .arg(&data)
         .output()
         .expect("initdb runs");
-    assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "initdb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let port = free_tcp_port();
     let opts = format!(
         "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
@@ -137,7 +149,11 @@ fn start_throwaway_postgres() -> String {
         .args(["-w", "start"])
         .output()
         .expect("pg_ctl runs");
-    assert!(out.status.success(), "pg_ctl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pg_ctl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Stop the cluster when this test process ends, however it ends.
     let watcher = format!(
         "while [ -d /proc/{pid} ]; do sleep 1; done; {ctl} -D {data} -m immediate stop; rm -rf {dir}",
@@ -155,8 +171,12 @@ fn start_throwaway_postgres() -> String {
         c.args(["-c", &watcher]);
         c
     };
-    w.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    w.spawn().expect("watcher");
+    w.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // Deliberately not waited on: it outlives this process to stop the cluster after it.
+    #[allow(clippy::zombie_processes)]
+    let _watcher = w.spawn().expect("watcher");
     format!("postgres://postgres@127.0.0.1:{port}/postgres")
 }
 
@@ -208,8 +228,12 @@ impl Server {
     }
 
     pub fn start_with(db: &str, env: &[(&str, &str)]) -> Server {
-        let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().expect("addr");
-        let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().expect("addr");
+        let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
+            .parse()
+            .expect("addr");
+        let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
+            .parse()
+            .expect("addr");
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .env("EDGE_DATABASE_URL", db)
@@ -242,7 +266,9 @@ impl Server {
     }
 
     pub fn metrics(&self) -> String {
-        http_get(self.http, "/metrics").map(|(_, b)| b).unwrap_or_default()
+        http_get(self.http, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default()
     }
 
     /// The value of one metric line, e.g. `edge_radius_dropped_total{reason="malformed"}`.
@@ -270,7 +296,11 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let code = buf.split_whitespace().nth(1)?.parse().ok()?;

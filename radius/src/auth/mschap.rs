@@ -101,7 +101,10 @@ pub fn nt_response(
     user: &[u8],
     password_hash: &[u8; 16],
 ) -> [u8; 24] {
-    challenge_response(&challenge_hash(peer_challenge, auth_challenge, user), password_hash)
+    challenge_response(
+        &challenge_hash(peer_challenge, auth_challenge, user),
+        password_hash,
+    )
 }
 
 const MAGIC1: &[u8] = b"Magic server to client signing constant";
@@ -170,7 +173,7 @@ pub fn verify(
     password_hash: &[u8; 16],
 ) -> Option<Success> {
     let expected = nt_response(auth_challenge, response.peer_challenge, user, password_hash);
-    if !crate::codec::constant_time_eq_pub(&expected, response.nt_response) {
+    if !crate::codec::constant_time_eq(&expected, response.nt_response) {
         return None;
     }
     let hash_hash: [u8; 16] = Md4::digest(password_hash).into();
@@ -203,9 +206,15 @@ mod tests {
         let peer: [u8; 16] = h("21402324255E262A28295F2B3A337C7E");
         let hash = nt_password_hash("clientPass");
         assert_eq!(hash, h::<16>("44EBBA8D5312B8D611474411F56989AE"));
-        assert_eq!(challenge_hash(&peer, &auth, b"User"), h::<8>("D02E4386BCE91226"));
+        assert_eq!(
+            challenge_hash(&peer, &auth, b"User"),
+            h::<8>("D02E4386BCE91226")
+        );
         let nt = nt_response(&auth, &peer, b"User", &hash);
-        assert_eq!(nt, h::<24>("82309ECD8D708B5EA08FAA3981CD83544233114A3D85D6DF"));
+        assert_eq!(
+            nt,
+            h::<24>("82309ECD8D708B5EA08FAA3981CD83544233114A3D85D6DF")
+        );
         let mut v = vec![1u8, 0];
         v.extend_from_slice(&peer);
         v.extend_from_slice(&[0; 8]);

@@ -10,7 +10,7 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::codec::constant_time_eq_pub as ct_eq;
+use crate::codec::constant_time_eq as ct_eq;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoredPassword<'a> {
@@ -19,7 +19,10 @@ pub enum StoredPassword<'a> {
     Crypt(&'a str),
     Argon2(&'a str),
     /// Unsalted or salted digests: digest octets followed by salt octets.
-    Digest { alg: DigestAlg, bytes: Vec<u8> },
+    Digest {
+        alg: DigestAlg,
+        bytes: Vec<u8>,
+    },
     NtHash([u8; 16]),
     /// A header we know but whose payload does not decode.
     Invalid,
@@ -107,9 +110,7 @@ impl<'a> StoredPassword<'a> {
             "sha512" | "sha2-512" => digest(DigestAlg::Sha512, false),
             "ssha512" | "ssha2-512" => digest(DigestAlg::Sha512, true),
             "nt" | "nthash" | "x-nthash" => match hex::decode(payload) {
-                Ok(b) if b.len() == 16 => {
-                    StoredPassword::NtHash(b.try_into().unwrap_or([0; 16]))
-                }
+                Ok(b) if b.len() == 16 => StoredPassword::NtHash(b.try_into().unwrap_or([0; 16])),
                 _ => StoredPassword::Invalid,
             },
             _ => StoredPassword::Invalid,
@@ -169,7 +170,7 @@ impl<'a> StoredPassword<'a> {
 }
 
 fn decode_b64_or_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 == 0 && s.bytes().all(|c| c.is_ascii_hexdigit()) {
+    if s.len().is_multiple_of(2) && s.bytes().all(|c| c.is_ascii_hexdigit()) {
         if let Ok(b) = hex::decode(s) {
             return Some(b);
         }

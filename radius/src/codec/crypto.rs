@@ -78,7 +78,7 @@ pub fn unhide_password(
     secret: &[u8],
     request_auth: &[u8; 16],
 ) -> Result<Vec<u8>, DecodeError> {
-    if cipher.is_empty() || cipher.len() % 16 != 0 || cipher.len() > 128 {
+    if cipher.is_empty() || !cipher.len().is_multiple_of(16) || cipher.len() > 128 {
         return Err(DecodeError::BadCipherLength);
     }
     let mut out = cipher.to_vec();
@@ -118,7 +118,7 @@ pub fn unhide_tunnel_password(
     secret: &[u8],
     request_auth: &[u8; 16],
 ) -> Result<Vec<u8>, DecodeError> {
-    if value.len() < 18 || (value.len() - 2) % 16 != 0 {
+    if value.len() < 18 || !(value.len() - 2).is_multiple_of(16) {
         return Err(DecodeError::BadCipherLength);
     }
     let mut iv = Vec::with_capacity(18);
@@ -154,7 +154,7 @@ fn xor_chain_iv(buf: &mut [u8], secret: &[u8], iv: &[u8], encrypt: bool) {
 }
 
 /// Compares without an early exit so that timing reveals nothing of a secret-derived value.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -186,8 +186,9 @@ mod tests {
             .unwrap()
             .try_into()
             .unwrap();
-        let cipher = hex::decode("0d be 70 8d 93 d4 13 ce 31 96 e4 3f 78 2a 0a ee".replace(' ', ""))
-            .unwrap();
+        let cipher =
+            hex::decode("0d be 70 8d 93 d4 13 ce 31 96 e4 3f 78 2a 0a ee".replace(' ', ""))
+                .unwrap();
         assert_eq!(hide_password(b"arctangent", b"xyzzy5461", &ra), cipher);
         assert_eq!(
             unhide_password(&cipher, b"xyzzy5461", &ra).unwrap(),
@@ -215,7 +216,10 @@ mod tests {
         let ra = [7u8; 16];
         let v = hide_tunnel_password(b"tunnel-secret", b"s3", &ra, [0x12, 0x34]);
         assert_eq!(v[0] & 0x80, 0x80);
-        assert_eq!(unhide_tunnel_password(&v, b"s3", &ra).unwrap(), b"tunnel-secret");
+        assert_eq!(
+            unhide_tunnel_password(&v, b"s3", &ra).unwrap(),
+            b"tunnel-secret"
+        );
         assert!(unhide_tunnel_password(&v[..10], b"s3", &ra).is_err());
     }
 
@@ -229,15 +233,19 @@ mod tests {
         let ma = message_authenticator(&bytes, off, &ra, b"secret");
         bytes[off..off + 16].copy_from_slice(&ma);
         let raw = RawPacket::parse(&bytes).unwrap();
-        assert_eq!(verify_message_authenticator(&raw, &ra, b"secret"), Some(true));
-        assert_eq!(verify_message_authenticator(&raw, &ra, b"other"), Some(false));
+        assert_eq!(
+            verify_message_authenticator(&raw, &ra, b"secret"),
+            Some(true)
+        );
+        assert_eq!(
+            verify_message_authenticator(&raw, &ra, b"other"),
+            Some(false)
+        );
         bytes[off] ^= 1;
         let raw = RawPacket::parse(&bytes).unwrap();
-        assert_eq!(verify_message_authenticator(&raw, &ra, b"secret"), Some(false));
+        assert_eq!(
+            verify_message_authenticator(&raw, &ra, b"secret"),
+            Some(false)
+        );
     }
-}
-
-/// The constant-time comparison, for the auth methods.
-pub fn constant_time_eq_pub(a: &[u8], b: &[u8]) -> bool {
-    constant_time_eq(a, b)
 }

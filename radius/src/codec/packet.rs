@@ -240,10 +240,16 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        assert_eq!(RawPacket::parse(&[1, 2, 3]).unwrap_err(), DecodeError::TooShort);
+        assert_eq!(
+            RawPacket::parse(&[1, 2, 3]).unwrap_err(),
+            DecodeError::TooShort
+        );
         let mut p = packet(&[]);
         p[3] = 19;
-        assert_eq!(RawPacket::parse(&p).unwrap_err(), DecodeError::BadLength(19));
+        assert_eq!(
+            RawPacket::parse(&p).unwrap_err(),
+            DecodeError::BadLength(19)
+        );
         let mut p = packet(&[1, 3, b'x']);
         p[3] = 40;
         assert!(matches!(
@@ -251,11 +257,20 @@ mod tests {
             DecodeError::Truncated { .. }
         ));
         let p = packet(&[1, 1, b'x']);
-        assert_eq!(RawPacket::parse(&p).unwrap_err(), DecodeError::AttrTooShort(20));
+        assert_eq!(
+            RawPacket::parse(&p).unwrap_err(),
+            DecodeError::AttrTooShort(20)
+        );
         let p = packet(&[1, 9, b'x']);
-        assert_eq!(RawPacket::parse(&p).unwrap_err(), DecodeError::AttrOverrun(20));
+        assert_eq!(
+            RawPacket::parse(&p).unwrap_err(),
+            DecodeError::AttrOverrun(20)
+        );
         let p = packet(&[1]);
-        assert_eq!(RawPacket::parse(&p).unwrap_err(), DecodeError::AttrOverrun(20));
+        assert_eq!(
+            RawPacket::parse(&p).unwrap_err(),
+            DecodeError::AttrOverrun(20)
+        );
     }
 
     #[test]

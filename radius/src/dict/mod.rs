@@ -137,7 +137,8 @@ impl Dictionary {
     }
 
     fn insert_vendor(&mut self, v: VendorDef) {
-        self.vendor_by_name.insert(v.name.to_ascii_lowercase(), v.id);
+        self.vendor_by_name
+            .insert(v.name.to_ascii_lowercase(), v.id);
         self.vendors.insert(v.id, v);
     }
 }

@@ -8,8 +8,8 @@ use thiserror::Error;
 use super::value::{decode_value, encode_value, parse_value};
 use super::{AttrKey, DataType, Dictionary, Value, ValueError};
 use crate::codec::{
-    decode_extended, decode_vsa, encode_extended, encode_vsa, hide_password, hide_tunnel_password,
-    is_extended, is_long_extended, attr, PacketBuilder, RawPacket, VendorFormat,
+    attr, decode_extended, decode_vsa, encode_extended, encode_vsa, hide_password,
+    hide_tunnel_password, is_extended, is_long_extended, PacketBuilder, RawPacket, VendorFormat,
 };
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -59,12 +59,11 @@ impl Dictionary {
         if tag.is_some() && !def.has_tag {
             return Err(PairError::Tag(def.name.clone()));
         }
-        let value = parse_value(def.typ, rhs, &|s| def.value_of(s)).map_err(|source| {
-            PairError::Value {
+        let value =
+            parse_value(def.typ, rhs, &|s| def.value_of(s)).map_err(|source| PairError::Value {
                 attr: def.name.clone(),
                 source,
-            }
-        })?;
+            })?;
         let data = encode_value(&value);
         let format = match def.key {
             AttrKey::Vendor(v, _) => self.vendor_format(v),
@@ -110,7 +109,10 @@ impl Dictionary {
                 let mut data = first.data.to_vec();
                 let mut more = first.more;
                 while more && is_long_extended(a.typ) {
-                    match attrs.peek().map(|n| (n.typ, decode_extended(n.typ, n.value))) {
+                    match attrs
+                        .peek()
+                        .map(|n| (n.typ, decode_extended(n.typ, n.value)))
+                    {
                         Some((t, Ok(n))) if t == a.typ && n.ext_type == first.ext_type => {
                             data.extend_from_slice(n.data);
                             more = n.more;
@@ -318,11 +320,17 @@ END-VENDOR Evs
     fn round_trip(d: &Dictionary, pairs: &[&str]) -> Vec<String> {
         let mut b = PacketBuilder::new(Code::ACCESS_ACCEPT, 1, &[0; 16]);
         for p in pairs {
-            assert!(d.compile_pair(p).unwrap().write(&mut b, b"s", &[0; 16]), "{p}");
+            assert!(
+                d.compile_pair(p).unwrap().write(&mut b, b"s", &[0; 16]),
+                "{p}"
+            );
         }
         let bytes = b.finish();
         let raw = RawPacket::parse(&bytes).unwrap();
-        d.decode_packet(&raw).iter().map(|p| p.to_string()).collect()
+        d.decode_packet(&raw)
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
     }
 
     #[test]
@@ -377,16 +385,28 @@ END-VENDOR Evs
         let raw = RawPacket::parse(&bytes).unwrap();
         let v = raw.find(69).unwrap();
         assert_eq!(v[0], 2);
-        assert_eq!(unhide_tunnel_password(&v[1..], b"secret", &ra).unwrap(), b"pw");
+        assert_eq!(
+            unhide_tunnel_password(&v[1..], b"secret", &ra).unwrap(),
+            b"pw"
+        );
     }
 
     #[test]
     fn refuses_bad_pairs() {
         let d = Dictionary::parse_str(DICT).unwrap();
-        assert_eq!(d.compile_pair("Nope = 1"), Err(PairError::UnknownAttr("Nope".into())));
-        assert!(matches!(d.compile_pair("Service-Type = Bogus"), Err(PairError::Value { .. })));
+        assert_eq!(
+            d.compile_pair("Nope = 1"),
+            Err(PairError::UnknownAttr("Nope".into()))
+        );
+        assert!(matches!(
+            d.compile_pair("Service-Type = Bogus"),
+            Err(PairError::Value { .. })
+        ));
         assert_eq!(d.compile_pair("Reply-Message"), Err(PairError::Syntax));
-        assert!(matches!(d.compile_pair("Reply-Message:1 = \"x\""), Err(PairError::Tag(_))));
+        assert!(matches!(
+            d.compile_pair("Reply-Message:1 = \"x\""),
+            Err(PairError::Tag(_))
+        ));
         let long = format!("Mikrotik-Rate-Limit = \"{}\"", "x".repeat(260));
         assert!(matches!(d.compile_pair(&long), Err(PairError::TooLong(_))));
     }

@@ -168,7 +168,8 @@ impl Parser<'_> {
                     }
                 }
                 // Protocol and struct keywords of FreeRADIUS 4 are outside RADIUS 3 syntax.
-                "BEGIN-TLV" | "END-TLV" | "FLAGS" | "PROTOCOL" | "BEGIN-PROTOCOL" | "END-PROTOCOL" => {}
+                "BEGIN-TLV" | "END-TLV" | "FLAGS" | "PROTOCOL" | "BEGIN-PROTOCOL"
+                | "END-PROTOCOL" => {}
                 other => return Err(err(DictErrorKind::Keyword(other.to_string()))),
             }
         }
@@ -185,7 +186,8 @@ impl Parser<'_> {
             let spec = flag
                 .strip_prefix("format=")
                 .ok_or_else(|| DictErrorKind::Flag(flag.to_string()))?;
-            format = VendorFormat::parse(spec).ok_or_else(|| DictErrorKind::Flag(flag.to_string()))?;
+            format =
+                VendorFormat::parse(spec).ok_or_else(|| DictErrorKind::Flag(flag.to_string()))?;
         }
         self.dict.insert_vendor(VendorDef {
             name: f[1].to_string(),
@@ -269,7 +271,9 @@ fn key_of(oid: &str, block: Block) -> Result<AttrKey, DictErrorKind> {
     let u8_of = |n: u64| u8::try_from(n).map_err(|_| bad());
     match (block, parts.as_slice()) {
         (Block::None, [t]) => Ok(AttrKey::Std(u8_of(*t)?)),
-        (Block::None, [b, e]) if (241..=246).contains(b) => Ok(AttrKey::Ext(u8_of(*b)?, u8_of(*e)?)),
+        (Block::None, [b, e]) if (241..=246).contains(b) => {
+            Ok(AttrKey::Ext(u8_of(*b)?, u8_of(*e)?))
+        }
         (Block::Vendor(v), [t]) => Ok(AttrKey::Vendor(v, u32::try_from(*t).map_err(|_| bad())?)),
         (Block::ExtVendor(base, v), [t]) => Ok(AttrKey::ExtVendor(base, v, u8_of(*t)?)),
         _ => Err(bad()),
@@ -322,7 +326,10 @@ END-VENDOR Evs
     fn parses_the_grammar() {
         let d = Dictionary::parse_str(TEXT).unwrap();
         assert_eq!(d.attr("user-name").unwrap().key, AttrKey::Std(1));
-        assert_eq!(d.attr("Service-Type").unwrap().value_of("framed-user"), Some(2));
+        assert_eq!(
+            d.attr("Service-Type").unwrap().value_of("framed-user"),
+            Some(2)
+        );
         assert_eq!(d.attr("Late-Attr").unwrap().name_of(1), Some("One"));
         let tp = d.attr("Tunnel-Password").unwrap();
         assert!(tp.has_tag && tp.encrypt == 2);
@@ -331,9 +338,15 @@ END-VENDOR Evs
             d.attr("Mikrotik-Rate-Limit").unwrap().key,
             AttrKey::Vendor(14988, 8)
         );
-        assert_eq!(d.attr("Wide-Thing").unwrap().key, AttrKey::Vendor(5000, 300));
+        assert_eq!(
+            d.attr("Wide-Thing").unwrap().key,
+            AttrKey::Vendor(5000, 300)
+        );
         assert_eq!(d.vendor_format(5000).type_len, 2);
-        assert_eq!(d.attr("Evs-Long").unwrap().key, AttrKey::ExtVendor(245, 6000, 3));
+        assert_eq!(
+            d.attr("Evs-Long").unwrap().key,
+            AttrKey::ExtVendor(245, 6000, 3)
+        );
     }
 
     #[test]

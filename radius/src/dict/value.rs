@@ -113,12 +113,10 @@ pub fn parse_value(
     };
     Ok(match typ {
         DataType::String => Value::Str(unq.to_string()),
-        DataType::Octets | DataType::Abinary | DataType::Tlv => {
-            match unq.strip_prefix("0x") {
-                Some(h) => Value::Octets(hex::decode(h).map_err(|_| perr(typ, t))?),
-                None => Value::Octets(unq.as_bytes().to_vec()),
-            }
-        }
+        DataType::Octets | DataType::Abinary | DataType::Tlv => match unq.strip_prefix("0x") {
+            Some(h) => Value::Octets(hex::decode(h).map_err(|_| perr(typ, t))?),
+            None => Value::Octets(unq.as_bytes().to_vec()),
+        },
         DataType::IpAddr => Value::Ipv4(unq.parse().map_err(|_| perr(typ, t))?),
         DataType::Ipv6Addr => Value::Ipv6(unq.parse().map_err(|_| perr(typ, t))?),
         DataType::ComboIp => match unq.parse::<std::net::IpAddr>() {

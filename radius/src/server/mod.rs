@@ -95,8 +95,12 @@ pub async fn start(
         sock.set_nonblocking(false)?;
         sock.set_read_timeout(Some(RECV_WAKE))?;
         let sock = Arc::new(sock);
-        let (handler, slow, cancel, rt) =
-            (Arc::clone(&handler), Arc::clone(&slow), cancel.clone(), rt.clone());
+        let (handler, slow, cancel, rt) = (
+            Arc::clone(&handler),
+            Arc::clone(&slow),
+            cancel.clone(),
+            rt.clone(),
+        );
         threads.push(
             std::thread::Builder::new()
                 .name(format!("radius-auth-{i}"))
@@ -104,7 +108,10 @@ pub async fn start(
         );
     }
     let mut tasks = JoinSet::new();
-    tasks.spawn(reply_cache::sweep_loop(Arc::clone(&handler), cancel.clone()));
+    tasks.spawn(reply_cache::sweep_loop(
+        Arc::clone(&handler),
+        cancel.clone(),
+    ));
     Ok(RunningServer {
         local_addr,
         receivers: threads,

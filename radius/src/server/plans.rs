@@ -29,7 +29,12 @@ pub(super) struct PlanCache {
 }
 
 impl PlanCache {
-    pub(super) fn get(&self, index: &Index, dict: &Dictionary, id: PlanId) -> Option<Arc<CompiledPlan>> {
+    pub(super) fn get(
+        &self,
+        index: &Index,
+        dict: &Dictionary,
+        id: PlanId,
+    ) -> Option<Arc<CompiledPlan>> {
         let want = index.generation();
         let cur = self.current.load();
         if cur.number == want {
@@ -46,7 +51,9 @@ impl PlanCache {
                 for line in &plan.reply_attributes {
                     match dict.compile_pair(line) {
                         Ok(p) => pairs.push(p),
-                        Err(e) => tracing::warn!(plan = %plan.name, error = %e, "reply attribute skipped"),
+                        Err(e) => {
+                            tracing::warn!(plan = %plan.name, error = %e, "reply attribute skipped")
+                        }
                     }
                 }
                 plans.insert(
@@ -58,7 +65,10 @@ impl PlanCache {
                     }),
                 );
             }
-            self.current.store(Arc::new(Generation { number: want, plans }));
+            self.current.store(Arc::new(Generation {
+                number: want,
+                plans,
+            }));
         }
         self.current.load().plans.get(&id).cloned()
     }

@@ -26,7 +26,10 @@ const FAILED: &str = "Authentication failed";
 pub(super) fn authorize(h: &Handler, pkt: &RawPacket<'_>, nas: &Nas) -> Decision {
     let secret = nas.secret.as_bytes();
     let refuse = |msg: &str| Decision::Reply(reject(h, pkt, secret, msg, None));
-    let Some(user) = pkt.find(attr::USER_NAME).and_then(|u| std::str::from_utf8(u).ok()) else {
+    let Some(user) = pkt
+        .find(attr::USER_NAME)
+        .and_then(|u| std::str::from_utf8(u).ok())
+    else {
         return refuse(FAILED);
     };
     let Some(sub) = h.index.subscriber(user) else {

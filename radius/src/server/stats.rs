@@ -19,7 +19,10 @@ const REASONS: [(DropReason, &str); 7] = [
     (DropReason::Malformed, "malformed"),
     (DropReason::UnknownClient, "unknown_client"),
     (DropReason::BadAuthenticator, "bad_authenticator"),
-    (DropReason::MissingMessageAuthenticator, "missing_message_authenticator"),
+    (
+        DropReason::MissingMessageAuthenticator,
+        "missing_message_authenticator",
+    ),
     (DropReason::RateLimited, "rate_limited"),
     (DropReason::UnsupportedCode, "unsupported_code"),
     (DropReason::InProgress, "in_progress"),
@@ -42,7 +45,8 @@ pub struct Stats {
 impl Stats {
     pub fn new() -> Stats {
         let req = |code: &'static str| metrics::counter!(m::RADIUS_REQUESTS_TOTAL, "code" => code);
-        let resp = |code: &'static str| metrics::counter!(m::RADIUS_RESPONSES_TOTAL, "code" => code);
+        let resp =
+            |code: &'static str| metrics::counter!(m::RADIUS_RESPONSES_TOTAL, "code" => code);
         Stats {
             requests_access: req("access_request"),
             requests_status: req("status_server"),

@@ -29,7 +29,8 @@ impl NasTable {
                 t.networks.push((net, nas));
             }
         }
-        t.networks.sort_by_key(|(n, _)| std::cmp::Reverse(n.prefix()));
+        t.networks
+            .sort_by_key(|(n, _)| std::cmp::Reverse(n.prefix()));
         t
     }
 
@@ -38,9 +39,12 @@ impl NasTable {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
-        self.exact
-            .get(&ip)
-            .or_else(|| self.networks.iter().find(|(n, _)| n.contains(ip)).map(|(_, n)| n))
+        self.exact.get(&ip).or_else(|| {
+            self.networks
+                .iter()
+                .find(|(n, _)| n.contains(ip))
+                .map(|(_, n)| n)
+        })
     }
 
     pub fn all(&self) -> &[Arc<Nas>] {

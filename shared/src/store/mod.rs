@@ -11,7 +11,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use thiserror::Error;
 
 use crate::types::{Nas, NasId, Plan, PlanId};
@@ -280,7 +282,6 @@ impl Store {
             Err(e) => Err(e.into()),
         }
     }
-
 }
 
 fn unique_violation(e: sqlx::Error, what: &'static str, name: &str) -> StoreError {
@@ -292,7 +293,13 @@ fn unique_violation(e: sqlx::Error, what: &'static str, name: &str) -> StoreErro
     }
 }
 
-pub(crate) fn plan_from_parts(id: i64, name: String, lines: &str, st: Option<i32>, ii: Option<i32>) -> Plan {
+pub(crate) fn plan_from_parts(
+    id: i64,
+    name: String,
+    lines: &str,
+    st: Option<i32>,
+    ii: Option<i32>,
+) -> Plan {
     Plan {
         id: PlanId(id),
         name,

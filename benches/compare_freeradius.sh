@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# One table from one run: the null responder, dotmac-edge on PostgreSQL, FreeRADIUS 3.2 with
+# the same subscribers in its `files` module, and FreeRADIUS 3.2 with rlm_sql PostgreSQL
+# (radcheck). Everything on loopback; every load is time-bounded.
+#
+#   benches/compare_freeradius.sh [USERS=100000] [SECONDS=8] [ROUNDS=3]
+#
+# Installs freeradius and freeradius-postgresql from Debian when missing. PAP with
+# Message-Authenticator for all; CHAP and MS-CHAPv2 for the null responder and dotmac-edge.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+USERS=${1:-100000}; SECONDS_EACH=${2:-8}; ROUNDS=${3:-3}
+SECRET=testing123
+PGPORT=55433; EDGE_PORT=21812; NULL_PORT=28120; FR_PORT=31812
+work=$(mktemp -d /tmp/edge-bench.XXXX); chmod 755 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if ! command -v freeradius >/dev/null || [ ! -e /usr/lib/freeradius/rlm_sql_postgresql.so ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq freeradius freeradius-postgresql >/dev/null
+  systemctl stop freeradius 2>/dev/null || service freeradius stop 2>/dev/null || true
+fi
+cargo build --release --bins -q
+B=target/release
+
+# PostgreSQL, as the postgres user.
+mkdir -p "$work/pg" && chown postgres "$work/pg" "$work"
+runuser -u postgres -- /usr/lib/postgresql/*/bin/initdb -A trust -U postgres -D "$work/pg" >/dev/null
+runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg" -o "-p $PGPORT -k $work -c listen_addresses=127.0.0.1" -l "$work/pg.log" -w start >/dev/null
+PG=postgres://postgres@127.0.0.1:$PGPORT
+psql "$PG/postgres" -qc "CREATE DATABASE edge" -c "CREATE DATABASE radius"
+
+# dotmac-edge with the subscribers imported.
+export EDGE_DATABASE_URL=$PG/edge
+$B/dotmac-edge nas add --name bench --address 127.0.0.1 --secret $SECRET >/dev/null
+$B/dotmac-edge plans add --name basic --reply 'Mikrotik-Rate-Limit = "20M/20M"' >/dev/null
+$B/radius-load csv --users "$USERS" --plan basic > "$work/users.csv"
+$B/dotmac-edge subscribers import "$work/users.csv"
+EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_HTTP_LISTEN=127.0.0.1:0 EDGE_LOG_LEVEL=warn \
+  $B/dotmac-edge serve >"$work/edge.log" 2>&1 & pids+=($!)
+$B/radius-load null --listen 127.0.0.1:$NULL_PORT --secret $SECRET --seconds 3600 >/dev/null & pids+=($!)
+
+# FreeRADIUS: a private copy of the Debian configuration.
+fr="$work/freeradius"; cp -a /etc/freeradius/3.0 "$fr"
+cat > "$fr/clients.conf" <<CONF
+client bench {
+  ipaddr = 127.0.0.1
+  secret = $SECRET
+}
+CONF
+# The default site listens for auth then acct (IPv4, then IPv6), each on `port = 0`.
+awk -v a=$FR_PORT -v c=$((FR_PORT + 1)) '/^[ \t]*port = 0/ { n++; sub(/port = 0/, "port = " (n % 2 ? a : c)) } { print }' \
+  "$fr/sites-available/default" > "$work/default.site" && cp "$work/default.site" "$fr/sites-available/default"
+sed -i "s/port = 18120/port = 38120/" "$fr/sites-available/inner-tunnel"
+psql "$PG/radius" -q -f "$fr/mods-config/sql/main/postgresql/schema.sql"
+awk -F, 'NR>1 {printf "%s\tCleartext-Password\t:=\t%s\n", $1, $2}' "$work/users.csv" > "$work/radcheck.tsv"
+psql "$PG/radius" -qc "\\copy radcheck(username, attribute, op, value) FROM '$work/radcheck.tsv'"
+psql "$PG/radius" -qc "INSERT INTO radreply(username, attribute, op, value) SELECT username, 'Mikrotik-Rate-Limit', '=', '20M/20M' FROM radcheck"
+awk -F, 'NR>1 {printf "%s Cleartext-Password := \"%s\"\n\tMikrotik-Rate-Limit = \"20M/20M\"\n\n", $1, $2}' "$work/users.csv" > "$work/users.files"
+sed -i -e 's/dialect = "sqlite"/dialect = "postgresql"/' -e 's/driver = "rlm_sql_null"/driver = "rlm_sql_${dialect}"/' \
+  -e "s/^#\?\s*server = \"localhost\"/\tserver = \"127.0.0.1\"/" -e "s/^#\?\s*port = 3306/\tport = $PGPORT/" \
+  -e 's/^#\?\s*login = "radius"/\tlogin = "postgres"/' -e 's/^#\?\s*password = "radpass"/\tpassword = ""/' "$fr/mods-available/sql"
+chmod -R a+rX "$fr" "$work"
+
+start_fr() { # $1 = files|sql
+  rm -f "$fr/mods-enabled/sql"
+  if [ "$1" = sql ]; then
+    ln -s ../mods-available/sql "$fr/mods-enabled/sql"; : > "$fr/mods-config/files/authorize"
+  else
+    cp "$work/users.files" "$fr/mods-config/files/authorize"
+  fi
+  freeradius -f -d "$fr" >"$work/fr-$1.log" 2>&1 & frpid=$!; pids+=($frpid)
+  for _ in $(seq 1 120); do
+    radclient -r 1 -t 1 127.0.0.1:$FR_PORT status $SECRET <<<"Message-Authenticator = 0x00" >/dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  echo "FreeRADIUS ($1) did not start:"; tail -20 "$work/fr-$1.log"; return 1
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+measure() { # label port method -> median rps over ROUNDS
+  for _ in $(seq 1 "$ROUNDS"); do
+    $B/radius-load load --server 127.0.0.1:$2 --secret $SECRET --users "$USERS" --method "$3" --seconds "$SECONDS_EACH" --label "$1" \
+      | tee -a "$work/raw.txt" | sed -n 's/.* rps=\([0-9]*\).*/\1/p'
+  done | median
+}
+
+sleep 2
+declare -A R
+for m in pap chap mschapv2; do
+  R[null-$m]=$(measure null $NULL_PORT $m)
+  R[edge-$m]=$(measure dotmac-edge $EDGE_PORT $m)
+done
+start_fr files && { R[fr-files]=$(measure freeradius-files $FR_PORT pap); kill $frpid; wait $frpid 2>/dev/null || true; }
+start_fr sql && { R[fr-sql]=$(measure freeradius-sql $FR_PORT pap); kill $frpid; wait $frpid 2>/dev/null || true; }
+
+ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+echo
+echo "RADIUS auth, $USERS subscribers, $(nproc) cores, median of $ROUNDS x ${SECONDS_EACH}s, window 64 x 2 threads"
+printf "| %-34s | %10s | %12s |\n" "server (PAP unless named)" "req/s" "vs null"
+printf "|%s|%s|%s|\n" "------------------------------------" "------------" "--------------"
+for k in null-pap edge-pap fr-files fr-sql null-chap edge-chap null-mschapv2 edge-mschapv2; do
+  base=null-pap; case $k in *chap) base=null-chap;; esac; case $k in *mschapv2) base=null-mschapv2;; esac
+  printf "| %-34s | %10s | %12s |\n" "$k" "${R[$k]:-failed}" "$(ratio "${R[$k]:-0}" "${R[$base]}")"
+done
+echo
+echo "dotmac-edge PAP vs FreeRADIUS files: $(ratio "${R[edge-pap]}" "${R[fr-files]:-0}")x; vs FreeRADIUS rlm_sql PostgreSQL: $(ratio "${R[edge-pap]}" "${R[fr-sql]:-0}")x"
+echo "raw runs:"; cat "$work/raw.txt"
