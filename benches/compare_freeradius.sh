@@ -83,6 +83,13 @@ start_fr() { # $1 = files|sql
   echo "FreeRADIUS ($1) did not start:"; tail -20 "$work/fr-$1.log"; return 1
 }
 
+stop_fr() { # FreeRADIUS with a busy rlm_sql pool can ignore SIGTERM; escalate.
+  kill "$frpid" 2>/dev/null || true
+  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$frpid" 2>/dev/null || break; sleep 0.5; done
+  kill -9 "$frpid" 2>/dev/null || true
+  wait "$frpid" 2>/dev/null || true
+}
+
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 measure() { # label port method -> median rps over ROUNDS
   for _ in $(seq 1 "$ROUNDS"); do
@@ -97,8 +104,8 @@ for m in pap chap mschapv2; do
   R[null-$m]=$(measure null $NULL_PORT $m)
   R[edge-$m]=$(measure dotmac-edge $EDGE_PORT $m)
 done
-start_fr files && { R[fr-files]=$(measure freeradius-files $FR_PORT pap); kill $frpid; wait $frpid 2>/dev/null || true; }
-start_fr sql && { R[fr-sql]=$(measure freeradius-sql $FR_PORT pap); kill $frpid; wait $frpid 2>/dev/null || true; }
+start_fr files && { R[fr-files]=$(measure freeradius-files $FR_PORT pap); stop_fr; }
+start_fr sql && { R[fr-sql]=$(measure freeradius-sql $FR_PORT pap); stop_fr; }
 
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
