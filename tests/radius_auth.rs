@@ -166,6 +166,10 @@ fn mschapv2_rfc2759_exchange(backend: Backend) {
     let out = radclient(s.auth, "auth", SECRET, &req);
     assert!(out.contains("Received Access-Reject"), "{out}");
     assert!(out.contains("MS-CHAP-Error"), "{out}");
+    assert!(
+        out.contains("E=691 R=0 V=3 M=Authentication failed"),
+        "{out}"
+    );
 }
 both_backends!(mschapv2_rfc2759_exchange, super::mschapv2_rfc2759_exchange);
 

@@ -58,7 +58,6 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         reply_cache_ttl: Duration::from_secs(cfg.radius.reply_cache_ttl_seconds),
         reply_cache_entries: cfg.radius.reply_cache_entries,
         socket_buffer_bytes: cfg.radius.socket_buffer_bytes,
-        dictionary_dirs: cfg.radius.dictionary_dirs.clone(),
     };
     let auth = server::start(
         &auth_cfg,

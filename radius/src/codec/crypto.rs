@@ -68,7 +68,7 @@ pub fn hide_password(password: &[u8], secret: &[u8], request_auth: &[u8; 16]) ->
     let len = password.len().clamp(1, 128).div_ceil(16) * 16;
     let mut out = vec![0u8; len];
     out[..password.len().min(128)].copy_from_slice(&password[..password.len().min(128)]);
-    xor_chain(&mut out, secret, request_auth, true);
+    xor_chain_iv(&mut out, secret, request_auth, true);
     out
 }
 
@@ -82,7 +82,7 @@ pub fn unhide_password(
         return Err(DecodeError::BadCipherLength);
     }
     let mut out = cipher.to_vec();
-    xor_chain(&mut out, secret, request_auth, false);
+    xor_chain_iv(&mut out, secret, request_auth, false);
     while out.last() == Some(&0) {
         out.pop();
     }
@@ -131,10 +131,6 @@ pub fn unhide_tunnel_password(
         return Err(DecodeError::BadCipherLength);
     }
     Ok(plain[1..=n].to_vec())
-}
-
-fn xor_chain(buf: &mut [u8], secret: &[u8], request_auth: &[u8; 16], encrypt: bool) {
-    xor_chain_iv(buf, secret, request_auth, encrypt)
 }
 
 /// b1 = MD5(S + iv), c1 = p1 xor b1, bi = MD5(S + c(i-1)), ci = pi xor bi.

@@ -11,7 +11,6 @@ mod socket;
 mod stats;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +36,6 @@ pub struct AuthServerConfig {
     /// Bound on remembered answers; past it new answers are not cached (and counted).
     pub reply_cache_entries: usize,
     pub socket_buffer_bytes: usize,
-    pub dictionary_dirs: Vec<PathBuf>,
 }
 
 /// A running server: its address and the receivers to wait on.
@@ -92,7 +90,6 @@ pub async fn start(
     let rt = tokio::runtime::Handle::current();
     let mut threads = Vec::new();
     for (i, sock) in sockets.into_iter().enumerate() {
-        sock.set_nonblocking(false)?;
         sock.set_read_timeout(Some(RECV_WAKE))?;
         let sock = Arc::new(sock);
         let (handler, slow, cancel, rt) = (

@@ -56,7 +56,7 @@ pub(super) fn authorize(h: &Handler, pkt: &RawPacket<'_>, nas: &Nas) -> Decision
         return Decision::Reply(if ok {
             accept_or_reject(h, pkt, nas, &sub, None)
         } else {
-            reject_bytes(h, pkt, secret, FAILED)
+            reject(h, pkt, secret, FAILED, None)
         });
     }
     if let Some((challenge, response)) = ms_chap_v2(pkt) {
@@ -68,13 +68,7 @@ pub(super) fn authorize(h: &Handler, pkt: &RawPacket<'_>, nas: &Nas) -> Decision
             .and_then(|hash| mschap::verify(&challenge, &resp, user.as_bytes(), &hash));
         return Decision::Reply(match ok {
             Some(success) => accept_or_reject(h, pkt, nas, &sub, Some((resp.ident, success))),
-            None => {
-                let err = format!(
-                    "E=691 R=0 C={} V=3 M={FAILED}",
-                    hex::encode_upper(challenge)
-                );
-                reject(h, pkt, secret, FAILED, Some((resp.ident, err)))
-            }
+            None => reject(h, pkt, secret, FAILED, Some(resp.ident)),
         });
     }
     // EAP and anything else is not offered here.
@@ -92,7 +86,7 @@ pub(super) fn finish_pap(
     if StoredPassword::parse(&sub.password).verify(password) {
         accept_or_reject(h, pkt, nas, sub, None)
     } else {
-        reject_bytes(h, pkt, nas.secret.as_bytes(), FAILED)
+        reject(h, pkt, nas.secret.as_bytes(), FAILED, None)
     }
 }
 
@@ -105,18 +99,16 @@ fn accept_or_reject(
     mschap: Option<(u8, mschap::Success)>,
 ) -> Vec<u8> {
     let secret = nas.secret.as_bytes();
-    let ms_err = |ident: u8| format!("E=691 R=0 V=3 M=rejected{ident}");
+    let ms_ident = mschap.as_ref().map(|(i, _)| *i);
     if sub.status == SubscriberStatus::Suspended {
-        let e = mschap.as_ref().map(|(i, _)| (*i, ms_err(*i)));
-        return reject(h, pkt, secret, "Account suspended", e);
+        return reject(h, pkt, secret, "Account suspended", ms_ident);
     }
     if let Some(bound) = &sub.calling_station_id {
         let offered = pkt
             .find(attr::CALLING_STATION_ID)
             .map(|c| normalize_station_id(&String::from_utf8_lossy(c)));
         if offered.as_deref() != Some(&**bound) {
-            let e = mschap.as_ref().map(|(i, _)| (*i, ms_err(*i)));
-            return reject(h, pkt, secret, "Calling-Station-Id not allowed", e);
+            return reject(h, pkt, secret, "Calling-Station-Id not allowed", ms_ident);
         }
     }
     let plan = sub
@@ -161,23 +153,21 @@ fn ms_attr(b: &mut PacketBuilder, typ: u32, value: &[u8]) {
     }
 }
 
-fn reject_bytes(h: &Handler, pkt: &RawPacket<'_>, secret: &[u8], msg: &str) -> Vec<u8> {
-    reject(h, pkt, secret, msg, None)
-}
-
+/// An Access-Reject with a Reply-Message; for MS-CHAP, also MS-CHAP-Error (RFC 2759 section
+/// 6: E=691 is "authentication failure", R=0 says a retry will not help).
 fn reject(
     h: &Handler,
     pkt: &RawPacket<'_>,
     secret: &[u8],
     msg: &str,
-    ms_error: Option<(u8, String)>,
+    ms_ident: Option<u8>,
 ) -> Vec<u8> {
     h.stats.rejects.increment(1);
     build_reply(pkt, secret, Code::ACCESS_REJECT, |b| {
         b.attr(attr::REPLY_MESSAGE, msg.as_bytes());
-        if let Some((ident, e)) = ms_error {
+        if let Some(ident) = ms_ident {
             let mut v = vec![ident];
-            v.extend_from_slice(e.as_bytes());
+            v.extend_from_slice(format!("E=691 R=0 V=3 M={msg}").as_bytes());
             ms_attr(b, mschap::MS_CHAP_ERROR, &v);
         }
     })

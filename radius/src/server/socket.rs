@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// A non-blocking UDP socket with SO_REUSEPORT, so that several receivers share one port and
+/// A blocking UDP socket with SO_REUSEPORT, so that several receivers share one port and
 /// the kernel spreads packets across them by source.
 pub(super) fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<std::net::UdpSocket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
@@ -13,7 +13,6 @@ pub(super) fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<std::
         let _ = s.set_recv_buffer_size(buffer);
         let _ = s.set_send_buffer_size(buffer);
     }
-    s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
     Ok(s.into())
 }

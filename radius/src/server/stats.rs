@@ -65,14 +65,25 @@ impl Stats {
     }
 
     pub fn drop(&self, reason: DropReason) {
-        if let Some(i) = REASONS.iter().position(|(r, _)| *r == reason) {
-            self.drops[i].increment(1);
-        }
+        // REASONS lists the variants in declaration order (checked by the test below).
+        self.drops[reason as usize].increment(1);
     }
 }
 
 impl Default for Stats {
     fn default() -> Self {
         Stats::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_in_declaration_order() {
+        for (i, (r, _)) in REASONS.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
     }
 }

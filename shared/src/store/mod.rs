@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 };
 use thiserror::Error;
 
-use crate::types::{Nas, NasId, Plan, PlanId};
+use crate::types::{Nas, Plan, PlanId};
 
 pub use subscribers::{ImportError, SubscriberChanges, SubscriberRow};
 
@@ -312,8 +312,4 @@ pub(crate) fn plan_from_parts(
         session_timeout_seconds: st.and_then(|v| u32::try_from(v).ok()),
         interim_interval_seconds: ii.and_then(|v| u32::try_from(v).ok()),
     }
-}
-
-pub(crate) fn nas_id(id: i64) -> NasId {
-    NasId(id)
 }

@@ -1,6 +1,6 @@
 //! Row shapes shared by both backends.
 
-use crate::types::{Nas, Plan};
+use crate::types::{Nas, NasId, Plan};
 
 pub(crate) const BUMP_REVISION: &str =
     "UPDATE edge_revision SET rev = rev + 1 WHERE id = 1 RETURNING rev";
@@ -20,7 +20,7 @@ pub(crate) struct NasRow {
 impl From<NasRow> for Nas {
     fn from(r: NasRow) -> Nas {
         Nas {
-            id: super::nas_id(r.id),
+            id: NasId(r.id),
             name: r.name,
             address: r.address,
             secret: r.secret,
