@@ -67,8 +67,10 @@ fn null(args: &[String]) {
     let threads: usize = arg(args, "--threads", "2").parse().expect("--threads");
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut handles = Vec::new();
+    // One socket read by every thread, as dotmac-edge does, so one client spreads over all.
+    let shared = Arc::new(reuseport(listen));
     for _ in 0..threads {
-        let sock = reuseport(listen);
+        let sock = Arc::clone(&shared);
         let secret = secret.clone();
         handles.push(std::thread::spawn(move || {
             sock.set_read_timeout(Some(Duration::from_millis(200)))

@@ -38,7 +38,7 @@ pub struct Database {
 pub struct Radius {
     pub auth_listen: SocketAddr,
     pub acct_listen: SocketAddr,
-    /// Receiver sockets with SO_REUSEPORT; 0 means one per core.
+    /// Receiver threads, all reading the one socket; 0 means one per core.
     pub receivers: usize,
     /// Costly password hashes (bcrypt, sha512-crypt, argon2) in flight at once; more are shed.
     pub slow_queue: usize,

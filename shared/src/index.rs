@@ -19,7 +19,7 @@ pub use refresh::spawn_refresher;
 
 #[derive(Debug, Default)]
 pub struct Index {
-    subscribers: DashMap<Box<str>, Arc<Subscriber>>,
+    subscribers: DashMap<Box<str>, Arc<Subscriber>, foldhash::fast::RandomState>,
     nas: ArcSwap<NasTable>,
     plans: ArcSwap<HashMap<PlanId, Arc<Plan>>>,
     revision: AtomicI64,

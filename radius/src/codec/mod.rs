@@ -15,7 +15,7 @@ pub use code::{attr, Code};
 pub use crypto::{
     accounting_request_authenticator, constant_time_eq, hide_password, hide_tunnel_password,
     message_authenticator, response_authenticator, unhide_password, unhide_tunnel_password,
-    verify_message_authenticator, MESSAGE_AUTHENTICATOR_LEN,
+    verify_message_authenticator, MacKey, MESSAGE_AUTHENTICATOR_LEN,
 };
 pub use error::DecodeError;
 pub use extended::{decode_extended, encode_extended, is_extended, is_long_extended, ExtendedAttr};

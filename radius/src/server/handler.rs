@@ -8,15 +8,12 @@ use std::time::Instant;
 use edge_shared::index::Index;
 use edge_shared::types::{Nas, Subscriber};
 
-use super::plans::PlanCache;
+use super::plans::{Compiled, Generation};
 use super::rate_limit::RateLimiter;
 use super::reply_cache::{Cached, Lookup, ReplyCache, RequestKey};
 use super::stats::{DropReason, Stats};
 use super::{policy, AuthServerConfig};
-use crate::codec::{
-    attr, message_authenticator, response_authenticator, verify_message_authenticator, Code,
-    PacketBuilder, RawPacket,
-};
+use crate::codec::{attr, response_authenticator, Code, MacKey, PacketBuilder, RawPacket};
 use crate::dict::Dictionary;
 
 pub enum Outcome {
@@ -35,10 +32,23 @@ pub struct SlowJob {
     password: Vec<u8>,
 }
 
+/// The client a request came from, with what is derived from it once per generation.
+pub(super) struct Client {
+    pub nas: Arc<Nas>,
+    pub mac: MacKey,
+    pub derived: Arc<Generation>,
+}
+
+impl Client {
+    pub fn secret(&self) -> &[u8] {
+        self.nas.secret.as_bytes()
+    }
+}
+
 pub struct Handler {
     pub(super) dict: Arc<Dictionary>,
     pub(super) index: Arc<Index>,
-    pub(super) plans: PlanCache,
+    compiled: Compiled,
     cache: ReplyCache,
     limiter: RateLimiter,
     pub(super) stats: Stats,
@@ -49,7 +59,7 @@ impl Handler {
         Handler {
             dict,
             index,
-            plans: PlanCache::default(),
+            compiled: Compiled::default(),
             cache: ReplyCache::new(cfg.reply_cache_ttl, cfg.reply_cache_entries),
             limiter: RateLimiter::default(),
             stats: Stats::new(),
@@ -75,15 +85,15 @@ impl Handler {
         let Some(nas) = self.index.nas().lookup(src.ip()).cloned() else {
             return self.dropped(DropReason::UnknownClient);
         };
-        let secret = nas.secret.as_bytes();
+        let client = self.client(nas);
         match pkt.code() {
             Code::ACCESS_REQUEST => {}
             Code::STATUS_SERVER => {
                 // RFC 5997 section 3: Status-Server MUST carry a Message-Authenticator.
-                return match verify_message_authenticator(&pkt, pkt.authenticator(), secret) {
+                return match client.mac.verify(&pkt, pkt.authenticator()) {
                     Some(true) => {
                         self.stats.status_replies.increment(1);
-                        let reply = build_reply(&pkt, secret, Code::ACCESS_ACCEPT, |b| {
+                        let reply = build_reply(&pkt, &client, Code::ACCESS_ACCEPT, |b| {
                             b.attr(attr::REPLY_MESSAGE, b"dotmac-edge alive");
                         });
                         Outcome::Reply(reply.into())
@@ -94,7 +104,7 @@ impl Handler {
             }
             _ => return self.dropped(DropReason::UnsupportedCode),
         }
-        if !self.limiter.allow(nas.id, nas.rate_limit_per_second, now) {
+        if !self.limiter.allow(client.nas.id, client.nas.rate_limit_per_second, now) {
             return self.dropped(DropReason::RateLimited);
         }
         let key = RequestKey {
@@ -115,16 +125,16 @@ impl Handler {
         }
         // RFC 3579 section 3.2: a wrong Message-Authenticator means silent discard. Its
         // absence is refused by default (BlastRADIUS, CVE-2024-3596) and always with EAP.
-        match verify_message_authenticator(&pkt, pkt.authenticator(), secret) {
+        match client.mac.verify(&pkt, pkt.authenticator()) {
             Some(true) => {}
             Some(false) => return self.dropped(DropReason::BadAuthenticator),
             None => {
-                if nas.require_message_authenticator || pkt.find(attr::EAP_MESSAGE).is_some() {
+                if client.nas.require_message_authenticator || pkt.find(attr::EAP_MESSAGE).is_some() {
                     return self.dropped(DropReason::MissingMessageAuthenticator);
                 }
             }
         }
-        match policy::authorize(self, &pkt, &nas) {
+        match policy::authorize(self, &pkt, &client) {
             policy::Decision::Reply(bytes) => Outcome::Reply(self.remember(key, bytes, now)),
             policy::Decision::Slow {
                 subscriber,
@@ -136,12 +146,23 @@ impl Handler {
                 Outcome::Slow(SlowJob {
                     key,
                     packet: pkt.bytes().to_vec(),
-                    nas,
+                    nas: client.nas,
                     subscriber,
                     password,
                 })
             }
         }
+    }
+
+    /// The client's derived state; a key built on the spot when the NAS is newer (or its
+    /// secret other) than the generation this thread sees.
+    fn client(&self, nas: Arc<Nas>) -> Client {
+        let derived = self.compiled.current(&self.index, &self.dict);
+        let mac = match derived.mac_key(nas.id) {
+            Some((secret, key)) if **secret == *nas.secret.as_bytes() => key.clone(),
+            _ => MacKey::new(nas.secret.as_bytes()),
+        };
+        Client { nas, mac, derived }
     }
 
     fn remember(&self, key: RequestKey, bytes: Vec<u8>, now: Instant) -> Arc<[u8]> {
@@ -155,7 +176,8 @@ impl Handler {
     /// Runs a slow job's password check (on a blocking thread) and builds the answer.
     pub fn finish_slow(&self, job: SlowJob) -> Option<Arc<[u8]>> {
         let pkt = RawPacket::parse(&job.packet).ok()?;
-        let bytes = policy::finish_pap(self, &pkt, &job.nas, &job.subscriber, &job.password);
+        let client = self.client(job.nas);
+        let bytes = policy::finish_pap(self, &pkt, &client, &job.subscriber, &job.password);
         Some(self.remember(job.key, bytes, Instant::now()))
     }
 
@@ -175,7 +197,7 @@ impl Handler {
 /// (RFC 2865 section 5.33).
 pub(super) fn build_reply(
     req: &RawPacket<'_>,
-    secret: &[u8],
+    client: &Client,
     code: Code,
     fill: impl FnOnce(&mut PacketBuilder),
 ) -> Vec<u8> {
@@ -187,9 +209,9 @@ pub(super) fn build_reply(
         b.attr(attr::PROXY_STATE, a.value);
     }
     let mut bytes = b.finish();
-    let ma = message_authenticator(&bytes, off, ra, secret);
+    let ma = client.mac.sign(&bytes, off, ra);
     bytes[off..off + 16].copy_from_slice(&ma);
-    let auth = response_authenticator(&bytes, ra, secret);
+    let auth = response_authenticator(&bytes, ra, client.secret());
     bytes[4..20].copy_from_slice(&auth);
     bytes
 }

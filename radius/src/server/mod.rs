@@ -1,4 +1,4 @@
-//! The RADIUS authentication server: SO_REUSEPORT sockets with one receiver each, a fast path
+//! The RADIUS authentication server: one socket read by a receiver thread per core, a fast path
 //! that answers from memory inline, and a bounded slow path for deliberately costly password
 //! hashes. Malformed packets, unknown clients and bad authenticators are dropped and counted.
 
@@ -27,7 +27,7 @@ pub use stats::Stats;
 #[derive(Debug, Clone)]
 pub struct AuthServerConfig {
     pub listen: SocketAddr,
-    /// Sockets (and receiver tasks) bound with SO_REUSEPORT; 0 means one per core.
+    /// Receiver threads reading the socket; 0 means one per core.
     pub receivers: usize,
     /// Requests that may wait for or run a costly password hash at once; more are shed.
     pub slow_queue: usize,
@@ -64,9 +64,11 @@ const RECV_WAKE: Duration = Duration::from_millis(200);
 
 /// Binds the sockets and starts the receivers.
 ///
-/// The fast path never waits on anything, so each receiver is an OS thread on a blocking
-/// socket (two system calls per packet, no reactor); only the slow path, costly password
-/// hashes, goes to the tokio runtime.
+/// The fast path never waits on anything, so each receiver is an OS thread blocked on the
+/// one socket (two system calls per packet, no reactor); the kernel hands each datagram to
+/// one waiting thread, so a single busy NAS (one source address and port) still spreads over
+/// every core, which per-receiver SO_REUSEPORT sockets, hashed by source, would not do. Only
+/// the slow path, costly password hashes, goes to the tokio runtime.
 pub async fn start(
     cfg: &AuthServerConfig,
     dict: Arc<Dictionary>,
@@ -78,21 +80,17 @@ pub async fn start(
     } else {
         cfg.receivers
     };
-    let first = socket::bind_udp(cfg.listen, cfg.socket_buffer_bytes)?;
-    // With port 0 the kernel picked one; the other sockets join that one.
-    let local_addr = first.local_addr()?;
-    let mut sockets = vec![first];
-    for _ in 1..receivers {
-        sockets.push(socket::bind_udp(local_addr, cfg.socket_buffer_bytes)?);
-    }
+    let sock = Arc::new(socket::bind_udp(cfg.listen, cfg.socket_buffer_bytes)?);
+    sock.set_read_timeout(Some(RECV_WAKE))?;
+    // With port 0 the kernel picked one.
+    let local_addr = sock.local_addr()?;
     let handler = Arc::new(Handler::new(dict, index, cfg));
     let slow = Arc::new(Semaphore::new(cfg.slow_queue.max(1)));
     let rt = tokio::runtime::Handle::current();
     let mut threads = Vec::new();
-    for (i, sock) in sockets.into_iter().enumerate() {
-        sock.set_read_timeout(Some(RECV_WAKE))?;
-        let sock = Arc::new(sock);
-        let (handler, slow, cancel, rt) = (
+    for i in 0..receivers {
+        let (sock, handler, slow, cancel, rt) = (
+            Arc::clone(&sock),
             Arc::clone(&handler),
             Arc::clone(&slow),
             cancel.clone(),

@@ -1,12 +1,15 @@
-//! Plans compiled against the dictionary, rebuilt when the index reloads plans.
+//! What the server derives from the index's NAS and plans: plans compiled against the
+//! dictionary, and each client's Message-Authenticator key. Rebuilt when the index reloads
+//! NAS or plans (its generation changes).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use edge_shared::index::Index;
-use edge_shared::types::PlanId;
+use edge_shared::types::{NasId, PlanId};
 
+use crate::codec::MacKey;
 use crate::dict::{CompiledPair, Dictionary};
 
 #[derive(Debug)]
@@ -17,59 +20,84 @@ pub(super) struct CompiledPlan {
 }
 
 #[derive(Debug, Default)]
-struct Generation {
+pub(super) struct Generation {
     number: u64,
     plans: HashMap<PlanId, Arc<CompiledPlan>>,
+    mac_keys: HashMap<NasId, (Box<[u8]>, MacKey)>,
+}
+
+impl Generation {
+    pub(super) fn plan(&self, id: PlanId) -> Option<&Arc<CompiledPlan>> {
+        self.plans.get(&id)
+    }
+
+    /// The key, with the secret it was made from.
+    pub(super) fn mac_key(&self, id: NasId) -> Option<&(Box<[u8]>, MacKey)> {
+        self.mac_keys.get(&id)
+    }
 }
 
 #[derive(Debug, Default)]
-pub(super) struct PlanCache {
+pub(super) struct Compiled {
     current: ArcSwap<Generation>,
     rebuild: Mutex<()>,
 }
 
-impl PlanCache {
-    pub(super) fn get(
-        &self,
-        index: &Index,
-        dict: &Dictionary,
-        id: PlanId,
-    ) -> Option<Arc<CompiledPlan>> {
+impl Compiled {
+    /// The generation matching the index, rebuilt first when the index has moved on.
+    pub(super) fn current(&self, index: &Index, dict: &Dictionary) -> Arc<Generation> {
         let want = index.generation();
-        let cur = self.current.load();
+        let cur = self.current.load_full();
         if cur.number == want {
-            return cur.plans.get(&id).cloned();
+            return cur;
         }
         drop(cur);
         // One thread rebuilds; the others wait for it rather than compile the same plans.
         let _guard = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
-        let cur = self.current.load();
-        if cur.number != want {
-            let mut plans = HashMap::new();
-            for (pid, plan) in index.plans().iter() {
-                let mut pairs = Vec::new();
-                for line in &plan.reply_attributes {
-                    match dict.compile_pair(line) {
-                        Ok(p) => pairs.push(p),
-                        Err(e) => {
-                            tracing::warn!(plan = %plan.name, error = %e, "reply attribute skipped")
-                        }
-                    }
-                }
-                plans.insert(
-                    *pid,
-                    Arc::new(CompiledPlan {
-                        pairs,
-                        session_timeout: plan.session_timeout_seconds,
-                        interim_interval: plan.interim_interval_seconds,
-                    }),
-                );
-            }
-            self.current.store(Arc::new(Generation {
-                number: want,
-                plans,
-            }));
+        let cur = self.current.load_full();
+        if cur.number == want {
+            return cur;
         }
-        self.current.load().plans.get(&id).cloned()
+        let next = Arc::new(build(index, dict, want));
+        self.current.store(Arc::clone(&next));
+        next
+    }
+}
+
+fn build(index: &Index, dict: &Dictionary, number: u64) -> Generation {
+    let mut plans = HashMap::new();
+    for (pid, plan) in index.plans().iter() {
+        let mut pairs = Vec::new();
+        for line in &plan.reply_attributes {
+            match dict.compile_pair(line) {
+                Ok(p) => pairs.push(p),
+                Err(e) => {
+                    tracing::warn!(plan = %plan.name, error = %e, "reply attribute skipped")
+                }
+            }
+        }
+        plans.insert(
+            *pid,
+            Arc::new(CompiledPlan {
+                pairs,
+                session_timeout: plan.session_timeout_seconds,
+                interim_interval: plan.interim_interval_seconds,
+            }),
+        );
+    }
+    let mac_keys = index
+        .nas()
+        .all()
+        .iter()
+        .map(|n| {
+            let secret: Box<[u8]> = n.secret.as_bytes().into();
+            let key = MacKey::new(&secret);
+            (n.id, (secret, key))
+        })
+        .collect();
+    Generation {
+        number,
+        plans,
+        mac_keys,
     }
 }

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use edge_shared::types::{normalize_station_id, Nas, Subscriber, SubscriberStatus};
+use edge_shared::types::{normalize_station_id, Subscriber, SubscriberStatus};
 
-use super::handler::{build_reply, Handler};
+use super::handler::{build_reply, Client, Handler};
 use crate::auth::mschap::{self, VENDOR_MICROSOFT};
 use crate::auth::{chap, StoredPassword};
 use crate::codec::{
@@ -23,9 +23,9 @@ pub(super) enum Decision {
 
 const FAILED: &str = "Authentication failed";
 
-pub(super) fn authorize(h: &Handler, pkt: &RawPacket<'_>, nas: &Nas) -> Decision {
-    let secret = nas.secret.as_bytes();
-    let refuse = |msg: &str| Decision::Reply(reject(h, pkt, secret, msg, None));
+pub(super) fn authorize(h: &Handler, pkt: &RawPacket<'_>, client: &Client) -> Decision {
+    let secret = client.secret();
+    let refuse = |msg: &str| Decision::Reply(reject(h, pkt, client, msg, None));
     let Some(user) = pkt
         .find(attr::USER_NAME)
         .and_then(|u| std::str::from_utf8(u).ok())
@@ -47,16 +47,16 @@ pub(super) fn authorize(h: &Handler, pkt: &RawPacket<'_>, nas: &Nas) -> Decision
                 password,
             };
         }
-        return Decision::Reply(finish_pap(h, pkt, nas, &sub, &password));
+        return Decision::Reply(finish_pap(h, pkt, client, &sub, &password));
     }
     if pkt.find(attr::CHAP_PASSWORD).is_some() {
         let ok = stored
             .cleartext()
             .is_some_and(|pw| chap::verify(pkt, pw.as_bytes()));
         return Decision::Reply(if ok {
-            accept_or_reject(h, pkt, nas, &sub, None)
+            accept_or_reject(h, pkt, client, &sub, None)
         } else {
-            reject(h, pkt, secret, FAILED, None)
+            reject(h, pkt, client, FAILED, None)
         });
     }
     if let Some((challenge, response)) = ms_chap_v2(pkt) {
@@ -67,8 +67,8 @@ pub(super) fn authorize(h: &Handler, pkt: &RawPacket<'_>, nas: &Nas) -> Decision
             .nt_hash()
             .and_then(|hash| mschap::verify(&challenge, &resp, user.as_bytes(), &hash));
         return Decision::Reply(match ok {
-            Some(success) => accept_or_reject(h, pkt, nas, &sub, Some((resp.ident, success))),
-            None => reject(h, pkt, secret, FAILED, Some(resp.ident)),
+            Some(success) => accept_or_reject(h, pkt, client, &sub, Some((resp.ident, success))),
+            None => reject(h, pkt, client, FAILED, Some(resp.ident)),
         });
     }
     // EAP and anything else is not offered here.
@@ -79,14 +79,14 @@ pub(super) fn authorize(h: &Handler, pkt: &RawPacket<'_>, nas: &Nas) -> Decision
 pub(super) fn finish_pap(
     h: &Handler,
     pkt: &RawPacket<'_>,
-    nas: &Nas,
+    client: &Client,
     sub: &Subscriber,
     password: &[u8],
 ) -> Vec<u8> {
     if StoredPassword::parse(&sub.password).verify(password) {
-        accept_or_reject(h, pkt, nas, sub, None)
+        accept_or_reject(h, pkt, client, sub, None)
     } else {
-        reject(h, pkt, nas.secret.as_bytes(), FAILED, None)
+        reject(h, pkt, client, FAILED, None)
     }
 }
 
@@ -94,29 +94,27 @@ pub(super) fn finish_pap(
 fn accept_or_reject(
     h: &Handler,
     pkt: &RawPacket<'_>,
-    nas: &Nas,
+    client: &Client,
     sub: &Subscriber,
     mschap: Option<(u8, mschap::Success)>,
 ) -> Vec<u8> {
-    let secret = nas.secret.as_bytes();
+    let secret = client.secret();
     let ms_ident = mschap.as_ref().map(|(i, _)| *i);
     if sub.status == SubscriberStatus::Suspended {
-        return reject(h, pkt, secret, "Account suspended", ms_ident);
+        return reject(h, pkt, client, "Account suspended", ms_ident);
     }
     if let Some(bound) = &sub.calling_station_id {
         let offered = pkt
             .find(attr::CALLING_STATION_ID)
             .map(|c| normalize_station_id(&String::from_utf8_lossy(c)));
         if offered.as_deref() != Some(&**bound) {
-            return reject(h, pkt, secret, "Calling-Station-Id not allowed", ms_ident);
+            return reject(h, pkt, client, "Calling-Station-Id not allowed", ms_ident);
         }
     }
-    let plan = sub
-        .plan_id
-        .and_then(|id| h.plans.get(&h.index, &h.dict, id));
+    let plan = sub.plan_id.and_then(|id| client.derived.plan(id));
     let ra = *pkt.authenticator();
     h.stats.accepts.increment(1);
-    build_reply(pkt, secret, Code::ACCESS_ACCEPT, |b| {
+    build_reply(pkt, client, Code::ACCESS_ACCEPT, |b| {
         if let Some(plan) = &plan {
             for pair in &plan.pairs {
                 pair.write(b, secret, &ra);
@@ -158,12 +156,12 @@ fn ms_attr(b: &mut PacketBuilder, typ: u32, value: &[u8]) {
 fn reject(
     h: &Handler,
     pkt: &RawPacket<'_>,
-    secret: &[u8],
+    client: &Client,
     msg: &str,
     ms_ident: Option<u8>,
 ) -> Vec<u8> {
     h.stats.rejects.increment(1);
-    build_reply(pkt, secret, Code::ACCESS_REJECT, |b| {
+    build_reply(pkt, client, Code::ACCESS_REJECT, |b| {
         b.attr(attr::REPLY_MESSAGE, msg.as_bytes());
         if let Some(ident) = ms_ident {
             let mut v = vec![ident];

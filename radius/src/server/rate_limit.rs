@@ -7,7 +7,7 @@ use edge_shared::types::NasId;
 
 #[derive(Debug, Default)]
 pub(super) struct RateLimiter {
-    buckets: DashMap<NasId, Bucket>,
+    buckets: DashMap<NasId, Bucket, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug)]

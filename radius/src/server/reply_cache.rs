@@ -25,7 +25,7 @@ pub(super) enum Cached {
 
 #[derive(Debug)]
 pub(super) struct ReplyCache {
-    map: DashMap<RequestKey, (Instant, Cached)>,
+    map: DashMap<RequestKey, (Instant, Cached), foldhash::fast::RandomState>,
     ttl: Duration,
     max_entries: usize,
 }
@@ -39,7 +39,7 @@ pub(super) enum Lookup {
 impl ReplyCache {
     pub(super) fn new(ttl: Duration, max_entries: usize) -> Self {
         ReplyCache {
-            map: DashMap::new(),
+            map: DashMap::default(),
             ttl,
             max_entries,
         }

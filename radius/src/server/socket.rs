@@ -2,8 +2,8 @@ use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// A blocking UDP socket with SO_REUSEPORT, so that several receivers share one port and
-/// the kernel spreads packets across them by source.
+/// A blocking UDP socket, read by every receiver thread. SO_REUSEPORT lets a replacement
+/// process bind the port before this one has let go of it (a rolling restart).
 pub(super) fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<std::net::UdpSocket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_port(true)?;
