@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::dict::Dictionary;
 pub use handler::{Handler, Outcome};
+pub use socket::{bind_udp, serve_batches, BATCH};
 pub use stats::Stats;
 
 /// What the server needs to know before it binds.
@@ -121,32 +122,16 @@ fn receive_loop(
     cancel: CancellationToken,
     rt: tokio::runtime::Handle,
 ) {
-    let mut buf = vec![0u8; crate::codec::MAX_PACKET_LEN + 1];
-    while !cancel.is_cancelled() {
-        let (n, src) = match sock.recv_from(&mut buf) {
-            Ok(v) => v,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "recv_from failed");
-                continue;
-            }
-        };
-        match handler.handle(&buf[..n], src) {
-            Outcome::Reply(bytes) => {
-                let _ = sock.send_to(&bytes, src);
-            }
-            Outcome::Drop => {}
+    socket::serve_batches(
+        &sock,
+        || cancel.is_cancelled(),
+        |packet, src| match handler.handle(packet, src) {
+            Outcome::Reply(bytes) => Some(bytes),
+            Outcome::Drop => None,
             Outcome::Slow(job) => {
                 let Ok(permit) = Arc::clone(&slow).try_acquire_owned() else {
                     handler.shed(&job);
-                    continue;
+                    return None;
                 };
                 let sock = Arc::clone(&sock);
                 let handler = Arc::clone(&handler);
@@ -157,7 +142,8 @@ fn receive_loop(
                         let _ = sock.send_to(&bytes, src);
                     }
                 });
+                None
             }
-        }
-    }
+        },
+    );
 }
