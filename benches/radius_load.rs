@@ -69,9 +69,8 @@ fn null(args: &[String]) {
     let mut handles = Vec::new();
     // One socket read by every thread, in batches, as dotmac-edge does: the same I/O, so
     // the difference between the two is the work dotmac-edge does per request.
-    let shared = Arc::new(
-        edge_radius::server::bind_udp(listen, 8 << 20).expect("bind the null responder"),
-    );
+    let shared =
+        Arc::new(edge_radius::server::bind_udp(listen, 8 << 20).expect("bind the null responder"));
     shared
         .set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");

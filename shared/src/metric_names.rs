@@ -11,3 +11,4 @@ pub const RADIUS_REQUEST_SECONDS: &str = "edge_radius_request_duration_seconds";
 pub const INDEX_SUBSCRIBERS: &str = "edge_index_subscribers";
 pub const INDEX_REFRESH_TOTAL: &str = "edge_index_refresh_total";
 pub const INDEX_REVISION: &str = "edge_index_revision";
+pub const INDEX_LOAD_SECONDS: &str = "edge_index_load_seconds";

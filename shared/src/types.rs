@@ -34,8 +34,8 @@ impl SubscriberStatus {
     }
 }
 
-/// A RADIUS client.
-#[derive(Debug, Clone, Serialize)]
+/// A RADIUS client. Its `Debug` leaves the secret out, so no log line can carry it.
+#[derive(Clone, Serialize)]
 pub struct Nas {
     pub id: NasId,
     pub name: String,
@@ -50,6 +50,24 @@ pub struct Nas {
     pub rate_limit_per_second: u32,
 }
 
+impl std::fmt::Debug for Nas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nas")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("secret", &"<redacted>")
+            .field("vendor", &self.vendor)
+            .field("coa_port", &self.coa_port)
+            .field(
+                "require_message_authenticator",
+                &self.require_message_authenticator,
+            )
+            .field("rate_limit_per_second", &self.rate_limit_per_second)
+            .finish()
+    }
+}
+
 /// A service plan: what an Access-Accept carries.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -61,8 +79,9 @@ pub struct Plan {
     pub interim_interval_seconds: Option<u32>,
 }
 
-/// A subscriber as held in memory. The username is the index key.
-#[derive(Debug, Clone)]
+/// A subscriber as held in memory. The username is the index key. `Debug` leaves the
+/// password out.
+#[derive(Clone)]
 pub struct Subscriber {
     /// As stored: cleartext or a `{header}`/crypt(3) hash.
     pub password: Box<str>,
@@ -70,6 +89,18 @@ pub struct Subscriber {
     pub status: SubscriberStatus,
     pub static_ipv4: Option<Ipv4Addr>,
     pub calling_station_id: Option<Box<str>>,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("password", &"<redacted>")
+            .field("plan_id", &self.plan_id)
+            .field("status", &self.status)
+            .field("static_ipv4", &self.static_ipv4)
+            .field("calling_station_id", &self.calling_station_id)
+            .finish()
+    }
 }
 
 /// A subscriber row as written by the CLI, the import and (later) the API.
@@ -102,6 +133,29 @@ pub fn normalize_station_id(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_leaves_secrets_out() {
+        let nas = Nas {
+            id: NasId(1),
+            name: "n".into(),
+            address: "10.0.0.1".into(),
+            secret: "s3cr3t-value".into(),
+            vendor: "mikrotik".into(),
+            coa_port: 3799,
+            require_message_authenticator: true,
+            rate_limit_per_second: 0,
+        };
+        assert!(!format!("{nas:?}").contains("s3cr3t-value"));
+        let sub = Subscriber {
+            password: "pa55-value".into(),
+            plan_id: None,
+            status: SubscriberStatus::Active,
+            static_ipv4: None,
+            calling_station_id: None,
+        };
+        assert!(!format!("{sub:?}").contains("pa55-value"));
+    }
 
     #[test]
     fn station_ids_normalise() {

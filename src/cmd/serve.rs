@@ -36,6 +36,8 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let index = Index::new();
     let started = std::time::Instant::now();
     index.refresh(&store).await.context("loading the index")?;
+    metrics::gauge!(edge_shared::metric_names::INDEX_LOAD_SECONDS)
+        .set(started.elapsed().as_secs_f64());
     tracing::info!(
         subscribers = index.subscriber_count(),
         nas = index.nas().all().len(),

@@ -104,7 +104,10 @@ impl Handler {
             }
             _ => return self.dropped(DropReason::UnsupportedCode),
         }
-        if !self.limiter.allow(client.nas.id, client.nas.rate_limit_per_second, now) {
+        if !self
+            .limiter
+            .allow(client.nas.id, client.nas.rate_limit_per_second, now)
+        {
             return self.dropped(DropReason::RateLimited);
         }
         let key = RequestKey {
@@ -129,7 +132,8 @@ impl Handler {
             Some(true) => {}
             Some(false) => return self.dropped(DropReason::BadAuthenticator),
             None => {
-                if client.nas.require_message_authenticator || pkt.find(attr::EAP_MESSAGE).is_some() {
+                if client.nas.require_message_authenticator || pkt.find(attr::EAP_MESSAGE).is_some()
+                {
                     return self.dropped(DropReason::MissingMessageAuthenticator);
                 }
             }

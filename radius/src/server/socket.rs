@@ -105,6 +105,5 @@ fn to_std(a: SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = a.as_sockaddr_in() {
         return Some(SocketAddr::V4((*v4).into()));
     }
-    a.as_sockaddr_in6()
-        .map(|v6| SocketAddr::V6((*v6).into()))
+    a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
