@@ -13,6 +13,7 @@ pub struct Config {
     pub tenant: Tenant,
     pub database: Database,
     pub radius: Radius,
+    pub accounting: Accounting,
     pub http: Http,
     pub acs: Acs,
     pub log: Log,
@@ -49,6 +50,40 @@ pub struct Radius {
     pub dictionary_dirs: Vec<PathBuf>,
 }
 
+/// The accounting writer and the stale-session reaper.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Accounting {
+    /// Most records committed in one transaction.
+    pub batch_max: usize,
+    /// Longest a record waits for others to share its commit, in milliseconds.
+    pub batch_wait_ms: u64,
+    /// Records waiting for the writer; past it requests are shed (the NAS retransmits).
+    pub queue: usize,
+    /// How often the reaper looks for silent sessions.
+    pub reaper_interval_seconds: u64,
+    /// Interim interval assumed for sessions that do not report theirs.
+    pub default_interim_seconds: u64,
+    /// A session is stale after this many interim intervals without a word...
+    pub stale_multiplier: u32,
+    /// ...plus this grace.
+    pub stale_grace_seconds: u64,
+}
+
+impl Default for Accounting {
+    fn default() -> Self {
+        Accounting {
+            batch_max: 2048,
+            batch_wait_ms: 2,
+            queue: 65_536,
+            reaper_interval_seconds: 60,
+            default_interim_seconds: 300,
+            stale_multiplier: 3,
+            stale_grace_seconds: 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Http {
@@ -78,6 +113,7 @@ impl Default for Config {
             },
             database: Database::default(),
             radius: Radius::default(),
+            accounting: Accounting::default(),
             http: Http::default(),
             acs: Acs::default(),
             log: Log::default(),
@@ -142,7 +178,15 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 6] = ["tenant", "database", "radius", "http", "acs", "log"];
+const SECTIONS: [&str; 7] = [
+    "tenant",
+    "database",
+    "radius",
+    "accounting",
+    "http",
+    "acs",
+    "log",
+];
 
 impl Config {
     /// Reads the file (if any), applies `EDGE_*` overrides from `env`, and validates.
@@ -203,6 +247,15 @@ impl Config {
         }
         if self.database.refresh_interval_seconds == 0 {
             bail!("database.refresh_interval_seconds must be at least 1");
+        }
+        let a = &self.accounting;
+        if a.batch_max == 0
+            || a.queue == 0
+            || a.reaper_interval_seconds == 0
+            || a.default_interim_seconds == 0
+            || a.stale_multiplier == 0
+        {
+            bail!("accounting: batch_max, queue, reaper_interval_seconds, default_interim_seconds and stale_multiplier must be at least 1");
         }
         if self.radius.reply_cache_ttl_seconds == 0 || self.radius.slow_queue == 0 {
             bail!("radius.reply_cache_ttl_seconds and radius.slow_queue must be at least 1");

@@ -77,6 +77,8 @@ pub struct Plan {
     pub reply_attributes: Vec<String>,
     pub session_timeout_seconds: Option<u32>,
     pub interim_interval_seconds: Option<u32>,
+    /// Most sessions a subscriber on this plan may have open at once (Simultaneous-Use).
+    pub simultaneous_use: Option<u32>,
 }
 
 /// A subscriber as held in memory. The username is the index key. `Debug` leaves the

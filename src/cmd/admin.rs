@@ -53,6 +53,9 @@ pub enum PlanCmd {
         session_timeout: Option<u32>,
         #[arg(long)]
         interim_interval: Option<u32>,
+        /// Most sessions a subscriber on this plan may have open at once; more are rejected.
+        #[arg(long)]
+        simultaneous_use: Option<u32>,
     },
     List,
     Remove {
@@ -173,6 +176,7 @@ pub async fn plans(cfg: &Config, c: PlanCmd) -> anyhow::Result<()> {
             reply,
             session_timeout,
             interim_interval,
+            simultaneous_use,
         } => {
             let dict = Dictionary::load_with(&cfg.radius.dictionary_dirs)?;
             for line in &reply {
@@ -185,6 +189,7 @@ pub async fn plans(cfg: &Config, c: PlanCmd) -> anyhow::Result<()> {
                     reply_attributes: reply,
                     session_timeout_seconds: session_timeout,
                     interim_interval_seconds: interim_interval,
+                    simultaneous_use,
                 })
                 .await?;
             println!("added plan {}", p.name);
@@ -200,6 +205,9 @@ pub async fn plans(cfg: &Config, c: PlanCmd) -> anyhow::Result<()> {
                 }
                 if let Some(t) = p.interim_interval_seconds {
                     println!("    Acct-Interim-Interval = {t}");
+                }
+                if let Some(n) = p.simultaneous_use {
+                    println!("    Simultaneous-Use := {n}");
                 }
             }
         }

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use edge_accounting::{load_active, spawn_reaper, ReaperConfig, Writer, WriterConfig};
 use edge_radius::dict::Dictionary;
-use edge_radius::server::{self, AuthServerConfig};
+use edge_radius::server::{self, Accounting, ServerConfig};
 use edge_shared::health::Health;
 use edge_shared::index::{spawn_refresher, Index};
+use edge_shared::sessions::ActiveSessions;
 use edge_shared::store::{NewNas, NewPlan, Store};
 use edge_shared::types::{SubscriberRecord, SubscriberStatus};
 use tokio_util::sync::CancellationToken;
@@ -53,8 +55,36 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         Duration::from_secs(cfg.database.refresh_interval_seconds),
         cancel.clone(),
     );
-    let auth_cfg = AuthServerConfig {
+    let sessions = Arc::new(ActiveSessions::default());
+    let open = load_active(&store, &sessions)
+        .await
+        .context("loading open sessions")?;
+    tracing::info!(open_sessions = open, "accounting sessions loaded");
+    let a = &cfg.accounting;
+    let (writer, writer_task) = Writer::spawn(
+        store.clone(),
+        Arc::clone(&sessions),
+        Arc::clone(&health),
+        WriterConfig {
+            max_batch: a.batch_max,
+            max_wait: Duration::from_millis(a.batch_wait_ms),
+            queue: a.queue,
+        },
+    );
+    let reaper = spawn_reaper(
+        Arc::clone(&sessions),
+        writer.clone(),
+        ReaperConfig {
+            every: Duration::from_secs(a.reaper_interval_seconds),
+            default_interval: Duration::from_secs(a.default_interim_seconds),
+            multiplier: a.stale_multiplier,
+            grace: Duration::from_secs(a.stale_grace_seconds),
+        },
+        cancel.clone(),
+    );
+    let auth_cfg = ServerConfig {
         listen: cfg.radius.auth_listen,
+        acct_listen: Some(cfg.radius.acct_listen),
         receivers: cfg.radius.receivers,
         slow_queue: cfg.radius.slow_queue,
         reply_cache_ttl: Duration::from_secs(cfg.radius.reply_cache_ttl_seconds),
@@ -65,10 +95,19 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         &auth_cfg,
         Arc::clone(&dict),
         Arc::clone(&index),
+        Some(Accounting {
+            sink: Arc::new(writer),
+            sessions: Arc::clone(&sessions),
+        }),
         cancel.clone(),
     )
     .await
-    .with_context(|| format!("cannot bind RADIUS auth on {}", cfg.radius.auth_listen))?;
+    .with_context(|| {
+        format!(
+            "cannot bind RADIUS on {} and {}",
+            cfg.radius.auth_listen, cfg.radius.acct_listen
+        )
+    })?;
     let http = crate::http::start(
         cfg.http.listen,
         Arc::clone(&health),
@@ -81,6 +120,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     health.set_ready(true);
     tracing::info!(
         radius_auth = %auth.local_addr,
+        radius_acct = ?auth.acct_addr,
         http = %http.local_addr,
         database = store.backend(),
         tenant = %cfg.tenant.id,
@@ -101,7 +141,12 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     health.set_ready(false);
     cancel.cancel();
     let drain = async {
+        // Receivers first (no new records), then the reaper; the server's handler holds the
+        // last writer handle, so once both are gone the writer commits what is queued and
+        // ends.
         auth.join().await;
+        let _ = reaper.await;
+        let _ = writer_task.await;
         let _ = refresher.await;
         http.join().await;
     };
@@ -172,6 +217,7 @@ async fn seed_demo(store: &Store) -> anyhow::Result<()> {
             ],
             session_timeout_seconds: Some(86400),
             interim_interval_seconds: Some(300),
+            simultaneous_use: None,
         })
         .await?;
     store

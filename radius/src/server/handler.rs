@@ -1,26 +1,57 @@
 //! One packet in, at most one packet out: framing, client lookup, rate limit, duplicate
 //! detection, authenticator checks, then the policy.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use edge_shared::accounting::{AcctEvent, Done};
 use edge_shared::index::Index;
 use edge_shared::types::{Nas, Subscriber};
 
+use super::acct::{self, NotStored};
 use super::plans::{Compiled, Generation};
 use super::rate_limit::RateLimiter;
 use super::reply_cache::{Cached, Lookup, ReplyCache, RequestKey};
 use super::stats::{DropReason, Stats};
-use super::{policy, AuthServerConfig};
-use crate::codec::{attr, response_authenticator, Code, MacKey, PacketBuilder, RawPacket};
+use super::{policy, Accounting, ServerConfig};
+use crate::codec::{
+    accounting_request_authenticator, attr, constant_time_eq, response_authenticator, Code, MacKey,
+    PacketBuilder, RawPacket,
+};
 use crate::dict::Dictionary;
+
+/// Which socket a packet came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Auth,
+    Acct,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Auth => "auth",
+            Role::Acct => "acct",
+        }
+    }
+}
 
 pub enum Outcome {
     Reply(Arc<[u8]>),
     Drop,
     /// A costly password hash to run off the receive path.
     Slow(SlowJob),
+    /// An accounting record to store before its (ready) answer may go out.
+    Durable(AcctJob),
+}
+
+/// An Accounting-Request waiting for the writer's commit.
+pub struct AcctJob {
+    key: RequestKey,
+    event: AcctEvent,
+    reply: Vec<u8>,
+    src: SocketAddr,
 }
 
 /// A PAP request whose stored password is a deliberately slow hash.
@@ -51,17 +82,24 @@ pub struct Handler {
     compiled: Compiled,
     cache: ReplyCache,
     limiter: RateLimiter,
+    pub(super) accounting: Option<Accounting>,
     pub(super) stats: Stats,
 }
 
 impl Handler {
-    pub fn new(dict: Arc<Dictionary>, index: Arc<Index>, cfg: &AuthServerConfig) -> Handler {
+    pub fn new(
+        dict: Arc<Dictionary>,
+        index: Arc<Index>,
+        accounting: Option<Accounting>,
+        cfg: &ServerConfig,
+    ) -> Handler {
         Handler {
             dict,
             index,
             compiled: Compiled::default(),
             cache: ReplyCache::new(cfg.reply_cache_ttl, cfg.reply_cache_entries),
             limiter: RateLimiter::default(),
+            accounting,
             stats: Stats::new(),
         }
     }
@@ -72,7 +110,7 @@ impl Handler {
         Outcome::Drop
     }
 
-    pub fn handle(&self, buf: &[u8], src: SocketAddr) -> Outcome {
+    pub fn handle(&self, role: Role, buf: &[u8], src: SocketAddr) -> Outcome {
         let now = Instant::now();
         let Ok(pkt) = RawPacket::parse(buf) else {
             return self.dropped(DropReason::Malformed);
@@ -80,20 +118,30 @@ impl Handler {
         match pkt.code() {
             Code::ACCESS_REQUEST => self.stats.requests_access.increment(1),
             Code::STATUS_SERVER => self.stats.requests_status.increment(1),
+            Code::ACCOUNTING_REQUEST => self.stats.requests_accounting.increment(1),
             _ => self.stats.requests_other.increment(1),
         }
         let Some(nas) = self.index.nas().lookup(src.ip()).cloned() else {
             return self.dropped(DropReason::UnknownClient);
         };
         let client = self.client(nas);
-        match pkt.code() {
-            Code::ACCESS_REQUEST => {}
-            Code::STATUS_SERVER => {
-                // RFC 5997 section 3: Status-Server MUST carry a Message-Authenticator.
+        match (role, pkt.code()) {
+            (Role::Auth, Code::ACCESS_REQUEST) => {}
+            (Role::Acct, Code::ACCOUNTING_REQUEST) => {
+                return self.accounting_request(&pkt, &client, src, now)
+            }
+            (_, Code::STATUS_SERVER) => {
+                // RFC 5997 section 3: Status-Server MUST carry a Message-Authenticator; the
+                // answer is an Access-Accept on the auth port, an Accounting-Response on the
+                // accounting port.
+                let code = match role {
+                    Role::Auth => Code::ACCESS_ACCEPT,
+                    Role::Acct => Code::ACCOUNTING_RESPONSE,
+                };
                 return match client.mac.verify(&pkt, pkt.authenticator()) {
                     Some(true) => {
                         self.stats.status_replies.increment(1);
-                        let reply = build_reply(&pkt, &client, Code::ACCESS_ACCEPT, |b| {
+                        let reply = build_reply(&pkt, &client, code, |b| {
                             b.attr(attr::REPLY_MESSAGE, b"dotmac-edge alive");
                         });
                         Outcome::Reply(reply.into())
@@ -158,6 +206,92 @@ impl Handler {
         }
     }
 
+    /// An Accounting-Request from a known client: verified (RFC 2866 section 3, and the
+    /// Message-Authenticator when present), answered from the reply cache when it is a
+    /// retransmit, else decoded and handed on to be stored before it is answered.
+    fn accounting_request(
+        &self,
+        pkt: &RawPacket<'_>,
+        client: &Client,
+        src: SocketAddr,
+        now: Instant,
+    ) -> Outcome {
+        let expected = accounting_request_authenticator(pkt.bytes(), client.secret());
+        if !constant_time_eq(&expected, pkt.authenticator()) {
+            return self.dropped(DropReason::BadAuthenticator);
+        }
+        if client.mac.verify(pkt, &[0u8; 16]) == Some(false) {
+            return self.dropped(DropReason::BadAuthenticator);
+        }
+        let key = RequestKey {
+            src,
+            identifier: pkt.identifier(),
+            authenticator: *pkt.authenticator(),
+        };
+        match self.cache.lookup(&key, now) {
+            Lookup::Hit(reply) => {
+                self.stats.duplicates.increment(1);
+                return Outcome::Reply(reply);
+            }
+            Lookup::InProgress => {
+                self.stats.duplicates.increment(1);
+                return self.dropped(DropReason::InProgress);
+            }
+            Lookup::Miss => {}
+        }
+        let unix_now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let reply = accounting_response(pkt, client);
+        match acct::decode(pkt, &self.dict, &client.nas, src.ip(), unix_now) {
+            Ok(event) => {
+                if !self.cache.put(key, Cached::InProgress, now) {
+                    self.stats.reply_cache_full.increment(1);
+                }
+                Outcome::Durable(AcctJob {
+                    key,
+                    event,
+                    reply,
+                    src,
+                })
+            }
+            Err(NotStored::Ignored) => {
+                self.stats.acct_responses.increment(1);
+                Outcome::Reply(self.remember(key, reply, now))
+            }
+            Err(NotStored::Malformed) => self.dropped(DropReason::Malformed),
+        }
+    }
+
+    /// Hands an accounting record to the writer; its answer goes out from the writer once
+    /// the record is committed, and never when it is not.
+    pub fn submit(self: &Arc<Self>, job: AcctJob, sock: Arc<UdpSocket>) {
+        let Some(accounting) = &self.accounting else {
+            return;
+        };
+        let AcctJob {
+            key,
+            event,
+            reply,
+            src,
+        } = job;
+        let handler = Arc::clone(self);
+        let done: Done = Box::new(move |stored| {
+            if stored {
+                let reply = handler.remember(key, reply, Instant::now());
+                handler.stats.acct_responses.increment(1);
+                let _ = sock.send_to(&reply, src);
+            } else {
+                // Forget it, so that the NAS's retransmit is tried afresh.
+                handler.cache.remove(&key);
+                handler.stats.acct_unanswered.increment(1);
+            }
+        });
+        if let Err(done) = accounting.sink.submit(event, done) {
+            done(false);
+        }
+    }
+
     /// The client's derived state; a key built on the spot when the NAS is newer (or its
     /// secret other) than the generation this thread sees.
     fn client(&self, nas: Arc<Nas>) -> Client {
@@ -194,6 +328,20 @@ impl Handler {
     pub(super) fn sweep(&self, now: Instant) {
         self.cache.sweep(now);
     }
+}
+
+/// An Accounting-Response (RFC 2866 section 4.2): no attributes but the request's
+/// Proxy-State, signed with the Response Authenticator.
+fn accounting_response(req: &RawPacket<'_>, client: &Client) -> Vec<u8> {
+    let ra = req.authenticator();
+    let mut b = PacketBuilder::new(Code::ACCOUNTING_RESPONSE, req.identifier(), ra);
+    for a in req.attrs().filter(|a| a.typ == attr::PROXY_STATE) {
+        b.attr(attr::PROXY_STATE, a.value);
+    }
+    let mut bytes = b.finish();
+    let auth = response_authenticator(&bytes, ra, client.secret());
+    bytes[4..20].copy_from_slice(&auth);
+    bytes
 }
 
 /// Builds a signed response: Message-Authenticator first (as the BlastRADIUS guidance asks),

@@ -2,6 +2,7 @@
 //! that answers from memory inline, and a bounded slow path for deliberately costly password
 //! hashes. Malformed packets, unknown clients and bad authenticators are dropped and counted.
 
+mod acct;
 mod handler;
 mod plans;
 mod policy;
@@ -14,20 +15,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use edge_shared::accounting::AccountingSink;
 use edge_shared::index::Index;
+use edge_shared::sessions::ActiveSessions;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::dict::Dictionary;
-pub use handler::{Handler, Outcome};
+pub use handler::{Handler, Outcome, Role};
 pub use socket::{bind_udp, serve_batches, BATCH};
 pub use stats::Stats;
 
 /// What the server needs to know before it binds.
 #[derive(Debug, Clone)]
-pub struct AuthServerConfig {
+pub struct ServerConfig {
+    /// Access-Requests and Status-Server.
     pub listen: SocketAddr,
+    /// Accounting-Requests; bound only when the server is given an accounting sink.
+    pub acct_listen: Option<SocketAddr>,
     /// Receiver threads reading the socket; 0 means one per core.
     pub receivers: usize,
     /// Requests that may wait for or run a costly password hash at once; more are shed.
@@ -39,9 +45,17 @@ pub struct AuthServerConfig {
     pub socket_buffer_bytes: usize,
 }
 
-/// A running server: its address and the receivers to wait on.
+/// Where accounting events go, and the open sessions (for Simultaneous-Use).
+#[derive(Clone)]
+pub struct Accounting {
+    pub sink: Arc<dyn AccountingSink>,
+    pub sessions: Arc<ActiveSessions>,
+}
+
+/// A running server: its addresses and the receivers to wait on.
 pub struct RunningServer {
     pub local_addr: SocketAddr,
+    pub acct_addr: Option<SocketAddr>,
     receivers: Vec<std::thread::JoinHandle<()>>,
     tasks: JoinSet<()>,
 }
@@ -71,9 +85,10 @@ const RECV_WAKE: Duration = Duration::from_millis(200);
 /// every core, which per-receiver SO_REUSEPORT sockets, hashed by source, would not do. Only
 /// the slow path, costly password hashes, goes to the tokio runtime.
 pub async fn start(
-    cfg: &AuthServerConfig,
+    cfg: &ServerConfig,
     dict: Arc<Dictionary>,
     index: Arc<Index>,
+    accounting: Option<Accounting>,
     cancel: CancellationToken,
 ) -> std::io::Result<RunningServer> {
     let receivers = if cfg.receivers == 0 {
@@ -81,27 +96,34 @@ pub async fn start(
     } else {
         cfg.receivers
     };
-    let sock = Arc::new(socket::bind_udp(cfg.listen, cfg.socket_buffer_bytes)?);
-    sock.set_read_timeout(Some(RECV_WAKE))?;
-    // With port 0 the kernel picked one.
-    let local_addr = sock.local_addr()?;
-    let handler = Arc::new(Handler::new(dict, index, cfg));
+    let mut sockets = vec![(Role::Auth, cfg.listen)];
+    if let (Some(addr), Some(_)) = (cfg.acct_listen, &accounting) {
+        sockets.push((Role::Acct, addr));
+    }
+    let handler = Arc::new(Handler::new(dict, index, accounting, cfg));
     let slow = Arc::new(Semaphore::new(cfg.slow_queue.max(1)));
     let rt = tokio::runtime::Handle::current();
     let mut threads = Vec::new();
-    for i in 0..receivers {
-        let (sock, handler, slow, cancel, rt) = (
-            Arc::clone(&sock),
-            Arc::clone(&handler),
-            Arc::clone(&slow),
-            cancel.clone(),
-            rt.clone(),
-        );
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("radius-auth-{i}"))
-                .spawn(move || receive_loop(sock, handler, slow, cancel, rt))?,
-        );
+    let mut bound = Vec::new();
+    for (role, addr) in sockets {
+        let sock = Arc::new(socket::bind_udp(addr, cfg.socket_buffer_bytes)?);
+        sock.set_read_timeout(Some(RECV_WAKE))?;
+        // With port 0 the kernel picked one.
+        bound.push(sock.local_addr()?);
+        for i in 0..receivers {
+            let (sock, handler, slow, cancel, rt) = (
+                Arc::clone(&sock),
+                Arc::clone(&handler),
+                Arc::clone(&slow),
+                cancel.clone(),
+                rt.clone(),
+            );
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("radius-{}-{i}", role.as_str()))
+                    .spawn(move || receive_loop(role, sock, handler, slow, cancel, rt))?,
+            );
+        }
     }
     let mut tasks = JoinSet::new();
     tasks.spawn(reply_cache::sweep_loop(
@@ -109,13 +131,15 @@ pub async fn start(
         cancel.clone(),
     ));
     Ok(RunningServer {
-        local_addr,
+        local_addr: bound[0],
+        acct_addr: bound.get(1).copied(),
         receivers: threads,
         tasks,
     })
 }
 
 fn receive_loop(
+    role: Role,
     sock: Arc<std::net::UdpSocket>,
     handler: Arc<Handler>,
     slow: Arc<Semaphore>,
@@ -125,7 +149,7 @@ fn receive_loop(
     socket::serve_batches(
         &sock,
         || cancel.is_cancelled(),
-        |packet, src| match handler.handle(packet, src) {
+        |packet, src| match handler.handle(role, packet, src) {
             Outcome::Reply(bytes) => Some(bytes),
             Outcome::Drop => None,
             Outcome::Slow(job) => {
@@ -142,6 +166,10 @@ fn receive_loop(
                         let _ = sock.send_to(&bytes, src);
                     }
                 });
+                None
+            }
+            Outcome::Durable(job) => {
+                handler.submit(job, Arc::clone(&sock));
                 None
             }
         },

@@ -17,6 +17,7 @@ pub(super) struct CompiledPlan {
     pub pairs: Vec<CompiledPair>,
     pub session_timeout: Option<u32>,
     pub interim_interval: Option<u32>,
+    pub simultaneous_use: Option<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -82,6 +83,7 @@ fn build(index: &Index, dict: &Dictionary, number: u64) -> Generation {
                 pairs,
                 session_timeout: plan.session_timeout_seconds,
                 interim_interval: plan.interim_interval_seconds,
+                simultaneous_use: plan.simultaneous_use,
             }),
         );
     }

@@ -112,6 +112,15 @@ fn accept_or_reject(
         }
     }
     let plan = sub.plan_id.and_then(|id| client.derived.plan(id));
+    if let (Some(limit), Some(acct)) = (plan.and_then(|p| p.simultaneous_use), &h.accounting) {
+        let user = pkt
+            .find(attr::USER_NAME)
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        if acct.sessions.count_for_user(&user) >= limit as usize {
+            return reject(h, pkt, client, "Simultaneous-Use limit reached", ms_ident);
+        }
+    }
     let ra = *pkt.authenticator();
     h.stats.accepts.increment(1);
     build_reply(pkt, client, Code::ACCESS_ACCEPT, |b| {

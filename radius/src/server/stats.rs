@@ -32,10 +32,14 @@ const REASONS: [(DropReason, &str); 7] = [
 pub struct Stats {
     pub requests_access: Counter,
     pub requests_status: Counter,
+    pub requests_accounting: Counter,
     pub requests_other: Counter,
     pub accepts: Counter,
     pub rejects: Counter,
     pub status_replies: Counter,
+    pub acct_responses: Counter,
+    /// Accounting requests the writer could not store or take; not answered.
+    pub acct_unanswered: Counter,
     pub duplicates: Counter,
     pub shed: Counter,
     pub reply_cache_full: Counter,
@@ -50,10 +54,13 @@ impl Stats {
         Stats {
             requests_access: req("access_request"),
             requests_status: req("status_server"),
+            requests_accounting: req("accounting_request"),
             requests_other: req("other"),
             accepts: resp("access_accept"),
             rejects: resp("access_reject"),
             status_replies: resp("status_reply"),
+            acct_responses: resp("accounting_response"),
+            acct_unanswered: metrics::counter!(m::RADIUS_DROPPED_TOTAL, "reason" => "not_stored"),
             duplicates: metrics::counter!(m::RADIUS_DUPLICATES_TOTAL),
             shed: metrics::counter!(m::RADIUS_SHED_TOTAL),
             reply_cache_full: metrics::counter!(m::RADIUS_DROPPED_TOTAL, "reason" => "reply_cache_full"),

@@ -5,6 +5,7 @@
 //! per backend so each gets its own statically typed sqlx code.
 
 mod rows;
+mod sessions;
 mod subscribers;
 
 use std::str::FromStr;
@@ -18,6 +19,7 @@ use thiserror::Error;
 
 use crate::types::{Nas, Plan, PlanId};
 
+pub use sessions::{BatchOp, BatchOutcome, SessionQuery};
 pub use subscribers::{ImportError, SubscriberChanges, SubscriberRow};
 
 /// Channel on which PostgreSQL announces committed changes.
@@ -89,6 +91,7 @@ pub struct NewPlan {
     pub reply_attributes: Vec<String>,
     pub session_timeout_seconds: Option<u32>,
     pub interim_interval_seconds: Option<u32>,
+    pub simultaneous_use: Option<u32>,
 }
 
 impl Store {
@@ -104,7 +107,8 @@ impl Store {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                // FULL: a commit is on disk before the answer that depends on it goes out.
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
@@ -210,15 +214,16 @@ impl Store {
             let rev: i64 = sqlx::query_scalar(rows::BUMP_REVISION).fetch_one(&mut *tx).await?;
             let row = sqlx::query_as(
                 "INSERT INTO plans (name, reply_attributes, session_timeout_seconds,
-                    interim_interval_seconds, rev)
-                 VALUES ($1, $2, $3, $4, $5)
+                    interim_interval_seconds, simultaneous_use, rev)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  RETURNING id, name, reply_attributes, session_timeout_seconds,
-                    interim_interval_seconds",
+                    interim_interval_seconds, simultaneous_use",
             )
             .bind(&n.name)
             .bind(&lines)
             .bind(n.session_timeout_seconds.map(|v| v as i32))
             .bind(n.interim_interval_seconds.map(|v| v as i32))
+            .bind(n.simultaneous_use.map(|v| v as i32))
             .bind(rev)
             .fetch_one(&mut *tx)
             .await;
@@ -234,7 +239,8 @@ impl Store {
 
     pub async fn plan_list(&self) -> Result<Vec<Plan>, StoreError> {
         let rows: Vec<rows::PlanRow> = on_pool!(self, p => sqlx::query_as(
-            "SELECT id, name, reply_attributes, session_timeout_seconds, interim_interval_seconds
+            "SELECT id, name, reply_attributes, session_timeout_seconds, interim_interval_seconds,
+                simultaneous_use
              FROM plans ORDER BY name",
         )
         .fetch_all(p)
@@ -299,6 +305,7 @@ pub(crate) fn plan_from_parts(
     lines: &str,
     st: Option<i32>,
     ii: Option<i32>,
+    su: Option<i32>,
 ) -> Plan {
     Plan {
         id: PlanId(id),
@@ -311,5 +318,6 @@ pub(crate) fn plan_from_parts(
             .collect(),
         session_timeout_seconds: st.and_then(|v| u32::try_from(v).ok()),
         interim_interval_seconds: ii.and_then(|v| u32::try_from(v).ok()),
+        simultaneous_use: su.and_then(|v| u32::try_from(v).ok()),
     }
 }

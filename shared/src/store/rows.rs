@@ -39,6 +39,7 @@ pub(crate) struct PlanRow {
     reply_attributes: String,
     session_timeout_seconds: Option<i32>,
     interim_interval_seconds: Option<i32>,
+    simultaneous_use: Option<i32>,
 }
 
 impl From<PlanRow> for Plan {
@@ -49,6 +50,7 @@ impl From<PlanRow> for Plan {
             &r.reply_attributes,
             r.session_timeout_seconds,
             r.interim_interval_seconds,
+            r.simultaneous_use,
         )
     }
 }

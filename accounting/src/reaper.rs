@@ -1,0 +1,61 @@
+//! The stale-session reaper: a session nothing has been heard of for `multiplier` interim
+//! intervals plus a grace period is closed, through the writer, with its last update as the
+//! stop time and the terminate cause `Stale-Session`.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use edge_shared::accounting::{AccountingSink, AcctEvent};
+use edge_shared::metric_names as m;
+use edge_shared::sessions::ActiveSessions;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::Writer;
+
+#[derive(Debug, Clone)]
+pub struct ReaperConfig {
+    /// How often to look.
+    pub every: Duration,
+    /// Interim interval assumed for sessions that did not say theirs.
+    pub default_interval: Duration,
+    pub multiplier: u32,
+    pub grace: Duration,
+}
+
+pub fn spawn_reaper(
+    active: Arc<ActiveSessions>,
+    writer: Writer,
+    cfg: ReaperConfig,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(cfg.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let stale = active.stale(
+                now,
+                cfg.default_interval.as_secs() as i64,
+                i64::from(cfg.multiplier),
+                cfg.grace.as_secs() as i64,
+            );
+            for (unique_id, last_seen) in stale {
+                let event = AcctEvent::Reap {
+                    unique_id,
+                    last_seen,
+                };
+                // Nobody waits for the answer; a full queue means the next sweep tries again.
+                if writer.submit(event, Box::new(|_| {})).is_ok() {
+                    metrics::counter!(m::ACCT_REAPED_TOTAL).increment(1);
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,221 @@
+//! The group-commit writer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use edge_shared::accounting::{AccountingSink, AcctEvent, Done, SessionRecord};
+use edge_shared::health::Health;
+use edge_shared::metric_names as m;
+use edge_shared::sessions::ActiveSessions;
+use edge_shared::store::{BatchOp, Store, StoreError};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Most records in one transaction.
+    pub max_batch: usize,
+    /// Longest a record waits for others to join its batch.
+    pub max_wait: Duration,
+    /// Records waiting for the writer; past it requests are shed (the NAS retransmits).
+    pub queue: usize,
+}
+
+struct Pending {
+    event: AcctEvent,
+    done: Done,
+}
+
+/// The handle the RADIUS listener submits to. Cloning shares the one writer.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl AccountingSink for Writer {
+    fn submit(&self, event: AcctEvent, done: Done) -> Result<(), Done> {
+        self.tx.try_send(Pending { event, done }).map_err(|e| {
+            metrics::counter!(m::ACCT_SHED_TOTAL).increment(1);
+            match e {
+                mpsc::error::TrySendError::Full(p) | mpsc::error::TrySendError::Closed(p) => p.done,
+            }
+        })
+    }
+}
+
+impl Writer {
+    /// Starts the writer task. It stops once every `Writer` handle is dropped and the queue
+    /// is drained, committing what was queued: drop the handles to shut it down cleanly.
+    pub fn spawn(
+        store: Store,
+        active: Arc<ActiveSessions>,
+        health: Arc<Health>,
+        cfg: WriterConfig,
+    ) -> (Writer, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(cfg.queue.max(1));
+        let task = tokio::spawn(run(store, active, health, cfg, rx));
+        (Writer { tx }, task)
+    }
+}
+
+async fn run(
+    store: Store,
+    active: Arc<ActiveSessions>,
+    health: Arc<Health>,
+    cfg: WriterConfig,
+    mut rx: mpsc::Receiver<Pending>,
+) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(cfg.max_batch);
+    loop {
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + cfg.max_wait;
+        while batch.len() < cfg.max_batch {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(p)) => batch.push(p),
+                        // Time is up, or every sender is gone: write what we have.
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
+        }
+        let records = batch.len();
+        let started = Instant::now();
+        let ops = plan(batch.iter().map(|p| &p.event));
+        let result = store.sessions_apply(&ops).await;
+        metrics::histogram!(m::ACCT_BATCH_SIZE).record(records as f64);
+        metrics::histogram!(m::ACCT_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(outcome) => {
+                health.set_database_ok(true);
+                for id in &outcome.closed {
+                    active.remove(id);
+                }
+                for s in outcome.open {
+                    active.upsert(s);
+                }
+                metrics::counter!(m::ACCT_RECORDS_TOTAL).increment(records as u64);
+                metrics::gauge!(m::ACCT_ACTIVE_SESSIONS).set(active.len() as f64);
+                for p in batch.drain(..) {
+                    (p.done)(true);
+                }
+            }
+            Err(e) => {
+                report_failure(&health, &e, records);
+                for p in batch.drain(..) {
+                    (p.done)(false);
+                }
+            }
+        }
+    }
+}
+
+fn report_failure(health: &Health, e: &StoreError, records: usize) {
+    health.set_database_ok(false);
+    metrics::counter!(m::ACCT_FAILED_TOTAL).increment(records as u64);
+    tracing::warn!(error = %e, records, "accounting batch not stored; not acknowledged");
+}
+
+/// Turns a batch of events, in arrival order, into the steps of one transaction: runs of
+/// session reports folded to one record per session, cut wherever a NAS restart or a reap
+/// must come between them.
+fn plan<'a>(events: impl Iterator<Item = &'a AcctEvent>) -> Vec<BatchOp> {
+    let mut ops = Vec::new();
+    let mut run: Vec<SessionRecord> = Vec::new();
+    let mut slot: HashMap<String, usize> = HashMap::new();
+    let flush = |run: &mut Vec<SessionRecord>,
+                 slot: &mut HashMap<String, usize>,
+                 ops: &mut Vec<BatchOp>| {
+        if !run.is_empty() {
+            ops.push(BatchOp::Upsert(std::mem::take(run)));
+            slot.clear();
+        }
+    };
+    for ev in events {
+        match ev {
+            AcctEvent::Session(r) => match slot.get(r.unique_id()) {
+                Some(&i) => run[i].merge((**r).clone()),
+                None => {
+                    slot.insert(r.unique_id().to_string(), run.len());
+                    run.push((**r).clone());
+                }
+            },
+            AcctEvent::NasRestart { nas_ip_address, at } => {
+                flush(&mut run, &mut slot, &mut ops);
+                ops.push(BatchOp::NasRestart {
+                    nas_ip_address: nas_ip_address.clone(),
+                    at: *at,
+                });
+            }
+            AcctEvent::Reap {
+                unique_id,
+                last_seen,
+            } => {
+                flush(&mut run, &mut slot, &mut ops);
+                ops.push(BatchOp::Reap {
+                    unique_id: unique_id.clone(),
+                    last_seen: *last_seen,
+                });
+            }
+        }
+    }
+    flush(&mut run, &mut slot, &mut ops);
+    ops
+}
+
+/// Rebuilds the open sessions from the database.
+pub async fn load_active(store: &Store, active: &ActiveSessions) -> Result<usize, StoreError> {
+    let open = store.sessions_open().await?;
+    let n = open.len();
+    for s in open {
+        active.upsert(s);
+    }
+    metrics::gauge!(m::ACCT_ACTIVE_SESSIONS).set(active.len() as f64);
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edge_shared::accounting::c;
+
+    fn rec(id: &str, octets: i64) -> AcctEvent {
+        let mut r = SessionRecord::default();
+        r.set_text(c::ACCT_UNIQUE_ID, id);
+        r.set_int(c::INPUT_OCTETS, octets);
+        AcctEvent::Session(Box::new(r))
+    }
+
+    #[test]
+    fn batches_fold_per_session_and_cut_at_restarts() {
+        let events = [
+            rec("a", 1),
+            rec("b", 1),
+            rec("a", 5),
+            AcctEvent::NasRestart {
+                nas_ip_address: "10.0.0.1".into(),
+                at: 10,
+            },
+            rec("a", 7),
+        ];
+        let ops = plan(events.iter());
+        assert_eq!(ops.len(), 3);
+        let BatchOp::Upsert(first) = &ops[0] else {
+            panic!("upsert first")
+        };
+        assert_eq!(first.len(), 2);
+        assert_eq!(first[0].int(c::INPUT_OCTETS), Some(5));
+        assert!(matches!(ops[1], BatchOp::NasRestart { at: 10, .. }));
+        let BatchOp::Upsert(last) = &ops[2] else {
+            panic!("upsert last")
+        };
+        assert_eq!(last[0].int(c::INPUT_OCTETS), Some(7));
+    }
+}

@@ -1,0 +1,385 @@
+//! Accounting sessions in the database: a batch of session reports folded into the table in
+//! one transaction, NAS restarts, the reaper's closes, and queries for the CLI and API.
+//!
+//! The upsert's `DO UPDATE` is generated from the same column rules the writer folds a batch
+//! with (`accounting::COLUMNS`), so memory and database agree on what a merge means.
+
+use std::sync::OnceLock;
+
+use sqlx::Row;
+
+use super::{on_pool, Store, StoreError};
+use crate::accounting::{
+    ActiveSession, Kind, Rule, SessionRecord, Value, COLUMNS, NAS_REBOOT_CAUSE, STALE_CAUSE,
+};
+
+/// One step of a batch, applied in order inside one transaction.
+#[derive(Debug, Clone)]
+pub enum BatchOp {
+    /// Session reports, at most one per unique id (the writer folds duplicates first).
+    Upsert(Vec<SessionRecord>),
+    NasRestart {
+        nas_ip_address: String,
+        at: i64,
+    },
+    Reap {
+        unique_id: String,
+        last_seen: i64,
+    },
+}
+
+/// What a committed batch did to the set of open sessions.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    /// Sessions open after the batch, as stored.
+    pub open: Vec<ActiveSession>,
+    /// Unique ids of sessions the batch closed.
+    pub closed: Vec<String>,
+}
+
+/// Filters for listing sessions; newest first.
+#[derive(Debug, Clone, Default)]
+pub struct SessionQuery {
+    pub username: Option<String>,
+    pub framed_ip_address: Option<String>,
+    pub nas_ip_address: Option<String>,
+    pub open_only: bool,
+    /// Sessions that started at or after this Unix time.
+    pub since: Option<i64>,
+    /// Sessions that started before this Unix time.
+    pub until: Option<i64>,
+    pub limit: i64,
+}
+
+const RETURNING: &str = "acct_unique_id, acct_session_id, username, nas_ip_address, \
+     framed_ip_address, acct_interval, last_seen, acct_start_time, acct_stop_time";
+
+fn col_list() -> String {
+    COLUMNS
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `SET` clauses of the upsert, one per column that can change.
+fn conflict_sets(pg: bool) -> String {
+    let (least, greatest) = if pg {
+        ("LEAST", "GREATEST")
+    } else {
+        ("MIN", "MAX")
+    };
+    let stop_replaced = format!(
+        "(excluded.acct_stop_time IS NOT NULL AND (sessions.acct_stop_time IS NULL \
+         OR sessions.acct_terminate_cause = '{STALE_CAUSE}'))"
+    );
+    COLUMNS
+        .iter()
+        .filter_map(|col| {
+            let n = col.name;
+            let expr = match col.rule {
+                Rule::Key => return None,
+                Rule::Latest => format!("COALESCE(excluded.{n}, sessions.{n})"),
+                Rule::First => format!("COALESCE(sessions.{n}, excluded.{n})"),
+                Rule::Min | Rule::Max => {
+                    let f = if col.rule == Rule::Min { least } else { greatest };
+                    format!(
+                        "{f}(COALESCE(sessions.{n}, excluded.{n}), COALESCE(excluded.{n}, sessions.{n}))"
+                    )
+                }
+                Rule::Stop | Rule::Cause => format!(
+                    "CASE WHEN {stop_replaced} THEN excluded.{n} ELSE sessions.{n} END"
+                ),
+            };
+            Some(format!("{n} = {expr}"))
+        })
+        .collect::<Vec<_>>()
+        .join(",\n    ")
+}
+
+fn pg_upsert_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let unnest = COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, col)| {
+                let t = match col.kind {
+                    Kind::Text => "text",
+                    Kind::Int => "bigint",
+                };
+                format!("${}::{t}[]", i + 1)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "INSERT INTO sessions ({}) SELECT * FROM UNNEST({unnest})
+             ON CONFLICT (acct_unique_id) DO UPDATE SET\n    {}\n RETURNING {RETURNING}",
+            col_list(),
+            conflict_sets(true)
+        )
+    })
+}
+
+fn sqlite_upsert_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let params = (1..=COLUMNS.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "INSERT INTO sessions ({}) VALUES ({params})
+             ON CONFLICT (acct_unique_id) DO UPDATE SET\n    {}\n RETURNING {RETURNING}",
+            col_list(),
+            conflict_sets(false)
+        )
+    })
+}
+
+fn nas_restart_sql() -> String {
+    format!(
+        "UPDATE sessions SET acct_stop_time = $2, acct_terminate_cause = '{NAS_REBOOT_CAUSE}',
+            acct_session_time = CASE WHEN acct_start_time IS NOT NULL
+                AND $2 - acct_start_time > acct_session_time
+                THEN $2 - acct_start_time ELSE acct_session_time END
+         WHERE nas_ip_address = $1 AND acct_stop_time IS NULL
+           AND COALESCE(acct_start_time, 0) <= $2
+         RETURNING acct_unique_id"
+    )
+}
+
+fn reap_sql() -> String {
+    format!(
+        "UPDATE sessions SET acct_terminate_cause = '{STALE_CAUSE}',
+            acct_stop_time = COALESCE(acct_update_time, acct_start_time, last_seen)
+         WHERE acct_unique_id = $1 AND acct_stop_time IS NULL AND last_seen <= $2
+         RETURNING acct_unique_id"
+    )
+}
+
+fn active_from_row<R: Row>(row: &R) -> Result<(ActiveSession, bool), sqlx::Error>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let stop: Option<i64> = row.try_get("acct_stop_time")?;
+    let framed: Option<String> = row.try_get("framed_ip_address")?;
+    Ok((
+        ActiveSession {
+            unique_id: row.try_get("acct_unique_id")?,
+            session_id: row.try_get("acct_session_id")?,
+            username: row.try_get("username")?,
+            nas_ip_address: row.try_get("nas_ip_address")?,
+            framed_ip: framed.and_then(|s| s.parse().ok()),
+            interval: row.try_get("acct_interval")?,
+            last_seen: row.try_get("last_seen")?,
+            start: row.try_get("acct_start_time")?,
+        },
+        stop.is_none(),
+    ))
+}
+
+fn record_from_row<R: Row>(row: &R) -> Result<SessionRecord, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut r = SessionRecord::default();
+    for (i, col) in COLUMNS.iter().enumerate() {
+        r.values[i] = match col.kind {
+            Kind::Text => row
+                .try_get::<Option<String>, _>(i)?
+                .map_or(Value::Null, Value::Text),
+            Kind::Int => row
+                .try_get::<Option<i64>, _>(i)?
+                .map_or(Value::Null, Value::Int),
+        };
+    }
+    Ok(r)
+}
+
+impl Store {
+    /// Applies a batch in one transaction and reports what it opened and closed. Nothing is
+    /// applied when it fails.
+    pub async fn sessions_apply(&self, ops: &[BatchOp]) -> Result<BatchOutcome, StoreError> {
+        let mut out = BatchOutcome::default();
+        let restart = nas_restart_sql();
+        let reap = reap_sql();
+        match self {
+            Store::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                for op in ops {
+                    match op {
+                        BatchOp::Upsert(records) => {
+                            let mut q = sqlx::query(pg_upsert_sql());
+                            for (i, col) in COLUMNS.iter().enumerate() {
+                                q = match col.kind {
+                                    Kind::Text => q.bind(
+                                        records
+                                            .iter()
+                                            .map(|r| r.text(i).map(str::to_string))
+                                            .collect::<Vec<Option<String>>>(),
+                                    ),
+                                    Kind::Int => {
+                                        q.bind(records.iter().map(|r| r.int(i)).collect::<Vec<_>>())
+                                    }
+                                };
+                            }
+                            for row in q.fetch_all(&mut *tx).await? {
+                                push_outcome(&mut out, active_from_row(&row)?);
+                            }
+                        }
+                        BatchOp::NasRestart { nas_ip_address, at } => {
+                            let ids: Vec<String> = sqlx::query_scalar(&restart)
+                                .bind(nas_ip_address)
+                                .bind(at)
+                                .fetch_all(&mut *tx)
+                                .await?;
+                            out.closed.extend(ids);
+                        }
+                        BatchOp::Reap {
+                            unique_id,
+                            last_seen,
+                        } => {
+                            let ids: Vec<String> = sqlx::query_scalar(&reap)
+                                .bind(unique_id)
+                                .bind(last_seen)
+                                .fetch_all(&mut *tx)
+                                .await?;
+                            out.closed.extend(ids);
+                        }
+                    }
+                }
+                tx.commit().await?;
+            }
+            Store::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                for op in ops {
+                    match op {
+                        BatchOp::Upsert(records) => {
+                            for r in records {
+                                let mut q = sqlx::query(sqlite_upsert_sql());
+                                for v in &r.values {
+                                    q = match v {
+                                        Value::Null => q.bind(None::<i64>),
+                                        Value::Text(s) => q.bind(s.as_str()),
+                                        Value::Int(i) => q.bind(*i),
+                                    };
+                                }
+                                let row = q.fetch_one(&mut *tx).await?;
+                                push_outcome(&mut out, active_from_row(&row)?);
+                            }
+                        }
+                        BatchOp::NasRestart { nas_ip_address, at } => {
+                            let ids: Vec<String> = sqlx::query_scalar(&restart)
+                                .bind(nas_ip_address)
+                                .bind(at)
+                                .fetch_all(&mut *tx)
+                                .await?;
+                            out.closed.extend(ids);
+                        }
+                        BatchOp::Reap {
+                            unique_id,
+                            last_seen,
+                        } => {
+                            let ids: Vec<String> = sqlx::query_scalar(&reap)
+                                .bind(unique_id)
+                                .bind(last_seen)
+                                .fetch_all(&mut *tx)
+                                .await?;
+                            out.closed.extend(ids);
+                        }
+                    }
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every open session, to rebuild the in-memory set at start.
+    pub async fn sessions_open(&self) -> Result<Vec<ActiveSession>, StoreError> {
+        let sql = format!("SELECT {RETURNING} FROM sessions WHERE acct_stop_time IS NULL");
+        let mut out = Vec::new();
+        on_pool!(self, p => {
+            for row in sqlx::query(&sql).fetch_all(p).await? {
+                out.push(active_from_row(&row)?.0);
+            }
+        });
+        Ok(out)
+    }
+
+    /// Sessions matching `q`, newest first.
+    pub async fn sessions_list(&self, q: &SessionQuery) -> Result<Vec<SessionRecord>, StoreError> {
+        let mut sql = format!("SELECT {} FROM sessions WHERE 1 = 1", col_list());
+        let mut n = 0;
+        let mut next = |clause: &str| {
+            n += 1;
+            format!(" AND {clause} ${n}")
+        };
+        if q.username.is_some() {
+            sql += &next("username =");
+        }
+        if q.framed_ip_address.is_some() {
+            sql += &next("framed_ip_address =");
+        }
+        if q.nas_ip_address.is_some() {
+            sql += &next("nas_ip_address =");
+        }
+        if q.since.is_some() {
+            sql += &next("acct_start_time >=");
+        }
+        if q.until.is_some() {
+            sql += &next("acct_start_time <");
+        }
+        if q.open_only {
+            sql += " AND acct_stop_time IS NULL";
+        }
+        sql += &format!(
+            " ORDER BY acct_start_time DESC, id DESC LIMIT {}",
+            q.limit.max(0)
+        );
+        let mut out = Vec::new();
+        on_pool!(self, p => {
+            let mut query = sqlx::query(&sql);
+            for s in [&q.username, &q.framed_ip_address, &q.nas_ip_address].into_iter().flatten() {
+                query = query.bind(s.as_str());
+            }
+            for t in [q.since, q.until].into_iter().flatten() {
+                query = query.bind(t);
+            }
+            for row in query.fetch_all(p).await? {
+                out.push(record_from_row(&row)?);
+            }
+        });
+        Ok(out)
+    }
+
+    /// Deletes closed sessions that stopped before `before` (Unix seconds). Returns how many.
+    pub async fn sessions_prune(&self, before: i64) -> Result<u64, StoreError> {
+        let sql = "DELETE FROM sessions WHERE acct_stop_time IS NOT NULL AND acct_stop_time < $1";
+        let n =
+            on_pool!(self, p => sqlx::query(sql).bind(before).execute(p).await?.rows_affected());
+        Ok(n)
+    }
+
+    pub async fn sessions_count(&self) -> Result<i64, StoreError> {
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+            .fetch_one(p)
+            .await?);
+        Ok(n)
+    }
+}
+
+fn push_outcome(out: &mut BatchOutcome, (session, open): (ActiveSession, bool)) {
+    if open {
+        out.open.push(session);
+    } else {
+        out.closed.push(session.unique_id);
+    }
+}
