@@ -157,8 +157,9 @@ mod tests {
         assert_eq!(a.count_for_user("alice"), 0);
         assert!(a.by_framed_ip("100.64.0.1".parse().unwrap()).is_none());
         assert_eq!(a.len(), 1);
-        // 60 s interval, x3, +30 s grace: stale after 310 s of silence.
-        assert!(a.stale(400, 300, 3, 30).is_empty());
-        assert_eq!(a.stale(411, 300, 3, 30), vec![("3".to_string(), 100)]);
+        // Its own 60 s interval (not the 300 s default), x3, +30 s grace: stale once more
+        // than 210 s have passed since it was last seen at 100.
+        assert!(a.stale(310, 300, 3, 30).is_empty());
+        assert_eq!(a.stale(311, 300, 3, 30), vec![("3".to_string(), 100)]);
     }
 }
