@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use edge_radius::auth::{chap, mschap};
 use edge_radius::codec::{
-    attr, encode_vsa, hide_password, message_authenticator, response_authenticator, Code, MacKey,
-    PacketBuilder, RawPacket, VendorFormat,
+    accounting_request_authenticator, attr, encode_vsa, hide_password, message_authenticator,
+    response_authenticator, Code, MacKey, PacketBuilder, RawPacket, VendorFormat,
 };
 
 fn arg(args: &[String], name: &str, default: &str) -> String {
@@ -85,6 +85,14 @@ fn null(args: &[String]) {
                 |packet, _src| {
                     let p = RawPacket::parse(packet).ok()?;
                     let ra = p.authenticator();
+                    if p.code() == Code::ACCOUNTING_REQUEST {
+                        let mut bytes =
+                            PacketBuilder::new(Code::ACCOUNTING_RESPONSE, p.identifier(), ra)
+                                .finish();
+                        let auth = response_authenticator(&bytes, ra, &secret);
+                        bytes[4..20].copy_from_slice(&auth);
+                        return Some(bytes.into());
+                    }
                     let mut b = PacketBuilder::new(Code::ACCESS_ACCEPT, p.identifier(), ra);
                     let off = b.message_authenticator_placeholder();
                     let mut bytes = b.finish();
@@ -108,12 +116,25 @@ enum Method {
     Pap,
     Chap,
     MsChapV2,
+    /// Start, Interim-Update, Stop for each session, as a NAS sends them.
+    AcctCycle,
+    /// Starts only, each a new session: every acknowledged one must be in the database.
+    AcctStart,
+}
+
+impl Method {
+    fn is_accounting(self) -> bool {
+        matches!(self, Method::AcctCycle | Method::AcctStart)
+    }
 }
 
 struct Slot {
     sent: Instant,
     ra: [u8; 16],
     live: bool,
+    /// Which request of this thread's sequence the slot carries; a lost one is sent again.
+    seq: u64,
+    packet: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -123,6 +144,8 @@ struct Tally {
     rejects: u64,
     bad: u64,
     lost: u64,
+    /// Acct-Session-Ids of acknowledged Starts (acct-start).
+    acked: Vec<String>,
 }
 
 fn load(args: &[String]) {
@@ -140,8 +163,15 @@ fn load(args: &[String]) {
         "pap" => Method::Pap,
         "chap" => Method::Chap,
         "mschapv2" => Method::MsChapV2,
+        "acct-cycle" => Method::AcctCycle,
+        "acct-start" => Method::AcctStart,
         m => panic!("unknown --method {m}"),
     };
+    let acked_file = arg(args, "--acked", "");
+    // Session ids unique to this run, so that runs against one database never collide.
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -149,16 +179,14 @@ fn load(args: &[String]) {
             let secret = secret.clone();
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
-                run_thread(
-                    t as u32,
-                    threads as u32,
-                    server,
-                    &secret,
+                let gen = Gen {
+                    thread: t as u32,
+                    run,
+                    secret,
                     users,
-                    window.min(256),
                     method,
-                    &stop,
-                )
+                };
+                run_thread(&gen, server, window.min(256), &stop)
             })
         })
         .collect();
@@ -172,6 +200,13 @@ fn load(args: &[String]) {
         all.rejects += t.rejects;
         all.bad += t.bad;
         all.lost += t.lost;
+        all.acked.extend(t.acked);
+    }
+    if !acked_file.is_empty() {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&acked_file).expect("--acked"));
+        for id in &all.acked {
+            writeln!(f, "{id}").expect("write --acked");
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.latencies_us.sort_unstable();
@@ -181,6 +216,11 @@ fn load(args: &[String]) {
             .map_or(0.0, |v| f64::from(*v) / 1000.0)
     };
     let done = all.accepts + all.rejects;
+    let label = if method.is_accounting() {
+        format!("{label} mode=accounting")
+    } else {
+        label
+    };
     println!(
         "RESULT label={label} rps={:.0} p50_ms={:.3} p99_ms={:.3} accepts={} rejects={} bad_authenticator={} lost={}",
         done as f64 / elapsed,
@@ -193,17 +233,53 @@ fn load(args: &[String]) {
     );
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_thread(
+/// What a load thread sends: its requests are numbered 0, 1, 2… and each number always makes
+/// the same request (so a lost one can be retransmitted as it was).
+struct Gen {
     thread: u32,
-    threads: u32,
-    server: SocketAddr,
-    secret: &[u8],
+    run: u64,
+    secret: Vec<u8>,
     users: u32,
-    window: usize,
     method: Method,
-    stop: &AtomicBool,
-) -> Tally {
+}
+
+impl Gen {
+    fn session_id(&self, session: u64) -> String {
+        format!("{:x}-{}-{session}", self.run, self.thread)
+    }
+
+    /// The request for `seq`, and its authenticator.
+    fn request(&self, id: u8, seq: u64, rng: &mut u32) -> (Vec<u8>, [u8; 16]) {
+        let secret = &self.secret;
+        match self.method {
+            Method::AcctCycle => {
+                let (session, phase) = (seq / 3, (seq % 3) as u32);
+                accounting(
+                    id,
+                    secret,
+                    &self.session_id(session),
+                    session,
+                    self.users,
+                    phase,
+                )
+            }
+            Method::AcctStart => accounting(id, secret, &self.session_id(seq), seq, self.users, 0),
+            m => {
+                let mut ra = [0u8; 16];
+                for b in ra.iter_mut() {
+                    *rng ^= *rng << 13;
+                    *rng ^= *rng >> 17;
+                    *rng ^= *rng << 5;
+                    *b = *rng as u8;
+                }
+                let user = (seq % u64::from(self.users)) as u32;
+                (request(id, &ra, user, secret, m), ra)
+            }
+        }
+    }
+}
+
+fn run_thread(gen: &Gen, server: SocketAddr, window: usize, stop: &AtomicBool) -> Tally {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .expect("timeout");
@@ -212,31 +288,27 @@ fn run_thread(
             sent: Instant::now(),
             ra: [0; 16],
             live: false,
+            seq: 0,
+            packet: Vec::new(),
         })
         .collect();
     let mut tally = Tally::default();
-    let mut next_user = thread;
-    let mut rng = thread.wrapping_mul(0x9e37_79b9) | 1;
-    let mut send = |id: u8, slots: &mut Vec<Slot>, next_user: &mut u32| {
-        let mut ra = [0u8; 16];
-        for b in ra.iter_mut() {
-            rng ^= rng << 13;
-            rng ^= rng >> 17;
-            rng ^= rng << 5;
-            *b = rng as u8;
-        }
-        let u = *next_user % users;
-        *next_user = next_user.wrapping_add(threads);
-        let pkt = request(id, &ra, u, secret, method);
+    let mut next_seq = 0u64;
+    let mut rng = gen.thread.wrapping_mul(0x9e37_79b9) | 1;
+    let mut send = |id: u8, seq: u64, slots: &mut Vec<Slot>| {
+        let (packet, ra) = gen.request(id, seq, &mut rng);
+        let _ = sock.send_to(&packet, server);
         slots[usize::from(id)] = Slot {
             sent: Instant::now(),
             ra,
             live: true,
+            seq,
+            packet,
         };
-        let _ = sock.send_to(&pkt, server);
     };
     for id in 0..window {
-        send(id as u8, &mut slots, &mut next_user);
+        send(id as u8, next_seq, &mut slots);
+        next_seq += 1;
     }
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::Relaxed) {
@@ -253,7 +325,7 @@ fn run_thread(
                 }
                 let mut copy = p.bytes().to_vec();
                 copy[4..20].copy_from_slice(&slot.ra);
-                let expect = response_authenticator(&copy, &slot.ra, secret);
+                let expect = response_authenticator(&copy, &slot.ra, &gen.secret);
                 if &expect != p.authenticator() {
                     tally.bad += 1;
                 } else {
@@ -261,18 +333,23 @@ fn run_thread(
                         .latencies_us
                         .push(slot.sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                     match p.code() {
-                        Code::ACCESS_ACCEPT => tally.accepts += 1,
+                        Code::ACCESS_ACCEPT | Code::ACCOUNTING_RESPONSE => tally.accepts += 1,
                         _ => tally.rejects += 1,
                     }
+                    if matches!(gen.method, Method::AcctStart) {
+                        tally.acked.push(gen.session_id(slot.seq));
+                    }
                 }
-                send(id, &mut slots, &mut next_user);
+                send(id, next_seq, &mut slots);
+                next_seq += 1;
             }
             Err(_) => {
-                // Nothing for 100 ms: count what is overdue as lost and send afresh.
+                // Nothing for 100 ms: what is overdue is lost; send it again, as a NAS would.
                 for id in 0..window {
                     if slots[id].live && slots[id].sent.elapsed() > Duration::from_secs(1) {
                         tally.lost += 1;
-                        send(id as u8, &mut slots, &mut next_user);
+                        let _ = sock.send_to(&slots[id].packet, server);
+                        slots[id].sent = Instant::now();
                     }
                 }
             }
@@ -281,12 +358,55 @@ fn run_thread(
     tally
 }
 
+/// An Accounting-Request for `session`: phase 0 Start, 1 Interim-Update, 2 Stop.
+fn accounting(
+    id: u8,
+    secret: &[u8],
+    session_id: &str,
+    session: u64,
+    users: u32,
+    phase: u32,
+) -> (Vec<u8>, [u8; 16]) {
+    let user = format!("user{:06}", session % u64::from(users));
+    let mut b = PacketBuilder::new(Code::ACCOUNTING_REQUEST, id, &[0; 16]);
+    let status: u32 = [1, 3, 2][phase as usize];
+    b.attr(attr::ACCT_STATUS_TYPE, &status.to_be_bytes());
+    b.attr(attr::USER_NAME, user.as_bytes());
+    b.attr(attr::ACCT_SESSION_ID, session_id.as_bytes());
+    b.attr(attr::NAS_IP_ADDRESS, &[127, 0, 0, 1]);
+    b.attr(attr::NAS_PORT, &(session as u32).to_be_bytes());
+    b.attr(attr::NAS_PORT_TYPE, &15u32.to_be_bytes());
+    b.attr(
+        attr::FRAMED_IP_ADDRESS,
+        &(0x6440_0000u32 | (session as u32 & 0x3f_ffff)).to_be_bytes(),
+    );
+    b.attr(
+        attr::CALLING_STATION_ID,
+        format!("02:00:00:{:06x}", session & 0xff_ffff).as_bytes(),
+    );
+    if phase > 0 {
+        let t = 300 * phase;
+        b.attr(46, &t.to_be_bytes()); // Acct-Session-Time
+        b.attr(42, &(1_000_000 * phase).to_be_bytes()); // Acct-Input-Octets
+        b.attr(43, &(9_000_000 * phase).to_be_bytes()); // Acct-Output-Octets
+    }
+    if phase == 2 {
+        b.attr(49, &1u32.to_be_bytes()); // Acct-Terminate-Cause = User-Request
+    }
+    let mut bytes = b.finish();
+    let ra = accounting_request_authenticator(&bytes, secret);
+    bytes[4..20].copy_from_slice(&ra);
+    (bytes, ra)
+}
+
 fn request(id: u8, ra: &[u8; 16], user: u32, secret: &[u8], method: Method) -> Vec<u8> {
     let name = format!("user{user:06}");
     let pw = format!("pw{user}");
     let mut b = PacketBuilder::new(Code::ACCESS_REQUEST, id, ra);
     b.attr(attr::USER_NAME, name.as_bytes());
     match method {
+        // Built by `accounting`.
+        Method::AcctCycle | Method::AcctStart => {}
         Method::Pap => {
             b.attr(
                 attr::USER_PASSWORD,

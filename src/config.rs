@@ -60,6 +60,8 @@ pub struct Accounting {
     pub batch_wait_ms: u64,
     /// Records waiting for the writer; past it requests are shed (the NAS retransmits).
     pub queue: usize,
+    /// Batches committed at once, each on its own database connection.
+    pub commit_concurrency: usize,
     /// How often the reaper looks for silent sessions.
     pub reaper_interval_seconds: u64,
     /// Interim interval assumed for sessions that do not report theirs.
@@ -76,6 +78,7 @@ impl Default for Accounting {
             batch_max: 2048,
             batch_wait_ms: 2,
             queue: 65_536,
+            commit_concurrency: 3,
             reaper_interval_seconds: 60,
             default_interim_seconds: 300,
             stale_multiplier: 3,
@@ -251,11 +254,12 @@ impl Config {
         let a = &self.accounting;
         if a.batch_max == 0
             || a.queue == 0
+            || a.commit_concurrency == 0
             || a.reaper_interval_seconds == 0
             || a.default_interim_seconds == 0
             || a.stale_multiplier == 0
         {
-            bail!("accounting: batch_max, queue, reaper_interval_seconds, default_interim_seconds and stale_multiplier must be at least 1");
+            bail!("accounting: batch_max, queue, commit_concurrency, reaper_interval_seconds, default_interim_seconds and stale_multiplier must be at least 1");
         }
         if self.radius.reply_cache_ttl_seconds == 0 || self.radius.slow_queue == 0 {
             bail!("radius.reply_cache_ttl_seconds and radius.slow_queue must be at least 1");

@@ -1,6 +1,6 @@
 //! The group-commit writer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,7 +8,7 @@ use edge_shared::accounting::{AccountingSink, AcctEvent, Done, SessionRecord};
 use edge_shared::health::Health;
 use edge_shared::metric_names as m;
 use edge_shared::sessions::ActiveSessions;
-use edge_shared::store::{BatchOp, Store, StoreError};
+use edge_shared::store::{BatchOp, BatchOutcome, Store, StoreError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -20,6 +20,9 @@ pub struct WriterConfig {
     pub max_wait: Duration,
     /// Records waiting for the writer; past it requests are shed (the NAS retransmits).
     pub queue: usize,
+    /// Batches being committed at once (each on its own connection). Rows are locked in
+    /// one order, so concurrent batches touching one session wait rather than deadlock.
+    pub concurrency: usize,
 }
 
 struct Pending {
@@ -59,6 +62,46 @@ impl Writer {
     }
 }
 
+/// A batch on its way to the database.
+struct InFlight {
+    number: u64,
+    task: JoinHandle<Result<BatchOutcome, StoreError>>,
+    dones: Vec<Done>,
+    records: usize,
+    started: Instant,
+}
+
+/// Sessions recently closed, remembered while a batch formed after the closing one may
+/// still report them open: two batches in flight can reach the database in either order,
+/// and the one that ran first reports the row as it was then. A closed session never
+/// reopens, so the close wins.
+#[derive(Default)]
+struct RecentlyClosed {
+    ids: std::collections::HashSet<String>,
+    /// (last batch number in flight when these closed, their ids), oldest first.
+    horizon: VecDeque<(u64, Vec<String>)>,
+}
+
+impl RecentlyClosed {
+    fn record(&mut self, horizon: u64, ids: Vec<String>) {
+        if !ids.is_empty() {
+            self.ids.extend(ids.iter().cloned());
+            self.horizon.push_back((horizon, ids));
+        }
+    }
+
+    /// Forgets what no batch still in flight can contradict.
+    fn settle(&mut self, finished: u64) {
+        while self.horizon.front().is_some_and(|(h, _)| *h <= finished) {
+            if let Some((_, ids)) = self.horizon.pop_front() {
+                for id in ids {
+                    self.ids.remove(&id);
+                }
+            }
+        }
+    }
+}
+
 async fn run(
     store: Store,
     active: Arc<ActiveSessions>,
@@ -66,58 +109,114 @@ async fn run(
     cfg: WriterConfig,
     mut rx: mpsc::Receiver<Pending>,
 ) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(cfg.max_batch);
+    let mut inflight: VecDeque<InFlight> = VecDeque::new();
+    let mut closed = RecentlyClosed::default();
+    let mut next_number = 0u64;
+    let mut open_channel = true;
     loop {
-        let Some(first) = rx.recv().await else {
+        if !open_channel && inflight.is_empty() {
             return;
-        };
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + cfg.max_wait;
-        while batch.len() < cfg.max_batch {
-            match rx.try_recv() {
-                Ok(p) => batch.push(p),
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    match tokio::time::timeout_at(deadline, rx.recv()).await {
-                        Ok(Some(p)) => batch.push(p),
-                        // Time is up, or every sender is gone: write what we have.
-                        Ok(None) | Err(_) => break,
-                    }
-                }
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-            }
         }
-        let records = batch.len();
-        let started = Instant::now();
-        let ops = plan(batch.iter().map(|p| &p.event));
-        let result = store.sessions_apply(&ops).await;
-        metrics::histogram!(m::ACCT_BATCH_SIZE).record(records as f64);
-        metrics::histogram!(m::ACCT_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-        match result {
-            Ok(outcome) => {
-                health.set_database_ok(true);
-                for id in &outcome.closed {
-                    active.remove(id);
-                }
-                for s in outcome.open {
-                    active.upsert(s);
-                }
-                metrics::counter!(m::ACCT_RECORDS_TOTAL).increment(records as u64);
-                metrics::gauge!(m::ACCT_ACTIVE_SESSIONS).set(active.len() as f64);
-                for p in batch.drain(..) {
-                    (p.done)(true);
-                }
+        tokio::select! {
+            biased;
+            // The oldest batch first: outcomes are applied in the order batches were formed.
+            r = async { (&mut inflight.front_mut().expect("guarded").task).await }, if !inflight.is_empty() => {
+                let done = inflight.pop_front().expect("guarded");
+                let newest = inflight.back().map_or(done.number, |b| b.number);
+                finish(done, r, &active, &health, &mut closed, newest);
             }
-            Err(e) => {
-                report_failure(&health, &e, records);
-                for p in batch.drain(..) {
-                    (p.done)(false);
-                }
+            first = rx.recv(), if open_channel && inflight.len() < cfg.concurrency.max(1) => {
+                let Some(first) = first else {
+                    open_channel = false;
+                    continue;
+                };
+                let batch = gather(first, &mut rx, &cfg).await;
+                let records = batch.len();
+                let mut dones = Vec::with_capacity(records);
+                let ops = plan(batch.into_iter().map(|p| {
+                    dones.push(p.done);
+                    p.event
+                }));
+                let store = store.clone();
+                next_number += 1;
+                inflight.push_back(InFlight {
+                    number: next_number,
+                    task: tokio::spawn(async move { store.sessions_apply(ops).await }),
+                    dones,
+                    records,
+                    started: Instant::now(),
+                });
             }
         }
     }
 }
 
-fn report_failure(health: &Health, e: &StoreError, records: usize) {
+/// The batch that starts with `first`: whatever else arrives within the count and time bounds.
+async fn gather(
+    first: Pending,
+    rx: &mut mpsc::Receiver<Pending>,
+    cfg: &WriterConfig,
+) -> Vec<Pending> {
+    let mut batch = Vec::with_capacity(cfg.max_batch.min(4096));
+    batch.push(first);
+    let deadline = tokio::time::Instant::now() + cfg.max_wait;
+    while batch.len() < cfg.max_batch {
+        match rx.try_recv() {
+            Ok(p) => batch.push(p),
+            Err(mpsc::error::TryRecvError::Empty) => {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(p)) => batch.push(p),
+                    // Time is up, or every sender is gone: write what we have.
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        }
+    }
+    batch
+}
+
+fn finish(
+    batch: InFlight,
+    result: Result<Result<BatchOutcome, StoreError>, tokio::task::JoinError>,
+    active: &ActiveSessions,
+    health: &Health,
+    closed: &mut RecentlyClosed,
+    newest_in_flight: u64,
+) {
+    let number = batch.number;
+    metrics::histogram!(m::ACCT_BATCH_SIZE).record(batch.records as f64);
+    metrics::histogram!(m::ACCT_COMMIT_SECONDS).record(batch.started.elapsed().as_secs_f64());
+    let outcome = match result {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(e)) => {
+            report_failure(health, &e.to_string(), batch.records);
+            batch.dones.into_iter().for_each(|d| d(false));
+            return;
+        }
+        Err(e) => {
+            report_failure(health, &e.to_string(), batch.records);
+            batch.dones.into_iter().for_each(|d| d(false));
+            return;
+        }
+    };
+    health.set_database_ok(true);
+    for s in outcome.open {
+        if !closed.ids.contains(&s.unique_id) {
+            active.upsert(s);
+        }
+    }
+    for id in &outcome.closed {
+        active.remove(id);
+    }
+    closed.settle(number);
+    closed.record(newest_in_flight, outcome.closed);
+    metrics::counter!(m::ACCT_RECORDS_TOTAL).increment(batch.records as u64);
+    metrics::gauge!(m::ACCT_ACTIVE_SESSIONS).set(active.len() as f64);
+    batch.dones.into_iter().for_each(|d| d(true));
+}
+
+fn report_failure(health: &Health, e: &str, records: usize) {
     health.set_database_ok(false);
     metrics::counter!(m::ACCT_FAILED_TOTAL).increment(records as u64);
     tracing::warn!(error = %e, records, "accounting batch not stored; not acknowledged");
@@ -126,7 +225,7 @@ fn report_failure(health: &Health, e: &StoreError, records: usize) {
 /// Turns a batch of events, in arrival order, into the steps of one transaction: runs of
 /// session reports folded to one record per session, cut wherever a NAS restart or a reap
 /// must come between them.
-fn plan<'a>(events: impl Iterator<Item = &'a AcctEvent>) -> Vec<BatchOp> {
+fn plan(events: impl Iterator<Item = AcctEvent>) -> Vec<BatchOp> {
     let mut ops = Vec::new();
     let mut run: Vec<SessionRecord> = Vec::new();
     let mut slot: HashMap<String, usize> = HashMap::new();
@@ -141,18 +240,15 @@ fn plan<'a>(events: impl Iterator<Item = &'a AcctEvent>) -> Vec<BatchOp> {
     for ev in events {
         match ev {
             AcctEvent::Session(r) => match slot.get(r.unique_id()) {
-                Some(&i) => run[i].merge((**r).clone()),
+                Some(&i) => run[i].merge(*r),
                 None => {
                     slot.insert(r.unique_id().to_string(), run.len());
-                    run.push((**r).clone());
+                    run.push(*r);
                 }
             },
             AcctEvent::NasRestart { nas_ip_address, at } => {
                 flush(&mut run, &mut slot, &mut ops);
-                ops.push(BatchOp::NasRestart {
-                    nas_ip_address: nas_ip_address.clone(),
-                    at: *at,
-                });
+                ops.push(BatchOp::NasRestart { nas_ip_address, at });
             }
             AcctEvent::Reap {
                 unique_id,
@@ -160,8 +256,8 @@ fn plan<'a>(events: impl Iterator<Item = &'a AcctEvent>) -> Vec<BatchOp> {
             } => {
                 flush(&mut run, &mut slot, &mut ops);
                 ops.push(BatchOp::Reap {
-                    unique_id: unique_id.clone(),
-                    last_seen: *last_seen,
+                    unique_id,
+                    last_seen,
                 });
             }
         }
@@ -205,7 +301,7 @@ mod tests {
             },
             rec("a", 7),
         ];
-        let ops = plan(events.iter());
+        let ops = plan(events.into_iter());
         assert_eq!(ops.len(), 3);
         let BatchOp::Upsert(first) = &ops[0] else {
             panic!("upsert first")

@@ -69,6 +69,12 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             max_batch: a.batch_max,
             max_wait: Duration::from_millis(a.batch_wait_ms),
             queue: a.queue,
+            // SQLite has one writer at a time; more would only wait on its lock.
+            concurrency: if store.pg_pool().is_some() {
+                a.commit_concurrency
+            } else {
+                1
+            },
         },
     );
     let reaper = spawn_reaper(

@@ -4,6 +4,7 @@
 //! dropped.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,8 @@ pub(super) enum Cached {
 #[derive(Debug)]
 pub(super) struct ReplyCache {
     map: DashMap<RequestKey, (Instant, Cached), foldhash::fast::RandomState>,
+    /// Entries in `map`, kept alongside it: `DashMap::len` locks every shard.
+    count: AtomicUsize,
     ttl: Duration,
     max_entries: usize,
 }
@@ -40,6 +43,7 @@ impl ReplyCache {
     pub(super) fn new(ttl: Duration, max_entries: usize) -> Self {
         ReplyCache {
             map: DashMap::default(),
+            count: AtomicUsize::new(0),
             ttl,
             max_entries,
         }
@@ -57,20 +61,29 @@ impl ReplyCache {
 
     /// Records a request or its answer. False when the cache is full and it was not kept.
     pub(super) fn put(&self, key: RequestKey, value: Cached, now: Instant) -> bool {
-        if self.map.len() >= self.max_entries && !self.map.contains_key(&key) {
+        if self.count.load(Ordering::Relaxed) >= self.max_entries && !self.map.contains_key(&key) {
             return false;
         }
-        self.map.insert(key, (now, value));
+        if self.map.insert(key, (now, value)).is_none() {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
         true
     }
 
     pub(super) fn remove(&self, key: &RequestKey) {
-        self.map.remove(key);
+        if self.map.remove(key).is_some() {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     pub(super) fn sweep(&self, now: Instant) {
-        self.map
-            .retain(|_, (at, _)| now.saturating_duration_since(*at) < self.ttl);
+        let mut removed = 0;
+        self.map.retain(|_, (at, _)| {
+            let keep = now.saturating_duration_since(*at) < self.ttl;
+            removed += usize::from(!keep);
+            keep
+        });
+        self.count.fetch_sub(removed, Ordering::Relaxed);
     }
 
     #[cfg(test)]

@@ -206,7 +206,7 @@ where
 impl Store {
     /// Applies a batch in one transaction and reports what it opened and closed. Nothing is
     /// applied when it fails.
-    pub async fn sessions_apply(&self, ops: &[BatchOp]) -> Result<BatchOutcome, StoreError> {
+    pub async fn sessions_apply(&self, ops: Vec<BatchOp>) -> Result<BatchOutcome, StoreError> {
         let mut out = BatchOutcome::default();
         let restart = nas_restart_sql();
         let reap = reap_sql();
@@ -215,19 +215,27 @@ impl Store {
                 let mut tx = p.begin().await?;
                 for op in ops {
                     match op {
-                        BatchOp::Upsert(records) => {
+                        BatchOp::Upsert(mut records) => {
+                            // One order of row locks for every batch, so that batches
+                            // committing at once (or other instances) cannot deadlock.
+                            records.sort_unstable_by(|a, b| a.unique_id().cmp(b.unique_id()));
                             let mut q = sqlx::query(pg_upsert_sql());
                             for (i, col) in COLUMNS.iter().enumerate() {
+                                // Moved out column by column: no string is copied.
+                                let column =
+                                    records.iter_mut().map(|r| std::mem::take(&mut r.values[i]));
                                 q = match col.kind {
                                     Kind::Text => q.bind(
-                                        records
-                                            .iter()
-                                            .map(|r| r.text(i).map(str::to_string))
+                                        column
+                                            .map(|v| match v {
+                                                Value::Text(s) => Some(s),
+                                                _ => None,
+                                            })
                                             .collect::<Vec<Option<String>>>(),
                                     ),
-                                    Kind::Int => {
-                                        q.bind(records.iter().map(|r| r.int(i)).collect::<Vec<_>>())
-                                    }
+                                    Kind::Int => q.bind(
+                                        column.map(|v| v.int()).collect::<Vec<Option<i64>>>(),
+                                    ),
                                 };
                             }
                             for row in q.fetch_all(&mut *tx).await? {
@@ -262,7 +270,7 @@ impl Store {
                 for op in ops {
                     match op {
                         BatchOp::Upsert(records) => {
-                            for r in records {
+                            for r in &records {
                                 let mut q = sqlx::query(sqlite_upsert_sql());
                                 for v in &r.values {
                                     q = match v {
