@@ -29,11 +29,18 @@ impl ActiveSessions {
 
     /// Records a session as open (or refreshes it).
     pub fn upsert(&self, s: ActiveSession) {
-        if let Some(old) = self.by_id.get(&s.unique_id).map(|o| o.clone()) {
-            if old.framed_ip != s.framed_ip {
-                if let Some(ip) = old.framed_ip {
-                    self.by_ip.remove_if(&ip, |_, id| *id == s.unique_id);
-                }
+        if let Some(mut old) = self.by_id.get_mut(&s.unique_id) {
+            // The common case, an Interim-Update: same user, NAS and address.
+            if old.username == s.username
+                && old.nas_ip_address == s.nas_ip_address
+                && old.framed_ip == s.framed_ip
+            {
+                *old = s;
+                return;
+            }
+            if let Some(ip) = old.framed_ip.filter(|ip| Some(*ip) != s.framed_ip) {
+                drop(old);
+                self.by_ip.remove_if(&ip, |_, id| *id == s.unique_id);
             }
         }
         self.by_user

@@ -1,7 +1,7 @@
 //! One packet in, at most one packet out: framing, client lookup, rate limit, duplicate
 //! detection, authenticator checks, then the policy.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +13,7 @@ use super::acct::{self, NotStored};
 use super::plans::{Compiled, Generation};
 use super::rate_limit::RateLimiter;
 use super::reply_cache::{Cached, Lookup, ReplyCache, RequestKey};
+use super::socket::Outbox;
 use super::stats::{DropReason, Stats};
 use super::{policy, Accounting, ServerConfig};
 use crate::codec::{
@@ -83,6 +84,8 @@ pub struct Handler {
     cache: ReplyCache,
     limiter: RateLimiter,
     pub(super) accounting: Option<Accounting>,
+    /// Where committed accounting answers go out (the accounting socket's sender thread).
+    outbox: Option<Outbox>,
     pub(super) stats: Stats,
 }
 
@@ -91,6 +94,7 @@ impl Handler {
         dict: Arc<Dictionary>,
         index: Arc<Index>,
         accounting: Option<Accounting>,
+        outbox: Option<Outbox>,
         cfg: &ServerConfig,
     ) -> Handler {
         Handler {
@@ -100,6 +104,7 @@ impl Handler {
             cache: ReplyCache::new(cfg.reply_cache_ttl, cfg.reply_cache_entries),
             limiter: RateLimiter::default(),
             accounting,
+            outbox,
             stats: Stats::new(),
         }
     }
@@ -265,10 +270,11 @@ impl Handler {
 
     /// Hands an accounting record to the writer; its answer goes out from the writer once
     /// the record is committed, and never when it is not.
-    pub fn submit(self: &Arc<Self>, job: AcctJob, sock: Arc<UdpSocket>) {
-        let Some(accounting) = &self.accounting else {
+    pub fn submit(self: &Arc<Self>, job: AcctJob) {
+        let (Some(accounting), Some(outbox)) = (&self.accounting, &self.outbox) else {
             return;
         };
+        let outbox = outbox.clone();
         let AcctJob {
             key,
             event,
@@ -280,7 +286,7 @@ impl Handler {
             if stored {
                 let reply = handler.remember(key, reply, Instant::now());
                 handler.stats.acct_responses.increment(1);
-                let _ = sock.send_to(&reply, src);
+                let _ = outbox.send((reply, src));
             } else {
                 // Forget it, so that the NAS's retransmit is tried afresh.
                 handler.cache.remove(&key);

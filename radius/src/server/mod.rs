@@ -100,19 +100,26 @@ pub async fn start(
     if let (Some(addr), Some(_)) = (cfg.acct_listen, &accounting) {
         sockets.push((Role::Acct, addr));
     }
-    let handler = Arc::new(Handler::new(dict, index, accounting, cfg));
-    let slow = Arc::new(Semaphore::new(cfg.slow_queue.max(1)));
-    let rt = tokio::runtime::Handle::current();
-    let mut threads = Vec::new();
     let mut bound = Vec::new();
     for (role, addr) in sockets {
         let sock = Arc::new(socket::bind_udp(addr, cfg.socket_buffer_bytes)?);
         sock.set_read_timeout(Some(RECV_WAKE))?;
         // With port 0 the kernel picked one.
-        bound.push(sock.local_addr()?);
+        bound.push((role, sock.local_addr()?, sock));
+    }
+    let outbox = match bound.iter().find(|(r, _, _)| *r == Role::Acct) {
+        Some((_, _, sock)) => Some(socket::spawn_sender(Arc::clone(sock))?),
+        None => None,
+    };
+    let handler = Arc::new(Handler::new(dict, index, accounting, outbox, cfg));
+    let slow = Arc::new(Semaphore::new(cfg.slow_queue.max(1)));
+    let rt = tokio::runtime::Handle::current();
+    let mut threads = Vec::new();
+    for (role, _, sock) in &bound {
+        let role = *role;
         for i in 0..receivers {
             let (sock, handler, slow, cancel, rt) = (
-                Arc::clone(&sock),
+                Arc::clone(sock),
                 Arc::clone(&handler),
                 Arc::clone(&slow),
                 cancel.clone(),
@@ -131,8 +138,8 @@ pub async fn start(
         cancel.clone(),
     ));
     Ok(RunningServer {
-        local_addr: bound[0],
-        acct_addr: bound.get(1).copied(),
+        local_addr: bound[0].1,
+        acct_addr: bound.get(1).map(|b| b.1),
         receivers: threads,
         tasks,
     })
@@ -169,7 +176,7 @@ fn receive_loop(
                 None
             }
             Outcome::Durable(job) => {
-                handler.submit(job, Arc::clone(&sock));
+                handler.submit(job);
                 None
             }
         },

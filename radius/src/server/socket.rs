@@ -107,3 +107,31 @@ fn to_std(a: SockaddrStorage) -> Option<SocketAddr> {
     }
     a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
+
+/// Answers that become ready elsewhere (accounting, once committed) and go out in batches
+/// from one sender thread, rather than one system call each from the committing task.
+pub(super) type Outbox = std::sync::mpsc::Sender<(Arc<[u8]>, SocketAddr)>;
+
+/// Starts the sender thread for `sock`. It ends when every [`Outbox`] handle is dropped.
+pub(super) fn spawn_sender(sock: Arc<UdpSocket>) -> std::io::Result<Outbox> {
+    let (tx, rx) = std::sync::mpsc::channel::<(Arc<[u8]>, SocketAddr)>();
+    std::thread::Builder::new()
+        .name("radius-sender".into())
+        .spawn(move || {
+            let fd = sock.as_raw_fd();
+            let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+            let mut replies = Vec::with_capacity(BATCH);
+            while let Ok((first, to)) = rx.recv() {
+                replies.push((first, SockaddrStorage::from(to)));
+                while replies.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok((r, to)) => replies.push((r, SockaddrStorage::from(to))),
+                        Err(_) => break,
+                    }
+                }
+                send_all(&sock, fd, &mut headers, &replies);
+                replies.clear();
+            }
+        })?;
+    Ok(tx)
+}
