@@ -345,11 +345,11 @@ fn run_thread(gen: &Gen, server: SocketAddr, window: usize, stop: &AtomicBool) -
             }
             Err(_) => {
                 // Nothing for 100 ms: what is overdue is lost; send it again, as a NAS would.
-                for id in 0..window {
-                    if slots[id].live && slots[id].sent.elapsed() > Duration::from_secs(1) {
+                for slot in slots.iter_mut().take(window) {
+                    if slot.live && slot.sent.elapsed() > Duration::from_secs(1) {
                         tally.lost += 1;
-                        let _ = sock.send_to(&slots[id].packet, server);
-                        slots[id].sent = Instant::now();
+                        let _ = sock.send_to(&slot.packet, server);
+                        slot.sent = Instant::now();
                     }
                 }
             }
