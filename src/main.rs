@@ -44,6 +44,9 @@ enum Command {
     /// Manage subscribers.
     #[command(subcommand)]
     Subscribers(cmd::admin::SubscriberCmd),
+    /// Accounting sessions: list, prune.
+    #[command(subcommand)]
+    Sessions(cmd::sessions::SessionCmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -86,5 +89,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Nas(c) => cmd::admin::nas(&cfg, c).await,
         Command::Plans(c) => cmd::admin::plans(&cfg, c).await,
         Command::Subscribers(c) => cmd::admin::subscribers(&cfg, c).await,
+        Command::Sessions(c) => cmd::sessions::sessions(&cfg, c).await,
     }
 }

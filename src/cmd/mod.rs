@@ -1,3 +1,4 @@
 pub mod admin;
 pub mod import;
 pub mod serve;
+pub mod sessions;

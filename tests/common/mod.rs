@@ -219,6 +219,7 @@ pub fn cli_output(db: &str, args: &[&str]) -> Output {
 pub struct Server {
     child: Child,
     pub auth: SocketAddr,
+    pub acct: SocketAddr,
     pub http: SocketAddr,
 }
 
@@ -231,6 +232,9 @@ impl Server {
         let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
             .parse()
             .expect("addr");
+        let acct: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
+            .parse()
+            .expect("addr");
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
             .parse()
             .expect("addr");
@@ -238,7 +242,7 @@ impl Server {
         cmd.arg("serve")
             .env("EDGE_DATABASE_URL", db)
             .env("EDGE_RADIUS_AUTH_LISTEN", auth.to_string())
-            .env("EDGE_RADIUS_ACCT_LISTEN", "127.0.0.1:0")
+            .env("EDGE_RADIUS_ACCT_LISTEN", acct.to_string())
             .env("EDGE_HTTP_LISTEN", http.to_string())
             .env("EDGE_ACS_LISTEN", "127.0.0.1:0")
             .env("EDGE_LOG_LEVEL", "warn")
@@ -249,7 +253,12 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("server starts");
-        let s = Server { child, auth, http };
+        let s = Server {
+            child,
+            auth,
+            acct,
+            http,
+        };
         s.wait_ready();
         s
     }
@@ -281,6 +290,12 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Kills the server at once (SIGKILL), as a power cut would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -1,0 +1,90 @@
+//! `dotmac-edge sessions`: accounting sessions from the database.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Subcommand;
+use edge_shared::accounting::{Value, COLUMNS};
+use edge_shared::store::SessionQuery;
+
+use crate::config::Config;
+
+#[derive(Subcommand)]
+pub enum SessionCmd {
+    /// List sessions, newest first, one JSON object per line (radacct's columns, our names;
+    /// times in Unix seconds).
+    List {
+        #[arg(long)]
+        username: Option<String>,
+        /// Sessions that had this framed IPv4 address.
+        #[arg(long)]
+        address: Option<String>,
+        /// Sessions of this NAS (its NAS-IP-Address).
+        #[arg(long)]
+        nas: Option<String>,
+        /// Only sessions still open.
+        #[arg(long)]
+        open: bool,
+        /// Sessions that started at or after this Unix time.
+        #[arg(long)]
+        since: Option<i64>,
+        /// Sessions that started before this Unix time.
+        #[arg(long)]
+        until: Option<i64>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Delete closed sessions that stopped more than DAYS days ago.
+    Prune {
+        #[arg(long)]
+        older_than_days: u32,
+    },
+}
+
+pub async fn sessions(cfg: &Config, c: SessionCmd) -> anyhow::Result<()> {
+    let store = super::admin::open_store(cfg).await?;
+    match c {
+        SessionCmd::List {
+            username,
+            address,
+            nas,
+            open,
+            since,
+            until,
+            limit,
+        } => {
+            let q = SessionQuery {
+                username,
+                framed_ip_address: address,
+                nas_ip_address: nas,
+                open_only: open,
+                since,
+                until,
+                limit,
+            };
+            for r in store.sessions_list(&q).await? {
+                let obj: serde_json::Map<String, serde_json::Value> = COLUMNS
+                    .iter()
+                    .zip(r.values)
+                    .map(|(col, v)| {
+                        let v = match v {
+                            Value::Null => serde_json::Value::Null,
+                            Value::Text(s) => serde_json::Value::String(s),
+                            Value::Int(i) => serde_json::Value::from(i),
+                        };
+                        (col.name.to_string(), v)
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Object(obj));
+            }
+        }
+        SessionCmd::Prune { older_than_days } => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let before = now - i64::from(older_than_days) * 86_400;
+            let n = store.sessions_prune(before).await?;
+            println!("pruned {n} sessions that stopped before {before}");
+        }
+    }
+    Ok(())
+}

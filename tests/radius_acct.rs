@@ -1,0 +1,441 @@
+//! RADIUS accounting as a NAS sees it: radclient sends Accounting-Requests to the real
+//! binary, and the sessions table (through `dotmac-edge sessions list` and the radacct view)
+//! must say what happened, whatever order the packets came in. Both backends.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{cli, eventually, radclient, Backend, Server, TestDb};
+use serde_json::Value;
+
+const SECRET: &str = "acct-s3cret";
+
+fn provisioned(backend: Backend) -> TestDb {
+    let db = TestDb::new(backend);
+    cli(
+        &db.url,
+        &[
+            "nas",
+            "add",
+            "--name",
+            "bng1",
+            "--address",
+            "127.0.0.1",
+            "--secret",
+            SECRET,
+        ],
+    );
+    cli(
+        &db.url,
+        &[
+            "plans",
+            "add",
+            "--name",
+            "single",
+            "--simultaneous-use",
+            "1",
+        ],
+    );
+    cli(
+        &db.url,
+        &[
+            "subscribers",
+            "add",
+            "--username",
+            "alice",
+            "--password",
+            "wonderland",
+            "--plan",
+            "single",
+        ],
+    );
+    db
+}
+
+/// Sends one Accounting-Request with radclient; true when it was answered.
+fn acct(server: &Server, attrs: &str) -> bool {
+    radclient(server.acct, "acct", SECRET, attrs).contains("Received Accounting-Response")
+}
+
+fn sessions(db: &TestDb, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["sessions", "list"];
+    all.extend_from_slice(args);
+    cli(&db.url, &all)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+fn session(db: &TestDb, username: &str) -> Value {
+    let mut rows = sessions(db, &["--username", username]);
+    assert_eq!(rows.len(), 1, "one session for {username}: {rows:?}");
+    rows.remove(0)
+}
+
+fn packet(status: &str, user: &str, id: &str, extra: &str) -> String {
+    format!(
+        "Acct-Status-Type = {status}\nUser-Name = \"{user}\"\nAcct-Session-Id = \"{id}\"\n\
+         NAS-IP-Address = 127.0.0.1\nNAS-Port = 7\n{extra}"
+    )
+}
+
+fn lifecycle(backend: Backend) {
+    let db = provisioned(backend);
+    let server = Server::start(&db.url);
+    let start = packet(
+        "Start",
+        "alice",
+        "s-1",
+        "Framed-IP-Address = 100.64.0.10\nNAS-Port-Type = Ethernet\n\
+         Calling-Station-Id = \"02:00:00:00:00:01\"\nConnect-Info = \"1G\"\n\
+         Class = 0x6162\nAcct-Authentic = RADIUS\n",
+    );
+    assert!(acct(&server, &start));
+    let s = session(&db, "alice");
+    assert!(s["acct_stop_time"].is_null());
+    assert_eq!(s["framed_ip_address"], "100.64.0.10");
+    assert_eq!(s["nas_port_type"], "Ethernet");
+    assert_eq!(s["acct_authentic"], "RADIUS");
+    assert_eq!(s["class"], "0x6162");
+    assert_eq!(s["connect_info_start"], "1G");
+    // The unique id FreeRADIUS's acct_unique policy gives these attributes.
+    assert_eq!(
+        s["acct_unique_id"],
+        md5_hex("alice,s-1,127.0.0.1,,,7"),
+        "{s}"
+    );
+
+    let interim = packet(
+        "Interim-Update",
+        "alice",
+        "s-1",
+        "Acct-Session-Time = 300\nAcct-Input-Octets = 1000\nAcct-Output-Octets = 5000\n\
+         Acct-Input-Gigawords = 1\nAcct-Input-Packets = 10\n",
+    );
+    assert!(acct(&server, &interim));
+    let s = session(&db, "alice");
+    assert_eq!(s["acct_input_octets"], (1u64 << 32) + 1000);
+    assert_eq!(s["acct_session_time"], 300);
+
+    let stop = packet(
+        "Stop",
+        "alice",
+        "s-1",
+        "Acct-Session-Time = 600\nAcct-Input-Octets = 2000\nAcct-Output-Octets = 9000\n\
+         Acct-Input-Gigawords = 1\nAcct-Terminate-Cause = Lost-Carrier\n\
+         Acct-Delay-Time = 30\nConnect-Info = \"1G down\"\n",
+    );
+    assert!(acct(&server, &stop));
+    let s = session(&db, "alice");
+    assert_eq!(s["acct_terminate_cause"], "Lost-Carrier");
+    assert_eq!(s["acct_input_octets"], (1u64 << 32) + 2000);
+    assert_eq!(s["acct_output_octets"], 9000);
+    assert_eq!(s["acct_session_time"], 600);
+    assert_eq!(s["connect_info_stop"], "1G down");
+    let stop_time = s["acct_stop_time"].as_i64().expect("closed");
+    // The update time never goes back: the Interim (sent after the Stop's event time, which
+    // the delay puts 30 s in the past) stays the latest.
+    let update = s["acct_update_time"].as_i64().expect("updated");
+    assert!(stop_time <= update);
+    // Acct-Delay-Time: the Stop happened 30 s before it arrived.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (now - 40..=now - 25).contains(&stop_time),
+        "{stop_time} vs {now}"
+    );
+    assert!(sessions(&db, &["--open"]).is_empty());
+    assert_eq!(sessions(&db, &["--address", "100.64.0.10"]).len(), 1);
+
+    // The radacct view answers FreeRADIUS-style reporting queries.
+    let view = radacct(&db, "SELECT acctsessionid, acctterminatecause, acctinputoctets FROM radacct WHERE username = 'alice'");
+    assert!(
+        view.contains("s-1") && view.contains("Lost-Carrier"),
+        "{view}"
+    );
+    assert!(server.metric("edge_accounting_records_total") >= 3.0);
+}
+both_backends!(start_interim_stop, crate::lifecycle);
+
+fn out_of_order(backend: Backend) {
+    let db = provisioned(backend);
+    let server = Server::start(&db.url);
+    // Stop first (it creates the session), then a late Interim, then a very late Start.
+    let stop = packet(
+        "Stop",
+        "bob",
+        "s-2",
+        "Acct-Session-Time = 900\nAcct-Input-Octets = 7000\nAcct-Terminate-Cause = User-Request\n",
+    );
+    let interim = packet(
+        "Interim-Update",
+        "bob",
+        "s-2",
+        "Acct-Session-Time = 300\nAcct-Input-Octets = 3000\n",
+    );
+    let start = packet("Start", "bob", "s-2", "");
+    for p in [&stop, &interim, &start, &start, &stop] {
+        assert!(acct(&server, p));
+    }
+    let s = session(&db, "bob");
+    assert_eq!(s["acct_terminate_cause"], "User-Request");
+    assert!(!s["acct_stop_time"].is_null(), "a late Start never reopens");
+    assert_eq!(s["acct_input_octets"], 7000, "counters never go backwards");
+    assert_eq!(s["acct_session_time"], 900);
+
+    // An Interim before any Start creates the session, open.
+    let interim = packet(
+        "Interim-Update",
+        "carol",
+        "s-3",
+        "Acct-Session-Time = 120\nAcct-Input-Octets = 10\n",
+    );
+    assert!(acct(&server, &interim));
+    let s = session(&db, "carol");
+    assert!(s["acct_stop_time"].is_null());
+    let started = s["acct_start_time"].as_i64().unwrap();
+    let updated = s["acct_update_time"].as_i64().unwrap();
+    assert_eq!(
+        updated - started,
+        120,
+        "start derived from the session time"
+    );
+}
+both_backends!(out_of_order_and_duplicates, crate::out_of_order);
+
+fn retransmits(backend: Backend) {
+    let db = provisioned(backend);
+    let server = Server::start(&db.url);
+    // The same packet (same Identifier and authenticator) twice, through the `radius`
+    // crate's wire format: a raw socket so that the retransmit is byte-for-byte the same.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let pkt = raw_accounting(1, "dave", "s-4", SECRET);
+    let mut buf = [0u8; 4096];
+    for _ in 0..2 {
+        sock.send_to(&pkt, server.acct).unwrap();
+        let (n, _) = sock.recv_from(&mut buf).expect("an answer each time");
+        assert_eq!(buf[0], 5, "Accounting-Response");
+        assert_eq!(n, 20);
+    }
+    assert_eq!(sessions(&db, &["--username", "dave"]).len(), 1);
+    assert!(server.metric("edge_radius_duplicates_total") >= 1.0);
+
+    // A wrong secret (bad Request Authenticator) and an unknown client are dropped, counted.
+    let bad = raw_accounting(2, "dave", "s-5", "not-the-secret");
+    sock.send_to(&bad, server.acct).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    assert!(sock.recv_from(&mut buf).is_err(), "no answer to a forgery");
+    assert!(eventually(Duration::from_secs(5), || server.metric(
+        "edge_radius_dropped_total{reason=\"bad_authenticator\"}"
+    ) >= 1.0));
+    assert!(sessions(&db, &["--username", "dave"]).len() == 1);
+    let stranger = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    stranger.send_to(&pkt, server.acct).unwrap();
+    assert!(eventually(Duration::from_secs(5), || server
+        .metric("edge_radius_dropped_total{reason=\"unknown_client\"}")
+        >= 1.0));
+}
+both_backends!(retransmits_and_forgeries, crate::retransmits);
+
+fn nas_reboot(backend: Backend) {
+    let db = provisioned(backend);
+    let server = Server::start(&db.url);
+    assert!(acct(&server, &packet("Start", "erin", "s-6", "")));
+    assert!(acct(&server, &packet("Start", "frank", "s-7", "")));
+    assert_eq!(sessions(&db, &["--open"]).len(), 2);
+    assert!(acct(
+        &server,
+        "Acct-Status-Type = Accounting-On\nNAS-IP-Address = 127.0.0.1\nAcct-Delay-Time = 0\n"
+    ));
+    assert!(sessions(&db, &["--open"]).is_empty());
+    for user in ["erin", "frank"] {
+        assert_eq!(session(&db, user)["acct_terminate_cause"], "NAS-Reboot");
+    }
+    // A session after the reboot stays open.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(acct(&server, &packet("Start", "gina", "s-8", "")));
+    assert_eq!(sessions(&db, &["--open"]).len(), 1);
+}
+both_backends!(accounting_on_closes_the_nas_sessions, crate::nas_reboot);
+
+fn reaper(backend: Backend) {
+    let db = provisioned(backend);
+    let server = Server::start_with(
+        &db.url,
+        &[
+            ("EDGE_ACCOUNTING_REAPER_INTERVAL_SECONDS", "1"),
+            ("EDGE_ACCOUNTING_DEFAULT_INTERIM_SECONDS", "1"),
+            ("EDGE_ACCOUNTING_STALE_MULTIPLIER", "1"),
+            ("EDGE_ACCOUNTING_STALE_GRACE_SECONDS", "1"),
+        ],
+    );
+    // A session that says its interval is an hour is left alone; one that says nothing gets
+    // the 1 s default and goes stale.
+    assert!(acct(
+        &server,
+        &packet("Start", "hank", "s-9", "Acct-Interim-Interval = 3600\n")
+    ));
+    assert!(acct(&server, &packet("Start", "ivy", "s-10", "")));
+    assert!(eventually(Duration::from_secs(15), || {
+        session(&db, "ivy")["acct_terminate_cause"] == "Stale-Session"
+    }));
+    assert!(session(&db, "hank")["acct_stop_time"].is_null());
+    // A real Stop arriving later replaces the reaper's verdict.
+    assert!(acct(
+        &server,
+        &packet(
+            "Stop",
+            "ivy",
+            "s-10",
+            "Acct-Session-Time = 5\nAcct-Terminate-Cause = Idle-Timeout\n"
+        )
+    ));
+    assert_eq!(session(&db, "ivy")["acct_terminate_cause"], "Idle-Timeout");
+}
+both_backends!(stale_sessions_are_reaped, crate::reaper);
+
+fn simultaneous_use(backend: Backend) {
+    let db = provisioned(backend);
+    let server = Server::start(&db.url);
+    let login = || {
+        radclient(
+            server.auth,
+            "auth",
+            SECRET,
+            "User-Name = alice\nUser-Password = wonderland\nMessage-Authenticator = 0x00\n",
+        )
+    };
+    assert!(login().contains("Access-Accept"));
+    assert!(acct(&server, &packet("Start", "alice", "s-11", "")));
+    let second = login();
+    assert!(second.contains("Access-Reject"), "{second}");
+    assert!(second.contains("Simultaneous-Use"), "{second}");
+    assert!(acct(
+        &server,
+        &packet("Stop", "alice", "s-11", "Acct-Session-Time = 10\n")
+    ));
+    assert!(login().contains("Access-Accept"));
+}
+both_backends!(simultaneous_use_is_enforced, crate::simultaneous_use);
+
+/// Open sessions are rebuilt from the database at start: the limit holds across a restart.
+fn restart_keeps_open_sessions(backend: Backend) {
+    let db = provisioned(backend);
+    {
+        let server = Server::start(&db.url);
+        assert!(acct(&server, &packet("Start", "alice", "s-12", "")));
+    }
+    let server = Server::start(&db.url);
+    assert_eq!(server.metric("edge_accounting_active_sessions"), 1.0);
+    let reply = radclient(
+        server.auth,
+        "auth",
+        SECRET,
+        "User-Name = alice\nUser-Password = wonderland\nMessage-Authenticator = 0x00\n",
+    );
+    assert!(reply.contains("Access-Reject"), "{reply}");
+}
+both_backends!(open_sessions_survive_a_restart, crate::restart_keeps_open_sessions);
+
+/// SIGKILL in the middle of a load: every Start that was answered is in the database, once.
+fn crash(backend: Backend) {
+    let db = provisioned(backend);
+    let mut server = Server::start(&db.url);
+    let acked = tempfile::NamedTempFile::new().unwrap();
+    let mut load = Command::new(env!("CARGO_BIN_EXE_radius-load"))
+        .args(["load", "--method", "acct-start", "--seconds", "4"])
+        .args(["--server", &server.acct.to_string(), "--secret", SECRET])
+        .args(["--users", "1000", "--threads", "2", "--window", "64"])
+        .args(["--acked", acked.path().to_str().unwrap()])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("radius-load");
+    std::thread::sleep(Duration::from_millis(1500));
+    server.kill();
+    assert!(load.wait().unwrap().success());
+    let acked: Vec<String> = std::fs::read_to_string(acked.path())
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(acked.len() > 100, "the load got answers before the kill");
+    let stored = radacct(&db, "SELECT acctsessionid FROM radacct");
+    let stored: std::collections::HashSet<&str> = stored.lines().map(str::trim).collect();
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|id| !stored.contains(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged records missing, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        missing.first()
+    );
+    let dupes = radacct(
+        &db,
+        "SELECT COUNT(*) - COUNT(DISTINCT acctuniqueid) FROM radacct",
+    );
+    assert_eq!(dupes.trim(), "0");
+}
+both_backends!(nothing_acknowledged_is_lost_on_sigkill, crate::crash);
+
+fn md5_hex(s: &str) -> String {
+    use md5::{Digest, Md5};
+    hex_lower(&Md5::digest(s.as_bytes()))
+}
+
+fn hex_lower(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// An Accounting-Request (Start) signed with `secret`, built by hand.
+fn raw_accounting(id: u8, user: &str, session: &str, secret: &str) -> Vec<u8> {
+    use md5::{Digest, Md5};
+    let mut attrs = Vec::new();
+    let mut put = |t: u8, v: &[u8]| {
+        attrs.push(t);
+        attrs.push((v.len() + 2) as u8);
+        attrs.extend_from_slice(v);
+    };
+    put(40, &1u32.to_be_bytes());
+    put(1, user.as_bytes());
+    put(44, session.as_bytes());
+    put(4, &[127, 0, 0, 1]);
+    let len = (20 + attrs.len()) as u16;
+    let mut pkt = vec![4, id];
+    pkt.extend_from_slice(&len.to_be_bytes());
+    pkt.extend_from_slice(&[0; 16]);
+    pkt.extend_from_slice(&attrs);
+    let auth = Md5::new()
+        .chain_update(&pkt)
+        .chain_update(secret.as_bytes())
+        .finalize();
+    pkt[4..20].copy_from_slice(&auth);
+    pkt
+}
+
+/// Runs SQL against the test database with the backend's own command-line client; returns
+/// the rows, one per line.
+fn radacct(db: &TestDb, sql: &str) -> String {
+    let out = if let Some(path) = db.url.strip_prefix("sqlite://") {
+        Command::new("sqlite3").arg(path).arg(sql).output()
+    } else {
+        Command::new("psql")
+            .args(["-XAtq", &db.url, "-c", sql])
+            .output()
+    }
+    .expect("sqlite3 / psql installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
