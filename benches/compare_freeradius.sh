@@ -5,13 +5,18 @@
 #
 #   benches/compare_freeradius.sh [USERS=100000] [SECONDS=8] [ROUNDS=3]
 #
+# Accounting: a Start / Interim-Update / Stop cycle per session (radius-load acct-cycle,
+# 8 threads x 256 in flight, as a busy BNG fleet keeps them), answered by the null responder,
+# by dotmac-edge (durable in PostgreSQL before each answer) and by FreeRADIUS with rlm_sql
+# PostgreSQL accounting into radacct on the same PostgreSQL server.
+#
 # Installs freeradius and freeradius-postgresql from Debian when missing. PAP with
 # Message-Authenticator for all; CHAP and MS-CHAPv2 for the null responder and dotmac-edge.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${1:-100000}; SECONDS_EACH=${2:-8}; ROUNDS=${3:-3}
 SECRET=testing123
-PGPORT=55433; EDGE_PORT=21812; NULL_PORT=28120; FR_PORT=31812
+PGPORT=55433; EDGE_PORT=21812; EDGE_ACCT_PORT=21813; EDGE_HTTP=28081; NULL_PORT=28120; FR_PORT=31812
 work=$(mktemp -d /tmp/edge-bench.XXXX); chmod 755 "$work"
 pids=()
 cleanup() {
@@ -42,7 +47,8 @@ $B/dotmac-edge nas add --name bench --address 127.0.0.1 --secret $SECRET >/dev/n
 $B/dotmac-edge plans add --name basic --reply 'Mikrotik-Rate-Limit = "20M/20M"' >/dev/null
 $B/radius-load csv --users "$USERS" --plan basic > "$work/users.csv"
 $B/dotmac-edge subscribers import "$work/users.csv"
-EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_HTTP_LISTEN=127.0.0.1:0 EDGE_LOG_LEVEL=warn \
+EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:$EDGE_ACCT_PORT \
+  EDGE_HTTP_LISTEN=127.0.0.1:$EDGE_HTTP EDGE_LOG_LEVEL=warn \
   $B/dotmac-edge serve >"$work/edge.log" 2>&1 & pids+=($!)
 $B/radius-load null --listen 127.0.0.1:$NULL_PORT --secret $SECRET --seconds 3600 >/dev/null & pids+=($!)
 
@@ -91,12 +97,15 @@ stop_fr() { # FreeRADIUS with a busy rlm_sql pool can ignore SIGTERM; escalate.
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-measure() { # label port method -> median rps over ROUNDS
+measure() { # label port method [load options] -> median rps over ROUNDS
+  local label=$1 port=$2 method=$3; shift 3
   for _ in $(seq 1 "$ROUNDS"); do
-    $B/radius-load load --server 127.0.0.1:$2 --secret $SECRET --users "$USERS" --method "$3" --seconds "$SECONDS_EACH" --label "$1" \
+    $B/radius-load load --server 127.0.0.1:$port --secret $SECRET --users "$USERS" --method "$method" --seconds "$SECONDS_EACH" --label "$label" "$@" \
       | tee -a "$work/raw.txt" | sed -n 's/.* rps=\([0-9]*\).*/\1/p'
   done | median
 }
+p99() { grep "label=$1 " "$work/raw.txt" | sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' | median; }
+ACCT_LOAD=(--threads 8 --window 256)
 
 sleep 2
 declare -A R
@@ -104,8 +113,20 @@ for m in pap chap mschapv2; do
   R[null-$m]=$(measure null $NULL_PORT $m)
   R[edge-$m]=$(measure dotmac-edge $EDGE_PORT $m)
 done
+R[null-acct]=$(measure null-acct $NULL_PORT acct-cycle "${ACCT_LOAD[@]}")
+R[edge-acct]=$(measure edge-acct $EDGE_ACCT_PORT acct-cycle "${ACCT_LOAD[@]}")
+edge_metric() { curl -s "127.0.0.1:$EDGE_HTTP/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+batches=$(edge_metric edge_accounting_batch_size_count); records=$(edge_metric edge_accounting_batch_size_sum)
+commit_s=$(edge_metric edge_accounting_commit_seconds_sum)
 start_fr files && { R[fr-files]=$(measure freeradius-files $FR_PORT pap); stop_fr; }
-start_fr sql && { R[fr-sql]=$(measure freeradius-sql $FR_PORT pap); stop_fr; }
+start_fr sql && {
+  R[fr-sql]=$(measure freeradius-sql $FR_PORT pap)
+  R[fr-acct]=$(measure fr-acct $((FR_PORT + 1)) acct-cycle "${ACCT_LOAD[@]}")
+  stop_fr
+}
+edge_rows=$(psql "$PG/edge" -Atc "SELECT COUNT(*) FROM sessions")
+edge_dup=$(psql "$PG/edge" -Atc "SELECT COUNT(*) - COUNT(DISTINCT acct_unique_id) FROM sessions")
+fr_rows=$(psql "$PG/radius" -Atc "SELECT COUNT(*) FROM radacct")
 
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
@@ -118,4 +139,15 @@ for k in null-pap edge-pap fr-files fr-sql null-chap edge-chap null-mschapv2 edg
 done
 echo
 echo "dotmac-edge PAP vs FreeRADIUS files: $(ratio "${R[edge-pap]}" "${R[fr-files]:-0}")x; vs FreeRADIUS rlm_sql PostgreSQL: $(ratio "${R[edge-pap]}" "${R[fr-sql]:-0}")x"
+echo
+echo "RADIUS accounting (Start / Interim-Update / Stop per session), ${ACCT_LOAD[*]}, median of $ROUNDS x ${SECONDS_EACH}s"
+printf "| %-34s | %10s | %12s | %8s |\n" "server" "req/s" "vs null" "p99 ms"
+printf "|%s|%s|%s|%s|\n" "------------------------------------" "------------" "--------------" "----------"
+for k in null-acct edge-acct fr-acct; do
+  printf "| %-34s | %10s | %12s | %8s |\n" "$k" "${R[$k]:-failed}" "$(ratio "${R[$k]:-0}" "${R[null-acct]}")" "$(p99 $k)"
+done
+echo
+echo "dotmac-edge accounting vs FreeRADIUS rlm_sql PostgreSQL: $(ratio "${R[edge-acct]}" "${R[fr-acct]:-0}")x"
+echo "dotmac-edge batches: $batches commits, $(awk -v r="$records" -v b="$batches" 'BEGIN { if (b > 0) printf "%.0f", r / b }') records per commit on average, $(awk -v s="$commit_s" -v b="$batches" 'BEGIN { if (b > 0) printf "%.1f", 1000 * s / b }') ms per commit"
+echo "rows: dotmac-edge sessions $edge_rows (duplicate unique ids: $edge_dup), FreeRADIUS radacct $fr_rows"
 echo "raw runs:"; cat "$work/raw.txt"
