@@ -33,7 +33,7 @@ mod a {
 
 /// Why an Accounting-Request carries nothing to store.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum NotStored {
+pub enum NotStored {
     /// A status type we do not record (Failed, tunnel events): acknowledged, not written.
     Ignored,
     /// No Acct-Status-Type, or a Start/Interim/Stop without Acct-Session-Id (RFC 2866
@@ -94,7 +94,7 @@ fn counter(pkt: &RawPacket<'_>, octets: u8, gigawords: u8) -> i64 {
 /// The unique session id as FreeRADIUS's default `acct_unique` policy derives it: MD5, in
 /// lower-case hex, of `User-Name,Acct-Session-Id,NAS-IPv6-Address (else NAS-IP-Address),
 /// NAS-Identifier,NAS-Port-Id,NAS-Port`, an absent attribute giving the empty string.
-pub(super) fn unique_id(pkt: &RawPacket<'_>) -> String {
+pub fn unique_id(pkt: &RawPacket<'_>) -> String {
     let s = |typ| text_of(pkt, typ).unwrap_or_default();
     let nas_ip = ipv6_of(pkt, a::NAS_IPV6_ADDRESS)
         .map(|v| v.to_string())
@@ -117,7 +117,7 @@ pub(super) fn unique_id(pkt: &RawPacket<'_>) -> String {
 
 /// Decodes a verified Accounting-Request. `src` is where it came from (the NAS address when
 /// the packet names none); `now` is this server's clock, in Unix seconds.
-pub(super) fn decode(
+pub fn decode(
     pkt: &RawPacket<'_>,
     dict: &Dictionary,
     nas: &Nas,
