@@ -116,7 +116,7 @@ enum Method {
     Pap,
     Chap,
     MsChapV2,
-    /// Start, Interim-Update, Stop for each session, as a NAS sends them.
+    /// Start, Interim-Update, Stop for each session, in blocks of sessions as a NAS sends them.
     AcctCycle,
     /// Starts only, each a new session: every acknowledged one must be in the database.
     AcctStart,
@@ -253,7 +253,12 @@ impl Gen {
         let secret = &self.secret;
         match self.method {
             Method::AcctCycle => {
-                let (session, phase) = (seq / 3, (seq % 3) as u32);
+                // Sessions go in blocks, as a NAS reports them: Starts for a block of
+                // sessions, then their Interim-Updates, then their Stops; one session's
+                // packets are a block apart, not back to back.
+                const BLOCK: u64 = 4096;
+                let (block, at) = (seq / (3 * BLOCK), seq % (3 * BLOCK));
+                let (session, phase) = (block * BLOCK + at % BLOCK, (at / BLOCK) as u32);
                 accounting(
                     id,
                     secret,

@@ -341,7 +341,10 @@ fn restart_keeps_open_sessions(backend: Backend) {
     );
     assert!(reply.contains("Access-Reject"), "{reply}");
 }
-both_backends!(open_sessions_survive_a_restart, crate::restart_keeps_open_sessions);
+both_backends!(
+    open_sessions_survive_a_restart,
+    crate::restart_keeps_open_sessions
+);
 
 /// SIGKILL in the middle of a load: every Start that was answered is in the database, once.
 fn crash(backend: Backend) {

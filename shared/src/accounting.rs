@@ -36,6 +36,8 @@ pub enum Rule {
     Stop,
     /// Terminate cause: follows the stop time.
     Cause,
+    /// Start time: what a Start reported, else the earliest any other packet implies.
+    Start,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +87,9 @@ pub mod c {
     pub const DELEGATED_IPV6_PREFIX: usize = 31;
     pub const CLASS: usize = 32;
     pub const LAST_SEEN: usize = 33;
-    pub const COUNT: usize = 34;
+    /// 1 when the start time came from a Start packet (and so is not derived).
+    pub const START_REPORTED: usize = 34;
+    pub const COUNT: usize = 35;
 }
 
 use Kind::{Int, Text};
@@ -103,7 +107,7 @@ pub const COLUMNS: [Column; c::COUNT] = [
     col("nas_port", Int, Latest),
     col("nas_port_id", Text, Latest),
     col("nas_port_type", Text, Latest),
-    col("acct_start_time", Int, Min),
+    col("acct_start_time", Int, Rule::Start),
     col("acct_update_time", Int, Max),
     col("acct_stop_time", Int, Stop),
     col("acct_interval", Int, Latest),
@@ -127,6 +131,7 @@ pub const COLUMNS: [Column; c::COUNT] = [
     col("delegated_ipv6_prefix", Text, Latest),
     col("class", Text, Latest),
     col("last_seen", Int, Max),
+    col("start_reported", Int, Max),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -205,6 +210,8 @@ impl SessionRecord {
     /// Folds a newer report of the same session into this one, by each column's rule.
     pub fn merge(&mut self, newer: SessionRecord) {
         let reaped = self.text(c::TERMINATE_CAUSE) == Some(STALE_CAUSE);
+        let old_reported = self.int(c::START_REPORTED) == Some(1);
+        let new_reported = newer.int(c::START_REPORTED) == Some(1);
         let stop_replaced = !newer.values[c::STOP].is_null() && (self.is_open() || reaped);
         for (i, new) in newer.values.into_iter().enumerate() {
             let old = &mut self.values[i];
@@ -237,6 +244,20 @@ impl SessionRecord {
                 }
                 Stop | Cause => {
                     if stop_replaced {
+                        *old = new;
+                    }
+                }
+                Rule::Start => {
+                    let take = if old_reported || new_reported {
+                        !old_reported
+                    } else {
+                        match (old.int(), new.int()) {
+                            (None, Some(_)) => true,
+                            (Some(o), Some(n)) => n < o,
+                            _ => false,
+                        }
+                    };
+                    if take {
                         *old = new;
                     }
                 }
@@ -363,6 +384,20 @@ mod tests {
         assert_eq!(a.int(c::STOP), Some(700));
         assert_eq!(a.int(c::INPUT_OCTETS), Some(900));
         assert_eq!(a.text(c::TERMINATE_CAUSE), Some("User-Request"));
+    }
+
+    #[test]
+    fn a_start_packet_fixes_the_start_time() {
+        let mut start = report(Some(1000), 1000, None, 0);
+        start.set_int(c::START_REPORTED, 1);
+        // An Interim whose session time implies a slightly earlier start.
+        let interim = report(Some(998), 1300, None, 5);
+        let mut a = start.clone();
+        a.merge(interim.clone());
+        let mut b = interim;
+        b.merge(start);
+        assert_eq!(a, b);
+        assert_eq!(a.int(c::START), Some(1000));
     }
 
     #[test]

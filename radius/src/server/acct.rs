@@ -231,9 +231,11 @@ pub fn decode(
     r.set_int(c::START, event_time - session_time);
     r.set_int(c::UPDATE, event_time);
     r.set_int(c::LAST_SEEN, now);
+    r.set_int(c::START_REPORTED, 0);
     let connect_info = text_of(pkt, a::CONNECT_INFO);
     match status {
         AcctStatus::Start => {
+            r.set_int(c::START_REPORTED, 1);
             if let Some(ci) = connect_info {
                 r.set_text(c::CONNECT_INFO_START, ci);
             }

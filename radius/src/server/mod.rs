@@ -23,8 +23,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::dict::Dictionary;
-pub use handler::{Handler, Outcome, Role};
 pub use acct::{decode as decode_accounting, unique_id as accounting_unique_id, NotStored};
+pub use handler::{Handler, Outcome, Role};
 pub use socket::{bind_udp, serve_batches, BATCH};
 pub use stats::Stats;
 

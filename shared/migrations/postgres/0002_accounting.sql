@@ -2,9 +2,10 @@
 -- default acct_unique policy does). Times are Unix seconds; the radacct view below shows them
 -- as timestamps for the reporting tools written against FreeRADIUS's schema.
 CREATE TABLE sessions (
-    id                     BIGSERIAL PRIMARY KEY,
+    -- No index on id: the unique id is the key, and every index costs each write.
+    id                     BIGINT GENERATED ALWAYS AS IDENTITY,
     acct_session_id        TEXT   NOT NULL,
-    acct_unique_id         TEXT   NOT NULL UNIQUE,
+    acct_unique_id         TEXT   PRIMARY KEY,
     username               TEXT   NOT NULL,
     realm                  TEXT,
     nas_id                 BIGINT,
@@ -37,7 +38,9 @@ CREATE TABLE sessions (
     delegated_ipv6_prefix  TEXT,
     class                  TEXT,
     -- Our own: when this server last heard of the session (its clock), for the reaper.
-    last_seen              BIGINT NOT NULL
+    last_seen              BIGINT NOT NULL,
+    -- 1 when acct_start_time came from a Start (a derived start never replaces it).
+    start_reported         SMALLINT NOT NULL DEFAULT 0
 ) WITH (fillfactor = 70);  -- room on the page, so an Interim-Update is a HOT update
 -- Open sessions are few and read at start; history is searched by user, address and time
 -- (pruning goes by start time too). Few indexes: every one costs each session write.

@@ -37,7 +37,9 @@ CREATE TABLE sessions (
     delegated_ipv6_prefix  TEXT,
     class                  TEXT,
     -- Our own: when this server last heard of the session (its clock), for the reaper.
-    last_seen              BIGINT NOT NULL
+    last_seen              BIGINT NOT NULL,
+    -- 1 when acct_start_time came from a Start (a derived start never replaces it).
+    start_reported         SMALLINT NOT NULL DEFAULT 0
 );
 -- Open sessions are few and read at start; history is searched by user, address and time
 -- (pruning goes by start time too). Few indexes: every one costs each session write.

@@ -87,6 +87,11 @@ fn conflict_sets(pg: bool) -> String {
                         "{f}(COALESCE(sessions.{n}, excluded.{n}), COALESCE(excluded.{n}, sessions.{n}))"
                     )
                 }
+                Rule::Start => format!(
+                    "CASE WHEN sessions.start_reported = 1 THEN sessions.{n} \
+                     WHEN excluded.start_reported = 1 THEN excluded.{n} \
+                     ELSE {least}(COALESCE(sessions.{n}, excluded.{n}), COALESCE(excluded.{n}, sessions.{n})) END"
+                ),
                 Rule::Stop | Rule::Cause => format!(
                     "CASE WHEN {stop_replaced} THEN excluded.{n} ELSE sessions.{n} END"
                 ),
