@@ -168,16 +168,8 @@ impl Handler {
             identifier: pkt.identifier(),
             authenticator: *pkt.authenticator(),
         };
-        match self.cache.lookup(&key, now) {
-            Lookup::Hit(reply) => {
-                self.stats.duplicates.increment(1);
-                return Outcome::Reply(reply);
-            }
-            Lookup::InProgress => {
-                self.stats.duplicates.increment(1);
-                return self.dropped(DropReason::InProgress);
-            }
-            Lookup::Miss => {}
+        if let Some(seen) = self.retransmit(&key, now) {
+            return seen;
         }
         // RFC 3579 section 3.2: a wrong Message-Authenticator means silent discard. Its
         // absence is refused by default (BlastRADIUS, CVE-2024-3596) and always with EAP.
@@ -233,16 +225,8 @@ impl Handler {
             identifier: pkt.identifier(),
             authenticator: *pkt.authenticator(),
         };
-        match self.cache.lookup(&key, now) {
-            Lookup::Hit(reply) => {
-                self.stats.duplicates.increment(1);
-                return Outcome::Reply(reply);
-            }
-            Lookup::InProgress => {
-                self.stats.duplicates.increment(1);
-                return self.dropped(DropReason::InProgress);
-            }
-            Lookup::Miss => {}
+        if let Some(seen) = self.retransmit(&key, now) {
+            return seen;
         }
         let unix_now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -295,6 +279,22 @@ impl Handler {
         });
         if let Err(done) = accounting.sink.submit(event, done) {
             done(false);
+        }
+    }
+
+    /// RFC 5080 section 2.2.2: a retransmit of an answered request gets the same answer; one
+    /// whose original is still being worked on is dropped.
+    fn retransmit(&self, key: &RequestKey, now: Instant) -> Option<Outcome> {
+        match self.cache.lookup(key, now) {
+            Lookup::Hit(reply) => {
+                self.stats.duplicates.increment(1);
+                Some(Outcome::Reply(reply))
+            }
+            Lookup::InProgress => {
+                self.stats.duplicates.increment(1);
+                Some(self.dropped(DropReason::InProgress))
+            }
+            Lookup::Miss => None,
         }
     }
 

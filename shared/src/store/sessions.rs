@@ -208,6 +208,18 @@ where
     Ok(r)
 }
 
+/// Runs a close (NAS restart or reap) inside a batch's transaction; the ids it closed.
+macro_rules! closes {
+    ($tx:expr, $sql:expr, $a:expr, $b:expr) => {{
+        let ids: Vec<String> = sqlx::query_scalar($sql)
+            .bind($a)
+            .bind($b)
+            .fetch_all(&mut *$tx)
+            .await?;
+        ids
+    }};
+}
+
 impl Store {
     /// Applies a batch in one transaction and reports what it opened and closed. Nothing is
     /// applied when it fails.
@@ -248,24 +260,12 @@ impl Store {
                             }
                         }
                         BatchOp::NasRestart { nas_ip_address, at } => {
-                            let ids: Vec<String> = sqlx::query_scalar(&restart)
-                                .bind(nas_ip_address)
-                                .bind(at)
-                                .fetch_all(&mut *tx)
-                                .await?;
-                            out.closed.extend(ids);
+                            out.closed.extend(closes!(tx, &restart, nas_ip_address, at));
                         }
                         BatchOp::Reap {
                             unique_id,
                             last_seen,
-                        } => {
-                            let ids: Vec<String> = sqlx::query_scalar(&reap)
-                                .bind(unique_id)
-                                .bind(last_seen)
-                                .fetch_all(&mut *tx)
-                                .await?;
-                            out.closed.extend(ids);
-                        }
+                        } => out.closed.extend(closes!(tx, &reap, unique_id, last_seen)),
                     }
                 }
                 tx.commit().await?;
@@ -289,24 +289,12 @@ impl Store {
                             }
                         }
                         BatchOp::NasRestart { nas_ip_address, at } => {
-                            let ids: Vec<String> = sqlx::query_scalar(&restart)
-                                .bind(nas_ip_address)
-                                .bind(at)
-                                .fetch_all(&mut *tx)
-                                .await?;
-                            out.closed.extend(ids);
+                            out.closed.extend(closes!(tx, &restart, nas_ip_address, at));
                         }
                         BatchOp::Reap {
                             unique_id,
                             last_seen,
-                        } => {
-                            let ids: Vec<String> = sqlx::query_scalar(&reap)
-                                .bind(unique_id)
-                                .bind(last_seen)
-                                .fetch_all(&mut *tx)
-                                .await?;
-                            out.closed.extend(ids);
-                        }
+                        } => out.closed.extend(closes!(tx, &reap, unique_id, last_seen)),
                     }
                 }
                 tx.commit().await?;
