@@ -39,7 +39,7 @@ CREATE TABLE sessions (
     -- Our own: when this server last heard of the session (its clock), for the reaper.
     last_seen              BIGINT NOT NULL,
     -- 1 when acct_start_time came from a Start (a derived start never replaces it).
-    start_reported         SMALLINT NOT NULL DEFAULT 0
+    start_reported         BIGINT NOT NULL DEFAULT 0
 );
 -- Open sessions are few and read at start; history is searched by user, address and time
 -- (pruning goes by start time too). Few indexes: every one costs each session write.

@@ -129,10 +129,8 @@ fn pg_upsert_sql() -> &'static str {
 fn sqlite_upsert_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
-        let params = (1..=COLUMNS.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        // Plain `?`: SQLite looks numbered parameters up by name, one by one.
+        let params = vec!["?"; COLUMNS.len()].join(", ");
         format!(
             "INSERT INTO sessions ({}) VALUES ({params})
              ON CONFLICT (acct_unique_id) DO UPDATE SET\n    {}\n RETURNING {RETURNING}",

@@ -82,7 +82,7 @@ impl Store {
             let mut tx = p.begin().await?;
             let rev: i64 = sqlx::query_scalar(BUMP_REVISION).fetch_one(&mut *tx).await?;
             for chunk in resolved.chunks(UPSERT_CHUNK) {
-                let sql = upsert_sql(chunk.len());
+                let sql = upsert_sql(chunk.len(), matches!(self, Store::Postgres(_)));
                 let mut q = sqlx::query(&sql);
                 for (r, plan_id) in chunk {
                     q = q
@@ -195,7 +195,9 @@ impl Store {
     }
 }
 
-fn upsert_sql(rows: usize) -> String {
+/// `numbered`: `$N` placeholders (PostgreSQL). SQLite gets plain `?`: it looks each numbered
+/// parameter up by name, which makes a 7,000-parameter statement quadratic.
+fn upsert_sql(rows: usize, numbered: bool) -> String {
     let mut sql = String::from(
         "INSERT INTO subscribers (username, password, plan_id, status, static_ipv4,
             calling_station_id, rev) VALUES ",
@@ -205,16 +207,16 @@ fn upsert_sql(rows: usize) -> String {
             sql.push(',');
         }
         let b = r * 7;
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5,
-            b + 6,
-            b + 7
-        ));
+        let params: Vec<String> = (1..=7)
+            .map(|i| {
+                if numbered {
+                    format!("${}", b + i)
+                } else {
+                    "?".to_string()
+                }
+            })
+            .collect();
+        sql.push_str(&format!("({})", params.join(", ")));
     }
     sql.push_str(
         " ON CONFLICT (username) DO UPDATE SET password = excluded.password,
