@@ -17,15 +17,6 @@ cd "$(dirname "$0")/.."
 USERS=${1:-100000}; SECONDS_EACH=${2:-8}; ROUNDS=${3:-3}
 SECRET=testing123
 PGPORT=55433; EDGE_PORT=21812; EDGE_ACCT_PORT=21813; EDGE_HTTP=28081; NULL_PORT=28120; FR_PORT=31812
-work=$(mktemp -d /tmp/edge-bench.XXXX); chmod 755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
 if ! command -v freeradius >/dev/null || [ ! -e /usr/lib/freeradius/rlm_sql_postgresql.so ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq freeradius freeradius-postgresql >/dev/null
@@ -34,11 +25,8 @@ fi
 cargo build --release --bins -q
 B=target/release
 
-# PostgreSQL, as the postgres user.
-mkdir -p "$work/pg" && chown postgres "$work/pg" "$work"
-runuser -u postgres -- /usr/lib/postgresql/*/bin/initdb -A trust -U postgres -D "$work/pg" >/dev/null
-runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg" -o "-p $PGPORT -k $work -c listen_addresses=127.0.0.1" -l "$work/pg.log" -w start >/dev/null
-PG=postgres://postgres@127.0.0.1:$PGPORT
+. benches/common.sh
+work_and_postgres edge-bench $PGPORT
 psql "$PG/postgres" -qc "CREATE DATABASE edge" -c "CREATE DATABASE radius"
 
 # dotmac-edge with the subscribers imported.

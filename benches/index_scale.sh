@@ -8,21 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${1:-1000000}; SECONDS_EACH=${2:-10}
 SECRET=testing123; PGPORT=55434; EDGE_PORT=21822; HTTP_PORT=28082
-work=$(mktemp -d /tmp/edge-scale.XXXX); chmod 755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 cargo build --release --bins -q
 B=target/release
-
-mkdir -p "$work/pg" && chown postgres "$work/pg" "$work"
-runuser -u postgres -- /usr/lib/postgresql/*/bin/initdb -A trust -U postgres -D "$work/pg" >/dev/null
-runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg" -o "-p $PGPORT -k $work -c listen_addresses=127.0.0.1" -l "$work/pg.log" -w start >/dev/null
-PG=postgres://postgres@127.0.0.1:$PGPORT
+. benches/common.sh
+work_and_postgres edge-scale $PGPORT
 psql "$PG/postgres" -qc "CREATE DATABASE edge"
 export EDGE_DATABASE_URL=$PG/edge
 $B/dotmac-edge nas add --name bench --address 127.0.0.1 --secret $SECRET >/dev/null

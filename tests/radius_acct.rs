@@ -7,50 +7,20 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{cli, eventually, radclient, Backend, Server, TestDb};
+use common::{cli, cli_line, eventually, radclient, Backend, Server, TestDb};
 use serde_json::Value;
 
 const SECRET: &str = "acct-s3cret";
 
 fn provisioned(backend: Backend) -> TestDb {
     let db = TestDb::new(backend);
-    cli(
-        &db.url,
-        &[
-            "nas",
-            "add",
-            "--name",
-            "bng1",
-            "--address",
-            "127.0.0.1",
-            "--secret",
-            SECRET,
-        ],
-    );
-    cli(
-        &db.url,
-        &[
-            "plans",
-            "add",
-            "--name",
-            "single",
-            "--simultaneous-use",
-            "1",
-        ],
-    );
-    cli(
-        &db.url,
-        &[
-            "subscribers",
-            "add",
-            "--username",
-            "alice",
-            "--password",
-            "wonderland",
-            "--plan",
-            "single",
-        ],
-    );
+    for line in [
+        &format!("nas add --name bng1 --address 127.0.0.1 --secret {SECRET}"),
+        "plans add --name single --simultaneous-use 1",
+        "subscribers add --username alice --password wonderland --plan single",
+    ] {
+        cli_line(&db.url, line);
+    }
     db
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use common::{cli, cli_output, eventually, radclient, Backend, Server, TestDb};
+use common::{cli, cli_line, cli_output, eventually, radclient, Backend, Server, TestDb};
 
 const SECRET: &str = "s3cret-nas";
 const MA: &str = "Message-Authenticator = 0x00\n";
@@ -46,60 +46,15 @@ fn provisioned(backend: Backend) -> TestDb {
             "300",
         ],
     );
-    cli(
-        &db.url,
-        &[
-            "subscribers",
-            "add",
-            "--username",
-            "alice",
-            "--password",
-            "wonderland",
-            "--plan",
-            "gold",
-        ],
-    );
-    cli(
-        &db.url,
-        &[
-            "subscribers",
-            "add",
-            "--username",
-            "User",
-            "--password",
-            "clientPass",
-            "--plan",
-            "gold",
-        ],
-    );
-    cli(
-        &db.url,
-        &[
-            "subscribers",
-            "add",
-            "--username",
-            "frozen",
-            "--password",
-            "pw",
-            "--status",
-            "suspended",
-        ],
-    );
-    cli(
-        &db.url,
-        &[
-            "subscribers",
-            "add",
-            "--username",
-            "bound",
-            "--password",
-            "pw",
-            "--calling-station-id",
-            "00:11:22:33:44:55",
-            "--static-ipv4",
-            "100.64.0.10",
-        ],
-    );
+    for line in [
+        "subscribers add --username alice --password wonderland --plan gold",
+        "subscribers add --username User --password clientPass --plan gold",
+        "subscribers add --username frozen --password pw --status suspended",
+        "subscribers add --username bound --password pw --calling-station-id 00:11:22:33:44:55 \
+         --static-ipv4 100.64.0.10",
+    ] {
+        cli_line(&db.url, line);
+    }
     db
 }
 
@@ -562,4 +517,39 @@ fn cli_refuses_bad_input() {
         !cli(&db.url, &["nas", "list"]).contains(" x "),
         "secrets are not listed"
     );
+}
+
+/// An idle server sleeps: over three seconds it uses well under a second of CPU. (The index
+/// refresher once spun on SQLite, burning most of a core while nothing happened.)
+#[test]
+fn idle_server_stays_idle() {
+    let db = provisioned(Backend::Sqlite);
+    let server = Server::start(&db.url);
+    let cpu_seconds = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", server.pid())).unwrap();
+        // Fields after the `(comm)`: utime and stime are the 12th and 13th.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let tck: f64 = String::from_utf8(
+            std::process::Command::new("getconf")
+                .arg("CLK_TCK")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+        (f[0] + f[1]) as f64 / tck
+    };
+    let before = cpu_seconds();
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_seconds() - before;
+    assert!(used < 0.5, "idle server used {used:.2} s of CPU in 3 s");
 }

@@ -90,6 +90,27 @@ impl RecentlyClosed {
         }
     }
 
+    /// Brings the open sessions in memory in step with batch `number`'s outcome; batches
+    /// up to `newest_in_flight` were formed before it finished.
+    fn apply(
+        &mut self,
+        outcome: BatchOutcome,
+        active: &ActiveSessions,
+        number: u64,
+        newest_in_flight: u64,
+    ) {
+        for s in outcome.open {
+            if !self.ids.contains(&s.unique_id) {
+                active.upsert(s);
+            }
+        }
+        for id in &outcome.closed {
+            active.remove(id);
+        }
+        self.settle(number);
+        self.record(newest_in_flight, outcome.closed);
+    }
+
     /// Forgets what no batch still in flight can contradict.
     fn settle(&mut self, finished: u64) {
         while self.horizon.front().is_some_and(|(h, _)| *h <= finished) {
@@ -121,9 +142,9 @@ async fn run(
             biased;
             // The oldest batch first: outcomes are applied in the order batches were formed.
             r = async { (&mut inflight.front_mut().expect("guarded").task).await }, if !inflight.is_empty() => {
-                let done = inflight.pop_front().expect("guarded");
-                let newest = inflight.back().map_or(done.number, |b| b.number);
-                finish(done, r, &active, &health, &mut closed, newest);
+                let batch = inflight.pop_front().expect("guarded");
+                let newest = inflight.back().map_or(batch.number, |b| b.number);
+                finish(batch, r, &active, &health, &mut closed, newest);
             }
             first = rx.recv(), if open_channel && inflight.len() < cfg.concurrency.max(1) => {
                 let Some(first) = first else {
@@ -184,42 +205,28 @@ fn finish(
     closed: &mut RecentlyClosed,
     newest_in_flight: u64,
 ) {
-    let number = batch.number;
     metrics::histogram!(m::ACCT_BATCH_SIZE).record(batch.records as f64);
     metrics::histogram!(m::ACCT_COMMIT_SECONDS).record(batch.started.elapsed().as_secs_f64());
-    let outcome = match result {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(e)) => {
-            report_failure(health, &e.to_string(), batch.records);
-            batch.dones.into_iter().for_each(|d| d(false));
-            return;
+    let stored = match result {
+        Ok(Ok(outcome)) => {
+            health.set_database_ok(true);
+            closed.apply(outcome, active, batch.number, newest_in_flight);
+            metrics::counter!(m::ACCT_RECORDS_TOTAL).increment(batch.records as u64);
+            metrics::gauge!(m::ACCT_ACTIVE_SESSIONS).set(active.len() as f64);
+            true
         }
-        Err(e) => {
-            report_failure(health, &e.to_string(), batch.records);
-            batch.dones.into_iter().for_each(|d| d(false));
-            return;
-        }
+        Ok(Err(e)) => report_failure(health, &e.to_string(), batch.records),
+        Err(e) => report_failure(health, &e.to_string(), batch.records),
     };
-    health.set_database_ok(true);
-    for s in outcome.open {
-        if !closed.ids.contains(&s.unique_id) {
-            active.upsert(s);
-        }
-    }
-    for id in &outcome.closed {
-        active.remove(id);
-    }
-    closed.settle(number);
-    closed.record(newest_in_flight, outcome.closed);
-    metrics::counter!(m::ACCT_RECORDS_TOTAL).increment(batch.records as u64);
-    metrics::gauge!(m::ACCT_ACTIVE_SESSIONS).set(active.len() as f64);
-    batch.dones.into_iter().for_each(|d| d(true));
+    batch.dones.into_iter().for_each(|d| d(stored));
 }
 
-fn report_failure(health: &Health, e: &str, records: usize) {
+/// Counts a batch that was not stored; `false`, for its requests' answers.
+fn report_failure(health: &Health, e: &str, records: usize) -> bool {
     health.set_database_ok(false);
     metrics::counter!(m::ACCT_FAILED_TOTAL).increment(records as u64);
     tracing::warn!(error = %e, records, "accounting batch not stored; not acknowledged");
+    false
 }
 
 /// Turns a batch of events, in arrival order, into the steps of one transaction: runs of
@@ -287,6 +294,38 @@ mod tests {
         r.set_text(c::ACCT_UNIQUE_ID, id);
         r.set_int(c::INPUT_OCTETS, octets);
         AcctEvent::Session(Box::new(r))
+    }
+
+    fn open(id: &str) -> edge_shared::accounting::ActiveSession {
+        edge_shared::accounting::ActiveSession {
+            unique_id: id.into(),
+            session_id: id.into(),
+            username: "alice".into(),
+            nas_ip_address: "10.0.0.1".into(),
+            framed_ip: None,
+            interval: None,
+            last_seen: 0,
+        }
+    }
+
+    #[test]
+    fn an_older_batch_finishing_late_does_not_reopen_a_session() {
+        let active = ActiveSessions::default();
+        let mut closed = RecentlyClosed::default();
+        let outcome = |open_ids: &[&str], closed_ids: &[&str]| BatchOutcome {
+            open: open_ids.iter().map(|id| open(id)).collect(),
+            closed: closed_ids.iter().map(|id| id.to_string()).collect(),
+        };
+        // Batch 1 opens "a". Batch 2 (holding a Stop) ran first in the database, batch 3 (an
+        // Interim formed after it) ran before the Stop and so reports "a" open.
+        closed.apply(outcome(&["a"], &[]), &active, 1, 3);
+        assert_eq!(active.count_for_user("alice"), 1);
+        closed.apply(outcome(&[], &["a"]), &active, 2, 3);
+        closed.apply(outcome(&["a", "b"], &[]), &active, 3, 3);
+        assert!(active.get("a").is_none(), "closed stays closed");
+        assert!(active.get("b").is_some());
+        // Once nothing formed before the close is in flight, the memory is let go.
+        assert!(closed.ids.is_empty());
     }
 
     #[test]

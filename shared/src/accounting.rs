@@ -177,10 +177,6 @@ impl Default for SessionRecord {
 }
 
 impl SessionRecord {
-    pub fn get(&self, i: usize) -> &Value {
-        &self.values[i]
-    }
-
     pub fn text(&self, i: usize) -> Option<&str> {
         self.values[i].text()
     }
@@ -322,22 +318,6 @@ pub struct ActiveSession {
     pub framed_ip: Option<IpAddr>,
     pub interval: Option<i64>,
     pub last_seen: i64,
-    pub start: Option<i64>,
-}
-
-impl ActiveSession {
-    pub fn from_record(r: &SessionRecord) -> ActiveSession {
-        ActiveSession {
-            unique_id: r.unique_id().to_string(),
-            session_id: r.text(c::ACCT_SESSION_ID).unwrap_or_default().to_string(),
-            username: r.text(c::USERNAME).unwrap_or_default().to_string(),
-            nas_ip_address: r.text(c::NAS_IP_ADDRESS).unwrap_or_default().to_string(),
-            framed_ip: r.text(c::FRAMED_IP_ADDRESS).and_then(|s| s.parse().ok()),
-            interval: r.int(c::INTERVAL),
-            last_seen: r.int(c::LAST_SEEN).unwrap_or_default(),
-            start: r.int(c::START),
-        }
-    }
 }
 
 #[cfg(test)]

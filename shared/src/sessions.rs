@@ -138,7 +138,6 @@ mod tests {
             framed_ip: ip.parse().ok(),
             interval: Some(60),
             last_seen,
-            start: Some(0),
         }
     }
 

@@ -215,6 +215,12 @@ pub fn cli_output(db: &str, args: &[&str]) -> Output {
         .expect("binary runs")
 }
 
+/// [`cli`] with the arguments written as one line, split on whitespace (so no argument may
+/// contain a space): `cli_line(url, "subscribers add --username alice --password pw")`.
+pub fn cli_line(db: &str, line: &str) -> String {
+    cli(db, &line.split_whitespace().collect::<Vec<_>>())
+}
+
 /// A running `dotmac-edge serve`, killed on drop.
 pub struct Server {
     child: Child,

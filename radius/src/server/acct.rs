@@ -94,7 +94,7 @@ fn counter(pkt: &RawPacket<'_>, octets: u8, gigawords: u8) -> i64 {
 /// The unique session id as FreeRADIUS's default `acct_unique` policy derives it: MD5, in
 /// lower-case hex, of `User-Name,Acct-Session-Id,NAS-IPv6-Address (else NAS-IP-Address),
 /// NAS-Identifier,NAS-Port-Id,NAS-Port`, an absent attribute giving the empty string.
-pub fn unique_id(pkt: &RawPacket<'_>) -> String {
+fn unique_id(pkt: &RawPacket<'_>) -> String {
     let s = |typ| text_of(pkt, typ).unwrap_or_default();
     let nas_ip = ipv6_of(pkt, a::NAS_IPV6_ADDRESS)
         .map(|v| v.to_string())
@@ -313,6 +313,34 @@ mod tests {
         );
         // md5("alice@isp.example,81000001,10.0.0.1,,,7")
         let want = hex::encode(Md5::digest(b"alice@isp.example,81000001,10.0.0.1,,,7"));
+        assert_eq!(r.unique_id(), want);
+    }
+
+    #[test]
+    fn event_timestamp_wins_over_delay_and_a_start_is_reported() {
+        let mut b = PacketBuilder::new(Code::ACCOUNTING_REQUEST, 1, &[0; 16]);
+        b.attr(attr::ACCT_STATUS_TYPE, &1u32.to_be_bytes());
+        b.attr(attr::ACCT_SESSION_ID, b"s");
+        b.attr(a::EVENT_TIMESTAMP, &1_700_000_000u32.to_be_bytes());
+        b.attr(a::ACCT_DELAY_TIME, &5u32.to_be_bytes());
+        b.attr(
+            a::NAS_IPV6_ADDRESS,
+            &"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets(),
+        );
+        let bytes = b.finish();
+        let pkt = RawPacket::parse(&bytes).unwrap();
+        let dict = Dictionary::builtin().unwrap();
+        let src = "10.9.9.9".parse().unwrap();
+        let AcctEvent::Session(r) = decode(&pkt, &dict, &nas(), src, 1_800_000_000).unwrap() else {
+            panic!("a session event")
+        };
+        assert_eq!(r.int(c::START), Some(1_700_000_000));
+        assert_eq!(r.int(c::UPDATE), Some(1_700_000_000));
+        assert_eq!(r.int(c::LAST_SEEN), Some(1_800_000_000));
+        assert_eq!(r.int(c::START_REPORTED), Some(1));
+        assert_eq!(r.text(c::NAS_IP_ADDRESS), Some("2001:db8::1"));
+        // NAS-IPv6-Address stands in the unique id's input where NAS-IP-Address would.
+        let want = hex::encode(Md5::digest(b",s,2001:db8::1,,,"));
         assert_eq!(r.unique_id(), want);
     }
 

@@ -10,7 +10,7 @@ use edge_shared::index::Index;
 use edge_shared::types::{Nas, Subscriber};
 
 use super::acct::{self, NotStored};
-use super::plans::{Compiled, Generation};
+use super::compiled::{Compiled, Generation};
 use super::rate_limit::RateLimiter;
 use super::reply_cache::{Cached, Lookup, ReplyCache, RequestKey};
 use super::socket::Outbox;
@@ -68,7 +68,7 @@ pub struct SlowJob {
 pub(super) struct Client {
     pub nas: Arc<Nas>,
     pub mac: MacKey,
-    pub derived: Arc<Generation>,
+    pub derived: arc_swap::Guard<Arc<Generation>>,
 }
 
 impl Client {
@@ -163,11 +163,7 @@ impl Handler {
         {
             return self.dropped(DropReason::RateLimited);
         }
-        let key = RequestKey {
-            src,
-            identifier: pkt.identifier(),
-            authenticator: *pkt.authenticator(),
-        };
+        let key = RequestKey::of(&pkt, src);
         if let Some(seen) = self.retransmit(&key, now) {
             return seen;
         }
@@ -220,11 +216,7 @@ impl Handler {
         if client.mac.verify(pkt, &[0u8; 16]) == Some(false) {
             return self.dropped(DropReason::BadAuthenticator);
         }
-        let key = RequestKey {
-            src,
-            identifier: pkt.identifier(),
-            authenticator: *pkt.authenticator(),
-        };
+        let key = RequestKey::of(pkt, src);
         if let Some(seen) = self.retransmit(&key, now) {
             return seen;
         }

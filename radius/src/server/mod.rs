@@ -3,8 +3,8 @@
 //! hashes. Malformed packets, unknown clients and bad authenticators are dropped and counted.
 
 mod acct;
+mod compiled;
 mod handler;
-mod plans;
 mod policy;
 mod rate_limit;
 mod reply_cache;
@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::dict::Dictionary;
-pub use acct::{decode as decode_accounting, unique_id as accounting_unique_id, NotStored};
+pub use acct::{decode as decode_accounting, NotStored};
 pub use handler::{Handler, Outcome, Role};
 pub use socket::{bind_udp, serve_batches, BATCH};
 pub use stats::Stats;

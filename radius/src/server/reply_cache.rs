@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+
+use crate::codec::RawPacket;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,6 +18,16 @@ pub(super) struct RequestKey {
     pub src: SocketAddr,
     pub identifier: u8,
     pub authenticator: [u8; 16],
+}
+
+impl RequestKey {
+    pub(super) fn of(pkt: &RawPacket<'_>, src: SocketAddr) -> RequestKey {
+        RequestKey {
+            src,
+            identifier: pkt.identifier(),
+            authenticator: *pkt.authenticator(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -20,9 +20,6 @@ pub fn spawn_refresher(
     cancel: CancellationToken,
 ) -> JoinHandle<()> {
     let (wake_tx, mut wake_rx) = tokio::sync::mpsc::channel::<()>(1);
-    // Held here for the refresher's life, so that `recv` waits (rather than returning `None`
-    // at once) when no listener owns a sender, as on SQLite.
-    let keep_open = wake_tx.clone();
     if let Some(pool) = store.pg_pool().cloned() {
         let cancel = cancel.clone();
         tokio::spawn(async move {
@@ -53,11 +50,12 @@ pub fn spawn_refresher(
         });
     }
     tokio::spawn(async move {
-        let _keep_open = keep_open;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = wake_rx.recv() => {}
+                // `None` (no listener, as on SQLite) fails the pattern and so leaves only
+                // the timer to wait on; matching `_` here made that loop spin.
+                Some(()) = wake_rx.recv() => {}
                 _ = tokio::time::sleep(interval) => {}
             }
             match index.refresh(&store).await {

@@ -52,7 +52,7 @@ pub struct SessionQuery {
 }
 
 const RETURNING: &str = "acct_unique_id, acct_session_id, username, nas_ip_address, \
-     framed_ip_address, acct_interval, last_seen, acct_start_time, acct_stop_time";
+     framed_ip_address, acct_interval, last_seen, acct_stop_time";
 
 fn col_list() -> String {
     COLUMNS
@@ -140,25 +140,31 @@ fn sqlite_upsert_sql() -> &'static str {
     })
 }
 
-fn nas_restart_sql() -> String {
-    format!(
-        "UPDATE sessions SET acct_stop_time = $2, acct_terminate_cause = '{NAS_REBOOT_CAUSE}',
+fn nas_restart_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "UPDATE sessions SET acct_stop_time = $2, acct_terminate_cause = '{NAS_REBOOT_CAUSE}',
             acct_session_time = CASE WHEN acct_start_time IS NOT NULL
                 AND $2 - acct_start_time > acct_session_time
                 THEN $2 - acct_start_time ELSE acct_session_time END
          WHERE nas_ip_address = $1 AND acct_stop_time IS NULL
            AND COALESCE(acct_start_time, 0) <= $2
          RETURNING acct_unique_id"
-    )
+        )
+    })
 }
 
-fn reap_sql() -> String {
-    format!(
-        "UPDATE sessions SET acct_terminate_cause = '{STALE_CAUSE}',
+fn reap_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "UPDATE sessions SET acct_terminate_cause = '{STALE_CAUSE}',
             acct_stop_time = COALESCE(acct_update_time, acct_start_time, last_seen)
          WHERE acct_unique_id = $1 AND acct_stop_time IS NULL AND last_seen <= $2
          RETURNING acct_unique_id"
-    )
+        )
+    })
 }
 
 fn active_from_row<R: Row>(row: &R) -> Result<(ActiveSession, bool), sqlx::Error>
@@ -180,7 +186,6 @@ where
             framed_ip: framed.and_then(|s| s.parse().ok()),
             interval: row.try_get("acct_interval")?,
             last_seen: row.try_get("last_seen")?,
-            start: row.try_get("acct_start_time")?,
         },
         stop.is_none(),
     ))
@@ -206,16 +211,69 @@ where
     Ok(r)
 }
 
-/// Runs a close (NAS restart or reap) inside a batch's transaction; the ids it closed.
-macro_rules! closes {
-    ($tx:expr, $sql:expr, $a:expr, $b:expr) => {{
-        let ids: Vec<String> = sqlx::query_scalar($sql)
-            .bind($a)
-            .bind($b)
-            .fetch_all(&mut *$tx)
-            .await?;
-        ids
-    }};
+/// Folds session rows into the table; the one step of a batch that differs by backend.
+trait UpsertSessions {
+    async fn upsert_sessions(
+        &mut self,
+        records: Vec<SessionRecord>,
+        out: &mut BatchOutcome,
+    ) -> Result<(), sqlx::Error>;
+}
+
+impl UpsertSessions for sqlx::PgConnection {
+    /// One `INSERT … SELECT FROM UNNEST(…)` for the whole run, one array per column.
+    async fn upsert_sessions(
+        &mut self,
+        mut records: Vec<SessionRecord>,
+        out: &mut BatchOutcome,
+    ) -> Result<(), sqlx::Error> {
+        // One order of row locks for every batch, so that batches committing at once (or
+        // other instances) cannot deadlock.
+        records.sort_unstable_by(|a, b| a.unique_id().cmp(b.unique_id()));
+        let mut q = sqlx::query(pg_upsert_sql());
+        for (i, col) in COLUMNS.iter().enumerate() {
+            // Moved out column by column: no string is copied.
+            let column = records.iter_mut().map(|r| std::mem::take(&mut r.values[i]));
+            q = match col.kind {
+                Kind::Text => q.bind(
+                    column
+                        .map(|v| match v {
+                            Value::Text(s) => Some(s),
+                            _ => None,
+                        })
+                        .collect::<Vec<Option<String>>>(),
+                ),
+                Kind::Int => q.bind(column.map(|v| v.int()).collect::<Vec<Option<i64>>>()),
+            };
+        }
+        for row in q.fetch_all(self).await? {
+            push_outcome(out, active_from_row(&row)?);
+        }
+        Ok(())
+    }
+}
+
+impl UpsertSessions for sqlx::SqliteConnection {
+    /// One upsert per session: SQLite is in-process, so a statement costs no round trip.
+    async fn upsert_sessions(
+        &mut self,
+        records: Vec<SessionRecord>,
+        out: &mut BatchOutcome,
+    ) -> Result<(), sqlx::Error> {
+        for r in &records {
+            let mut q = sqlx::query(sqlite_upsert_sql());
+            for v in &r.values {
+                q = match v {
+                    Value::Null => q.bind(None::<i64>),
+                    Value::Text(s) => q.bind(s.as_str()),
+                    Value::Int(i) => q.bind(*i),
+                };
+            }
+            let row = q.fetch_one(&mut *self).await?;
+            push_outcome(out, active_from_row(&row)?);
+        }
+        Ok(())
+    }
 }
 
 impl Store {
@@ -223,81 +281,26 @@ impl Store {
     /// applied when it fails.
     pub async fn sessions_apply(&self, ops: Vec<BatchOp>) -> Result<BatchOutcome, StoreError> {
         let mut out = BatchOutcome::default();
-        let restart = nas_restart_sql();
-        let reap = reap_sql();
-        match self {
-            Store::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                for op in ops {
-                    match op {
-                        BatchOp::Upsert(mut records) => {
-                            // One order of row locks for every batch, so that batches
-                            // committing at once (or other instances) cannot deadlock.
-                            records.sort_unstable_by(|a, b| a.unique_id().cmp(b.unique_id()));
-                            let mut q = sqlx::query(pg_upsert_sql());
-                            for (i, col) in COLUMNS.iter().enumerate() {
-                                // Moved out column by column: no string is copied.
-                                let column =
-                                    records.iter_mut().map(|r| std::mem::take(&mut r.values[i]));
-                                q = match col.kind {
-                                    Kind::Text => q.bind(
-                                        column
-                                            .map(|v| match v {
-                                                Value::Text(s) => Some(s),
-                                                _ => None,
-                                            })
-                                            .collect::<Vec<Option<String>>>(),
-                                    ),
-                                    Kind::Int => q.bind(
-                                        column.map(|v| v.int()).collect::<Vec<Option<i64>>>(),
-                                    ),
-                                };
-                            }
-                            for row in q.fetch_all(&mut *tx).await? {
-                                push_outcome(&mut out, active_from_row(&row)?);
-                            }
-                        }
-                        BatchOp::NasRestart { nas_ip_address, at } => {
-                            out.closed.extend(closes!(tx, &restart, nas_ip_address, at));
-                        }
-                        BatchOp::Reap {
-                            unique_id,
-                            last_seen,
-                        } => out.closed.extend(closes!(tx, &reap, unique_id, last_seen)),
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for op in ops {
+                let (sql, key, at) = match op {
+                    BatchOp::Upsert(records) => {
+                        tx.upsert_sessions(records, &mut out).await?;
+                        continue;
                     }
-                }
-                tx.commit().await?;
+                    BatchOp::NasRestart { nas_ip_address, at } => (nas_restart_sql(), nas_ip_address, at),
+                    BatchOp::Reap { unique_id, last_seen } => (reap_sql(), unique_id, last_seen),
+                };
+                let ids: Vec<String> = sqlx::query_scalar(sql)
+                    .bind(key)
+                    .bind(at)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                out.closed.extend(ids);
             }
-            Store::Sqlite(p) => {
-                let mut tx = p.begin().await?;
-                for op in ops {
-                    match op {
-                        BatchOp::Upsert(records) => {
-                            for r in &records {
-                                let mut q = sqlx::query(sqlite_upsert_sql());
-                                for v in &r.values {
-                                    q = match v {
-                                        Value::Null => q.bind(None::<i64>),
-                                        Value::Text(s) => q.bind(s.as_str()),
-                                        Value::Int(i) => q.bind(*i),
-                                    };
-                                }
-                                let row = q.fetch_one(&mut *tx).await?;
-                                push_outcome(&mut out, active_from_row(&row)?);
-                            }
-                        }
-                        BatchOp::NasRestart { nas_ip_address, at } => {
-                            out.closed.extend(closes!(tx, &restart, nas_ip_address, at));
-                        }
-                        BatchOp::Reap {
-                            unique_id,
-                            last_seen,
-                        } => out.closed.extend(closes!(tx, &reap, unique_id, last_seen)),
-                    }
-                }
-                tx.commit().await?;
-            }
-        }
+            tx.commit().await?;
+        });
         Ok(out)
     }
 
@@ -364,13 +367,6 @@ impl Store {
         let sql = "DELETE FROM sessions WHERE acct_stop_time IS NOT NULL AND acct_stop_time < $1";
         let n =
             on_pool!(self, p => sqlx::query(sql).bind(before).execute(p).await?.rows_affected());
-        Ok(n)
-    }
-
-    pub async fn sessions_count(&self) -> Result<i64, StoreError> {
-        let n: i64 = on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
-            .fetch_one(p)
-            .await?);
         Ok(n)
     }
 }

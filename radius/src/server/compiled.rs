@@ -1,11 +1,11 @@
-//! What the server derives from the index's NAS and plans: plans compiled against the
+//! What the server compiles from the index's NAS and plans: plans compiled against the
 //! dictionary, and each client's Message-Authenticator key. Rebuilt when the index reloads
 //! NAS or plans (its generation changes).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, Guard};
 use edge_shared::index::Index;
 use edge_shared::types::{NasId, PlanId};
 
@@ -45,23 +45,22 @@ pub(super) struct Compiled {
 }
 
 impl Compiled {
-    /// The generation matching the index, rebuilt first when the index has moved on.
-    pub(super) fn current(&self, index: &Index, dict: &Dictionary) -> Arc<Generation> {
+    /// The generation matching the index, rebuilt first when the index has moved on. A
+    /// borrowed guard, not an `Arc`: every packet asks, and a reference count shared by all
+    /// receiver threads would be one more contended cache line per packet.
+    pub(super) fn current(&self, index: &Index, dict: &Dictionary) -> Guard<Arc<Generation>> {
         let want = index.generation();
-        let cur = self.current.load_full();
+        let cur = self.current.load();
         if cur.number == want {
             return cur;
         }
         drop(cur);
         // One thread rebuilds; the others wait for it rather than compile the same plans.
         let _guard = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
-        let cur = self.current.load_full();
-        if cur.number == want {
-            return cur;
+        if self.current.load().number != want {
+            self.current.store(Arc::new(build(index, dict, want)));
         }
-        let next = Arc::new(build(index, dict, want));
-        self.current.store(Arc::clone(&next));
-        next
+        self.current.load()
     }
 }
 
