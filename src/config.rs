@@ -54,7 +54,7 @@ pub struct Radius {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Accounting {
-    /// Most records committed in one transaction.
+    /// Most records stored in one journal row (one commit).
     pub batch_max: usize,
     /// Longest a record waits for others to share its commit, in milliseconds.
     pub batch_wait_ms: u64,
@@ -62,6 +62,14 @@ pub struct Accounting {
     pub queue: usize,
     /// Batches committed at once, each on its own database connection.
     pub commit_concurrency: usize,
+    /// Records answered but not yet folded into `sessions`; at this many the writer waits
+    /// for the fold before it takes more (and past `queue`, requests are shed).
+    pub max_unfolded: usize,
+    /// Most records folded into `sessions` in one transaction.
+    pub fold_max: usize,
+    /// Journal rows this old that no live process has folded (a crash, a vanished
+    /// instance) are folded by this one.
+    pub orphan_seconds: u64,
     /// How often the reaper looks for silent sessions.
     pub reaper_interval_seconds: u64,
     /// Interim interval assumed for sessions that do not report theirs.
@@ -79,6 +87,9 @@ impl Default for Accounting {
             batch_wait_ms: 2,
             queue: 65_536,
             commit_concurrency: 3,
+            max_unfolded: 65_536,
+            fold_max: 16_384,
+            orphan_seconds: 60,
             reaper_interval_seconds: 60,
             default_interim_seconds: 300,
             stale_multiplier: 3,
@@ -255,11 +266,14 @@ impl Config {
         if a.batch_max == 0
             || a.queue == 0
             || a.commit_concurrency == 0
+            || a.max_unfolded == 0
+            || a.fold_max == 0
+            || a.orphan_seconds == 0
             || a.reaper_interval_seconds == 0
             || a.default_interim_seconds == 0
             || a.stale_multiplier == 0
         {
-            bail!("accounting: batch_max, queue, commit_concurrency, reaper_interval_seconds, default_interim_seconds and stale_multiplier must be at least 1");
+            bail!("accounting: batch_max, queue, commit_concurrency, max_unfolded, fold_max, orphan_seconds, reaper_interval_seconds, default_interim_seconds and stale_multiplier must be at least 1");
         }
         if self.radius.reply_cache_ttl_seconds == 0 || self.radius.slow_queue == 0 {
             bail!("radius.reply_cache_ttl_seconds and radius.slow_queue must be at least 1");

@@ -24,9 +24,15 @@ fn provisioned(backend: Backend) -> TestDb {
     db
 }
 
-/// Sends one Accounting-Request with radclient; true when it was answered.
+/// Sends one Accounting-Request with radclient; true when it was answered. Returns once the
+/// record is folded into `sessions`, where the checks look.
 fn acct(server: &Server, attrs: &str) -> bool {
-    radclient(server.acct, "acct", SECRET, attrs).contains("Received Accounting-Response")
+    let answered =
+        radclient(server.acct, "acct", SECRET, attrs).contains("Received Accounting-Response");
+    if answered {
+        server.settled();
+    }
+    answered
 }
 
 fn sessions(db: &TestDb, args: &[&str]) -> Vec<Value> {
@@ -316,7 +322,8 @@ both_backends!(
     crate::restart_keeps_open_sessions
 );
 
-/// SIGKILL in the middle of a load: every Start that was answered is in the database, once.
+/// SIGKILL in the middle of a load: once the server is back, every Start that was answered
+/// is in the sessions table, once.
 fn crash(backend: Backend) {
     let db = provisioned(backend);
     let mut server = Server::start(&db.url);
@@ -338,6 +345,8 @@ fn crash(backend: Backend) {
         .map(str::to_string)
         .collect();
     assert!(acked.len() > 100, "the load got answers before the kill");
+    // Back up: start-up folds what the journal held and the fold had not reached.
+    let _server = Server::start(&db.url);
     let stored = radacct(&db, "SELECT acctsessionid FROM radacct");
     let stored: std::collections::HashSet<&str> = stored.lines().map(str::trim).collect();
     let missing: Vec<&String> = acked
@@ -358,6 +367,50 @@ fn crash(backend: Backend) {
     assert_eq!(dupes.trim(), "0");
 }
 both_backends!(nothing_acknowledged_is_lost_on_sigkill, crate::crash);
+
+/// An answered record whose fold never happened (the sessions table was locked, then the
+/// process was killed) is in the journal, and the next start folds it into sessions.
+#[test]
+fn the_journal_is_folded_at_start_postgres() {
+    let db = provisioned(Backend::Postgres);
+    let mut server = Server::start(&db.url);
+    // Another client holds the sessions table: the fold waits, the journal does not.
+    let mut locker = Command::new("psql")
+        .args(["-XAtq", &db.url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("psql");
+    {
+        use std::io::Write;
+        let stdin = locker.stdin.as_mut().unwrap();
+        writeln!(stdin, "BEGIN; LOCK TABLE sessions IN SHARE MODE; SELECT 1;").unwrap();
+        stdin.flush().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let answer = radclient(
+        server.acct,
+        "acct",
+        SECRET,
+        &packet("Start", "carol", "s-journal", ""),
+    );
+    assert!(answer.contains("Accounting-Response"), "{answer}");
+    assert!(eventually(Duration::from_secs(5), || server
+        .metric("edge_accounting_unfolded_records")
+        == 1.0));
+    server.kill();
+    drop(locker.stdin.take());
+    let _ = locker.kill();
+    let _ = locker.wait();
+    assert!(sessions(&db, &["--username", "carol"]).is_empty());
+    assert_eq!(radacct(&db, "SELECT COUNT(*) FROM acct_journal").trim(), "1");
+
+    let server = Server::start(&db.url);
+    assert_eq!(session(&db, "carol")["acct_session_id"], "s-journal");
+    assert_eq!(radacct(&db, "SELECT COUNT(*) FROM acct_journal").trim(), "0");
+    assert_eq!(server.metric("edge_accounting_recovered_total"), 1.0);
+    assert_eq!(server.metric("edge_accounting_active_sessions"), 1.0);
+}
 
 fn md5_hex(s: &str) -> String {
     use md5::{Digest, Md5};

@@ -1,16 +1,17 @@
 //! edge-accounting: the session lifecycle behind UDP 1813.
 //!
 //! - [`Writer`]: the group-commit writer. Verified Accounting-Requests arrive as events; it
-//!   gathers what arrived within a bounded count and time, folds reports of the same session
-//!   together in arrival order, applies the batch in one transaction, and only after the
-//!   commit releases the Accounting-Responses. When the database refuses, nothing is answered
-//!   (the NAS retransmits) and the failure is counted.
+//!   gathers what arrived within a bounded count and time, stores the batch as one journal
+//!   row, and only after that commit releases the Accounting-Responses. When the database
+//!   refuses, nothing is answered (the NAS retransmits) and the failure is counted. A second
+//!   stage folds stored batches into `sessions`, merging the reports of each session.
+//! - [`recover`]: folds journal rows a crash or a vanished instance left behind.
 //! - [`spawn_reaper`]: closes sessions that have gone silent, through the writer.
 //! - The open sessions in memory ([`edge_shared::sessions::ActiveSessions`]) are rebuilt at
-//!   start ([`load_active`]) and kept in step by the writer after each commit.
+//!   start ([`load_active`]) and kept in step by the fold.
 
 mod reaper;
 mod writer;
 
 pub use reaper::{spawn_reaper, ReaperConfig};
-pub use writer::{load_active, Writer, WriterConfig};
+pub use writer::{load_active, recover, Writer, WriterConfig};

@@ -1,28 +1,52 @@
-//! The group-commit writer.
+//! The group-commit writer, in two stages.
+//!
+//! 1. **Durable**: records are gathered for a bounded count and time, encoded, and stored as
+//!    one journal row (one statement, one commit). Only then are their Accounting-Responses
+//!    released; when the database refuses, none is (the NAS retransmits) and the failure is
+//!    counted. Up to `concurrency` batches are stored at once; they are acknowledged in the
+//!    order they were formed.
+//! 2. **Fold**: one task takes the stored batches in order, merges every report of a session
+//!    that waits together, and folds them into `sessions` in one transaction that also
+//!    deletes their journal rows. The open sessions in memory follow each fold.
+//!
+//! Storing a batch costs the database one row, where folding costs an upsert per session
+//! and its index entries: the answer waits only for the cheap part. When the fold falls
+//! behind by `max_unfolded` records, the durable stage stops taking batches until it catches
+//! up, so memory and the lag of `sessions` stay bounded. A journal row left by a crash, or by
+//! an instance that vanished, is folded at start and by the periodic recovery.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use edge_shared::accounting::{AccountingSink, AcctEvent, Done, SessionRecord};
 use edge_shared::health::Health;
+use edge_shared::journal;
 use edge_shared::metric_names as m;
 use edge_shared::sessions::ActiveSessions;
-use edge_shared::store::{BatchOp, BatchOutcome, Store, StoreError};
-use tokio::sync::mpsc;
+use edge_shared::store::{BatchOp, BatchOutcome, JournalKey, Store, StoreError};
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
-    /// Most records in one transaction.
+    /// Most records in one journal row.
     pub max_batch: usize,
     /// Longest a record waits for others to join its batch.
     pub max_wait: Duration,
     /// Records waiting for the writer; past it requests are shed (the NAS retransmits).
     pub queue: usize,
-    /// Batches being committed at once (each on its own connection). Rows are locked in
-    /// one order, so concurrent batches touching one session wait rather than deadlock.
+    /// Batches being stored at once (each on its own connection).
     pub concurrency: usize,
+    /// Records acknowledged but not yet folded into `sessions`; at this many the writer
+    /// takes no new batch until the fold catches up.
+    pub max_unfolded: usize,
+    /// Most records folded in one transaction.
+    pub fold_max: usize,
+    /// Journal rows older than this that no live fold has taken (their writer crashed or
+    /// vanished) are folded by this process.
+    pub orphan_age: Duration,
 }
 
 struct Pending {
@@ -47,9 +71,29 @@ impl AccountingSink for Writer {
     }
 }
 
+/// Records the durable stage has acknowledged and the fold has not yet folded.
+struct Unfolded {
+    records: AtomicUsize,
+    /// Signalled by the fold each time it brings `records` down.
+    less: Notify,
+}
+
+impl Unfolded {
+    fn add(&self, n: usize) {
+        let now = self.records.fetch_add(n, Ordering::Relaxed) + n;
+        metrics::gauge!(m::ACCT_UNFOLDED).set(now as f64);
+    }
+
+    fn sub(&self, n: usize) {
+        let now = self.records.fetch_sub(n, Ordering::Relaxed) - n;
+        metrics::gauge!(m::ACCT_UNFOLDED).set(now as f64);
+        self.less.notify_one();
+    }
+}
+
 impl Writer {
-    /// Starts the writer task. It stops once every `Writer` handle is dropped and the queue
-    /// is drained, committing what was queued: drop the handles to shut it down cleanly.
+    /// Starts the writer's two tasks. They stop once every `Writer` handle is dropped and
+    /// what was queued is stored and folded: drop the handles to shut it down cleanly.
     pub fn spawn(
         store: Store,
         active: Arc<ActiveSessions>,
@@ -57,117 +101,94 @@ impl Writer {
         cfg: WriterConfig,
     ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(cfg.queue.max(1));
-        let task = tokio::spawn(run(store, active, health, cfg, rx));
+        let writer_id: i64 = rand::random();
+        let unfolded = Arc::new(Unfolded {
+            records: AtomicUsize::new(0),
+            less: Notify::new(),
+        });
+        let (fold_tx, fold_rx) = mpsc::unbounded_channel();
+        let fold = Fold {
+            store: store.clone(),
+            active,
+            health: health.clone(),
+            unfolded: unfolded.clone(),
+            writer_id,
+            cfg: cfg.clone(),
+        };
+        let task = tokio::spawn(async move {
+            let folding = tokio::spawn(fold.run(fold_rx));
+            durable(store, health, cfg, rx, writer_id, unfolded, fold_tx).await;
+            let _ = folding.await;
+        });
         (Writer { tx }, task)
     }
 }
 
-/// A batch on its way to the database.
+/// A batch the durable stage has stored, on its way to the fold.
+struct Stored {
+    key: JournalKey,
+    events: Vec<AcctEvent>,
+}
+
+/// A batch on its way to the journal.
 struct InFlight {
-    number: u64,
-    task: JoinHandle<Result<BatchOutcome, StoreError>>,
+    task: JoinHandle<(Result<(), StoreError>, Vec<AcctEvent>)>,
+    key: JournalKey,
     dones: Vec<Done>,
-    records: usize,
     started: Instant,
 }
 
-/// Sessions recently closed, remembered while a batch formed after the closing one may
-/// still report them open: two batches in flight can reach the database in either order,
-/// and the one that ran first reports the row as it was then. A closed session never
-/// reopens, so the close wins.
-#[derive(Default)]
-struct RecentlyClosed {
-    ids: std::collections::HashSet<String>,
-    /// (last batch number in flight when these closed, their ids), oldest first.
-    horizon: VecDeque<(u64, Vec<String>)>,
-}
-
-impl RecentlyClosed {
-    fn record(&mut self, horizon: u64, ids: Vec<String>) {
-        if !ids.is_empty() {
-            self.ids.extend(ids.iter().cloned());
-            self.horizon.push_back((horizon, ids));
-        }
-    }
-
-    /// Brings the open sessions in memory in step with batch `number`'s outcome; batches
-    /// up to `newest_in_flight` were formed before it finished.
-    fn apply(
-        &mut self,
-        outcome: BatchOutcome,
-        active: &ActiveSessions,
-        number: u64,
-        newest_in_flight: u64,
-    ) {
-        for s in outcome.open {
-            if !self.ids.contains(&s.unique_id) {
-                active.upsert(s);
-            }
-        }
-        for id in &outcome.closed {
-            active.remove(id);
-        }
-        self.settle(number);
-        self.record(newest_in_flight, outcome.closed);
-    }
-
-    /// Forgets what no batch still in flight can contradict.
-    fn settle(&mut self, finished: u64) {
-        while self.horizon.front().is_some_and(|(h, _)| *h <= finished) {
-            if let Some((_, ids)) = self.horizon.pop_front() {
-                for id in ids {
-                    self.ids.remove(&id);
-                }
-            }
-        }
-    }
-}
-
-async fn run(
+async fn durable(
     store: Store,
-    active: Arc<ActiveSessions>,
     health: Arc<Health>,
     cfg: WriterConfig,
     mut rx: mpsc::Receiver<Pending>,
+    writer_id: i64,
+    unfolded: Arc<Unfolded>,
+    fold: mpsc::UnboundedSender<Stored>,
 ) {
     let mut inflight: VecDeque<InFlight> = VecDeque::new();
-    let mut closed = RecentlyClosed::default();
-    let mut next_number = 0u64;
+    let mut next_batch = 0i64;
     let mut open_channel = true;
     loop {
         if !open_channel && inflight.is_empty() {
             return;
         }
+        let room = unfolded.records.load(Ordering::Relaxed) < cfg.max_unfolded;
         tokio::select! {
             biased;
-            // The oldest batch first: outcomes are applied in the order batches were formed.
+            // The oldest batch first: answers go out, and batches reach the fold, in the
+            // order the batches were formed.
             r = async { (&mut inflight.front_mut().expect("guarded").task).await }, if !inflight.is_empty() => {
                 let batch = inflight.pop_front().expect("guarded");
-                let newest = inflight.back().map_or(batch.number, |b| b.number);
-                finish(batch, r, &active, &health, &mut closed, newest);
+                finish(batch, r, &health, &unfolded, &fold);
             }
-            first = rx.recv(), if open_channel && inflight.len() < cfg.concurrency.max(1) => {
+            first = rx.recv(), if open_channel && room && inflight.len() < cfg.concurrency.max(1) => {
                 let Some(first) = first else {
                     open_channel = false;
                     continue;
                 };
                 let batch = gather(first, &mut rx, &cfg).await;
-                let records = batch.len();
-                let mut dones = Vec::with_capacity(records);
-                let ops = plan(batch.into_iter().map(|p| {
+                let mut dones = Vec::with_capacity(batch.len());
+                let events: Vec<AcctEvent> = batch.into_iter().map(|p| {
                     dones.push(p.done);
                     p.event
-                }));
+                }).collect();
+                next_batch += 1;
+                let key = JournalKey { writer: writer_id, batch: next_batch };
                 let store = store.clone();
-                next_number += 1;
                 inflight.push_back(InFlight {
-                    number: next_number,
-                    task: tokio::spawn(async move { store.sessions_apply(ops).await }),
+                    task: tokio::spawn(async move {
+                        let entry = journal::encode(&events);
+                        (store.journal_append(key, &entry).await, events)
+                    }),
+                    key,
                     dones,
-                    records,
                     started: Instant::now(),
                 });
             }
+            // The fold caught up a little: look at `room` again.
+            _ = unfolded.less.notified(), if !room => {}
         }
     }
 }
@@ -197,26 +218,33 @@ async fn gather(
     batch
 }
 
+/// Releases a stored batch's answers (or counts its failure) and hands it to the fold.
 fn finish(
     batch: InFlight,
-    result: Result<Result<BatchOutcome, StoreError>, tokio::task::JoinError>,
-    active: &ActiveSessions,
+    result: Result<(Result<(), StoreError>, Vec<AcctEvent>), tokio::task::JoinError>,
     health: &Health,
-    closed: &mut RecentlyClosed,
-    newest_in_flight: u64,
+    unfolded: &Unfolded,
+    fold: &mpsc::UnboundedSender<Stored>,
 ) {
-    metrics::histogram!(m::ACCT_BATCH_SIZE).record(batch.records as f64);
+    let records = batch.dones.len();
+    metrics::histogram!(m::ACCT_BATCH_SIZE).record(records as f64);
     metrics::histogram!(m::ACCT_COMMIT_SECONDS).record(batch.started.elapsed().as_secs_f64());
     let stored = match result {
-        Ok(Ok(outcome)) => {
+        Ok((Ok(()), events)) => {
             health.set_database_ok(true);
-            closed.apply(outcome, active, batch.number, newest_in_flight);
-            metrics::counter!(m::ACCT_RECORDS_TOTAL).increment(batch.records as u64);
-            metrics::gauge!(m::ACCT_ACTIVE_SESSIONS).set(active.len() as f64);
+            metrics::counter!(m::ACCT_RECORDS_TOTAL).increment(records as u64);
+            // Counted before any answer leaves, so a NAS that has its answer never sees
+            // nothing unfolded while its record still waits.
+            unfolded.add(records);
+            if fold.send(Stored { key: batch.key, events }).is_err() {
+                // The fold is gone (shutting down): the row stays in the journal and is
+                // folded at the next start.
+                unfolded.sub(records);
+            }
             true
         }
-        Ok(Err(e)) => report_failure(health, &e.to_string(), batch.records),
-        Err(e) => report_failure(health, &e.to_string(), batch.records),
+        Ok((Err(e), _)) => report_failure(health, &e.to_string(), records),
+        Err(e) => report_failure(health, &e.to_string(), records),
     };
     batch.dones.into_iter().for_each(|d| d(stored));
 }
@@ -227,6 +255,157 @@ fn report_failure(health: &Health, e: &str, records: usize) -> bool {
     metrics::counter!(m::ACCT_FAILED_TOTAL).increment(records as u64);
     tracing::warn!(error = %e, records, "accounting batch not stored; not acknowledged");
     false
+}
+
+/// The second stage: stored batches into `sessions`, one transaction at a time.
+struct Fold {
+    store: Store,
+    active: Arc<ActiveSessions>,
+    health: Arc<Health>,
+    unfolded: Arc<Unfolded>,
+    writer_id: i64,
+    cfg: WriterConfig,
+}
+
+impl Fold {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Stored>) {
+        let mut recovery = tokio::time::interval(self.cfg.orphan_age.max(Duration::from_secs(1)));
+        recovery.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate; start-up recovery has just run.
+        recovery.tick().await;
+        loop {
+            tokio::select! {
+                biased;
+                _ = recovery.tick() => {
+                    let before = unix_now() - self.cfg.orphan_age.as_secs() as i64;
+                    if let Err(e) = recover(&self.store, &self.active, before, self.writer_id).await {
+                        tracing::warn!(error = %e, "journal recovery failed; will retry");
+                    }
+                }
+                first = rx.recv() => {
+                    let Some(first) = first else { return };
+                    let mut batches = vec![first];
+                    let mut records = batches[0].events.len();
+                    while records < self.cfg.fold_max {
+                        match rx.try_recv() {
+                            Ok(b) => {
+                                records += b.events.len();
+                                batches.push(b);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    let keys: Vec<JournalKey> = batches.iter().map(|b| b.key).collect();
+                    let ops = plan(batches.into_iter().flat_map(|b| b.events));
+                    let closing = rx.is_closed();
+                    self.fold_until_stored(&ops, &keys, records, closing).await;
+                    self.unfolded.sub(records);
+                }
+            }
+        }
+    }
+
+    /// Folds, retrying while the database refuses: the rows are safe in the journal, and
+    /// the durable stage stops taking batches once too many wait. At shutdown one failure
+    /// is the last word; the next start folds the rows.
+    async fn fold_until_stored(
+        &self,
+        ops: &[BatchOp],
+        keys: &[JournalKey],
+        records: usize,
+        closing: bool,
+    ) {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            let started = Instant::now();
+            match self.store.sessions_fold(ops, keys).await {
+                Ok(outcome) => {
+                    metrics::histogram!(m::ACCT_FOLD_SIZE).record(records as f64);
+                    metrics::histogram!(m::ACCT_FOLD_SECONDS)
+                        .record(started.elapsed().as_secs_f64());
+                    apply(outcome, &self.active);
+                    return;
+                }
+                Err(e) => {
+                    self.health.set_database_ok(false);
+                    metrics::counter!(m::ACCT_FOLD_FAILED_TOTAL).increment(1);
+                    tracing::warn!(error = %e, records, "fold into sessions failed; the journal keeps the records");
+                    if closing {
+                        return;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+/// Brings the open sessions in memory in step with a fold. Folds run one at a time, in the
+/// order their batches were stored, so each outcome is the newest word on its sessions.
+fn apply(outcome: BatchOutcome, active: &ActiveSessions) {
+    for s in outcome.open {
+        active.upsert(s);
+    }
+    for id in &outcome.closed {
+        active.remove(id);
+    }
+    metrics::gauge!(m::ACCT_ACTIVE_SESSIONS).set(active.len() as f64);
+}
+
+/// Folds journal rows written at or before `created_before` by any writer but `except`
+/// (this process's own, which its fold holds): what a crash or a vanished instance left.
+/// Returns the records folded. A row that does not decode is logged, counted and left in
+/// place for an operator.
+pub async fn recover(
+    store: &Store,
+    active: &ActiveSessions,
+    created_before: i64,
+    except: i64,
+) -> Result<usize, StoreError> {
+    const ROWS: i64 = 64;
+    let mut total = 0;
+    let mut skipped = std::collections::HashSet::new();
+    loop {
+        let limit = ROWS + skipped.len() as i64;
+        let rows = store.journal_rows(created_before, except, limit).await?;
+        let fetched = rows.len();
+        let mut keys = Vec::new();
+        let mut events = Vec::new();
+        for (key, entry) in rows {
+            if skipped.contains(&key) {
+                continue;
+            }
+            match journal::decode(&entry) {
+                Ok(ev) => {
+                    keys.push(key);
+                    events.extend(ev);
+                }
+                Err(e) => {
+                    metrics::counter!(m::ACCT_JOURNAL_CORRUPT_TOTAL).increment(1);
+                    tracing::error!(writer = key.writer, batch = key.batch, error = %e, "journal row left unfolded");
+                    skipped.insert(key);
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Ok(total);
+        }
+        let records = events.len();
+        let outcome = store.sessions_fold(&plan(events.into_iter()), &keys).await?;
+        apply(outcome, active);
+        metrics::counter!(m::ACCT_RECOVERED_TOTAL).increment(records as u64);
+        total += records;
+        if (fetched as i64) < limit {
+            return Ok(total);
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Turns a batch of events, in arrival order, into the steps of one transaction: runs of
@@ -294,38 +473,6 @@ mod tests {
         r.set_text(c::ACCT_UNIQUE_ID, id);
         r.set_int(c::INPUT_OCTETS, octets);
         AcctEvent::Session(Box::new(r))
-    }
-
-    fn open(id: &str) -> edge_shared::accounting::ActiveSession {
-        edge_shared::accounting::ActiveSession {
-            unique_id: id.into(),
-            session_id: id.into(),
-            username: "alice".into(),
-            nas_ip_address: "10.0.0.1".into(),
-            framed_ip: None,
-            interval: None,
-            last_seen: 0,
-        }
-    }
-
-    #[test]
-    fn an_older_batch_finishing_late_does_not_reopen_a_session() {
-        let active = ActiveSessions::default();
-        let mut closed = RecentlyClosed::default();
-        let outcome = |open_ids: &[&str], closed_ids: &[&str]| BatchOutcome {
-            open: open_ids.iter().map(|id| open(id)).collect(),
-            closed: closed_ids.iter().map(|id| id.to_string()).collect(),
-        };
-        // Batch 1 opens "a". Batch 2 (holding a Stop) ran first in the database, batch 3 (an
-        // Interim formed after it) ran before the Stop and so reports "a" open.
-        closed.apply(outcome(&["a"], &[]), &active, 1, 3);
-        assert_eq!(active.count_for_user("alice"), 1);
-        closed.apply(outcome(&[], &["a"]), &active, 2, 3);
-        closed.apply(outcome(&["a", "b"], &[]), &active, 3, 3);
-        assert!(active.get("a").is_none(), "closed stays closed");
-        assert!(active.get("b").is_some());
-        // Once nothing formed before the close is in flight, the memory is let go.
-        assert!(closed.ids.is_empty());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use edge_accounting::{load_active, spawn_reaper, ReaperConfig, Writer, WriterConfig};
+use edge_accounting::{load_active, recover, spawn_reaper, ReaperConfig, Writer, WriterConfig};
 use edge_radius::dict::Dictionary;
 use edge_radius::server::{self, Accounting, ServerConfig};
 use edge_shared::health::Health;
@@ -56,6 +56,14 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         cancel.clone(),
     );
     let sessions = Arc::new(ActiveSessions::default());
+    // What a crash left in the journal goes into sessions before anything is answered.
+    // (0: no writer of this process has written yet.)
+    let recovered = recover(&store, &sessions, i64::MAX, 0)
+        .await
+        .context("folding the accounting journal")?;
+    if recovered > 0 {
+        tracing::info!(records = recovered, "accounting journal folded");
+    }
     let open = load_active(&store, &sessions)
         .await
         .context("loading open sessions")?;
@@ -75,6 +83,9 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             } else {
                 1
             },
+            max_unfolded: a.max_unfolded,
+            fold_max: a.fold_max,
+            orphan_age: Duration::from_secs(a.orphan_seconds),
         },
     );
     let reaper = spawn_reaper(

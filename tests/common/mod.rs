@@ -294,6 +294,18 @@ impl Server {
             .unwrap_or(0.0)
     }
 
+    /// Waits until every acknowledged accounting record is folded into `sessions` (the
+    /// answer waits for the journal; the table follows within milliseconds).
+    pub fn settled(&self) {
+        assert!(
+            eventually(Duration::from_secs(20), || self
+                .metrics()
+                .lines()
+                .any(|l| l == "edge_accounting_unfolded_records 0")),
+            "the fold did not catch up"
+        );
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -19,7 +19,7 @@ use thiserror::Error;
 
 use crate::types::{Nas, Plan, PlanId};
 
-pub use sessions::{BatchOp, BatchOutcome, SessionQuery};
+pub use sessions::{BatchOp, BatchOutcome, JournalKey, SessionQuery};
 pub use subscribers::{ImportError, SubscriberChanges, SubscriberRow};
 
 /// Channel on which PostgreSQL announces committed changes.

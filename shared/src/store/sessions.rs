@@ -28,6 +28,20 @@ pub enum BatchOp {
     },
 }
 
+/// A journal row's key: the process that wrote it (a random number per start) and the
+/// batch's number in that process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct JournalKey {
+    pub writer: i64,
+    pub batch: i64,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// What a committed batch did to the set of open sessions.
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
@@ -215,7 +229,7 @@ where
 trait UpsertSessions {
     async fn upsert_sessions(
         &mut self,
-        records: Vec<SessionRecord>,
+        records: &[SessionRecord],
         out: &mut BatchOutcome,
     ) -> Result<(), sqlx::Error>;
 }
@@ -224,26 +238,19 @@ impl UpsertSessions for sqlx::PgConnection {
     /// One `INSERT … SELECT FROM UNNEST(…)` for the whole run, one array per column.
     async fn upsert_sessions(
         &mut self,
-        mut records: Vec<SessionRecord>,
+        records: &[SessionRecord],
         out: &mut BatchOutcome,
     ) -> Result<(), sqlx::Error> {
         // One order of row locks for every batch, so that batches committing at once (or
         // other instances) cannot deadlock.
-        records.sort_unstable_by(|a, b| a.unique_id().cmp(b.unique_id()));
+        let mut sorted: Vec<&SessionRecord> = records.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.unique_id().cmp(b.unique_id()));
         let mut q = sqlx::query(pg_upsert_sql());
         for (i, col) in COLUMNS.iter().enumerate() {
-            // Moved out column by column: no string is copied.
-            let column = records.iter_mut().map(|r| std::mem::take(&mut r.values[i]));
+            let column = sorted.iter().map(|r| &r.values[i]);
             q = match col.kind {
-                Kind::Text => q.bind(
-                    column
-                        .map(|v| match v {
-                            Value::Text(s) => Some(s),
-                            _ => None,
-                        })
-                        .collect::<Vec<Option<String>>>(),
-                ),
-                Kind::Int => q.bind(column.map(|v| v.int()).collect::<Vec<Option<i64>>>()),
+                Kind::Text => q.bind(column.map(Value::text).collect::<Vec<Option<&str>>>()),
+                Kind::Int => q.bind(column.map(Value::int).collect::<Vec<Option<i64>>>()),
             };
         }
         for row in q.fetch_all(self).await? {
@@ -257,10 +264,10 @@ impl UpsertSessions for sqlx::SqliteConnection {
     /// One upsert per session: SQLite is in-process, so a statement costs no round trip.
     async fn upsert_sessions(
         &mut self,
-        records: Vec<SessionRecord>,
+        records: &[SessionRecord],
         out: &mut BatchOutcome,
     ) -> Result<(), sqlx::Error> {
-        for r in &records {
+        for r in records {
             let mut q = sqlx::query(sqlite_upsert_sql());
             for v in &r.values {
                 q = match v {
@@ -277,9 +284,57 @@ impl UpsertSessions for sqlx::SqliteConnection {
 }
 
 impl Store {
-    /// Applies a batch in one transaction and reports what it opened and closed. Nothing is
-    /// applied when it fails.
-    pub async fn sessions_apply(&self, ops: Vec<BatchOp>) -> Result<BatchOutcome, StoreError> {
+    /// Stores one batch of encoded accounting events as a journal row: the durable step
+    /// before the batch's Accounting-Responses go out. One row, one statement, one commit.
+    pub async fn journal_append(&self, key: JournalKey, entry: &[u8]) -> Result<(), StoreError> {
+        let sql = "INSERT INTO acct_journal (writer, batch, created_at, entry) VALUES ($1, $2, $3, $4)";
+        on_pool!(self, p => {
+            sqlx::query(sql)
+                .bind(key.writer)
+                .bind(key.batch)
+                .bind(unix_now())
+                .bind(entry)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Journal rows written at or before `created_before` (Unix seconds) by any writer but
+    /// `except_writer`, oldest first, at most `limit`: what a crashed or vanished process
+    /// left unfolded.
+    pub async fn journal_rows(
+        &self,
+        created_before: i64,
+        except_writer: i64,
+        limit: i64,
+    ) -> Result<Vec<(JournalKey, Vec<u8>)>, StoreError> {
+        let sql = "SELECT writer, batch, entry FROM acct_journal
+                   WHERE created_at <= $1 AND writer <> $2
+                   ORDER BY created_at, writer, batch LIMIT $3";
+        let rows: Vec<(i64, i64, Vec<u8>)> = on_pool!(self, p => {
+            sqlx::query_as(sql)
+                .bind(created_before)
+                .bind(except_writer)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(writer, batch, entry)| (JournalKey { writer, batch }, entry))
+            .collect())
+    }
+
+    /// Folds batches into the sessions table in one transaction and deletes their journal
+    /// rows in the same transaction, then reports what the batches opened and closed.
+    /// Nothing is applied when it fails. Folding a row twice (two processes recovering the
+    /// same crash) is harmless: the merge rules are idempotent.
+    pub async fn sessions_fold(
+        &self,
+        ops: &[BatchOp],
+        journal: &[JournalKey],
+    ) -> Result<BatchOutcome, StoreError> {
         let mut out = BatchOutcome::default();
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
@@ -293,11 +348,18 @@ impl Store {
                     BatchOp::Reap { unique_id, last_seen } => (reap_sql(), unique_id, last_seen),
                 };
                 let ids: Vec<String> = sqlx::query_scalar(sql)
-                    .bind(key)
-                    .bind(at)
+                    .bind(key.as_str())
+                    .bind(*at)
                     .fetch_all(&mut *tx)
                     .await?;
                 out.closed.extend(ids);
+            }
+            for key in journal {
+                sqlx::query("DELETE FROM acct_journal WHERE writer = $1 AND batch = $2")
+                    .bind(key.writer)
+                    .bind(key.batch)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
         });
