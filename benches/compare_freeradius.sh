@@ -8,7 +8,9 @@
 # Accounting: a Start / Interim-Update / Stop cycle per session (radius-load acct-cycle,
 # 8 threads x 256 in flight, as a busy BNG fleet keeps them), answered by the null responder,
 # by dotmac-edge (durable in PostgreSQL before each answer) and by FreeRADIUS with rlm_sql
-# PostgreSQL accounting into radacct on the same PostgreSQL server.
+# PostgreSQL accounting into radacct on the same PostgreSQL server. Then edge-burst: 2 s of
+# Starts for new sessions (a reconnect storm), answered once the journal row commits while
+# the fold into sessions drains behind.
 #
 # Installs freeradius and freeradius-postgresql from Debian when missing. PAP with
 # Message-Authenticator for all; CHAP and MS-CHAPv2 for the null responder and dotmac-edge.
@@ -106,6 +108,17 @@ R[edge-acct]=$(measure edge-acct $EDGE_ACCT_PORT acct-cycle "${ACCT_LOAD[@]}")
 edge_metric() { curl -s "127.0.0.1:$EDGE_HTTP/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
 batches=$(edge_metric edge_accounting_batch_size_count); records=$(edge_metric edge_accounting_batch_size_sum)
 commit_s=$(edge_metric edge_accounting_commit_seconds_sum)
+folds=$(edge_metric edge_accounting_fold_size_count); folded=$(edge_metric edge_accounting_fold_size_sum)
+wait_folded() { # seconds until every answered record is in sessions
+  local t0=$SECONDS
+  until [ "$(edge_metric edge_accounting_unfolded_records)" = 0 ]; do sleep 0.2; done
+  echo $((SECONDS - t0))
+}
+settle_s=$(wait_folded)
+# A reconnect storm: 2 s of Starts for new sessions once the fold has caught up. The answers
+# wait for the journal only; the fold drains the backlog afterwards.
+R[edge-burst]=$(ROUNDS=1 SECONDS_EACH=2 measure edge-burst $EDGE_ACCT_PORT acct-start "${ACCT_LOAD[@]}")
+burst_fold_s=$(wait_folded)
 start_fr files && { R[fr-files]=$(measure freeradius-files $FR_PORT pap); stop_fr; }
 start_fr sql && {
   R[fr-sql]=$(measure freeradius-sql $FR_PORT pap)
@@ -131,11 +144,12 @@ echo
 echo "RADIUS accounting (Start / Interim-Update / Stop per session), ${ACCT_LOAD[*]}, median of $ROUNDS x ${SECONDS_EACH}s"
 printf "| %-34s | %10s | %12s | %8s |\n" "server" "req/s" "vs null" "p99 ms"
 printf "|%s|%s|%s|%s|\n" "------------------------------------" "------------" "--------------" "----------"
-for k in null-acct edge-acct fr-acct; do
+for k in null-acct edge-acct fr-acct edge-burst; do
   printf "| %-34s | %10s | %12s | %8s |\n" "$k" "${R[$k]:-failed}" "$(ratio "${R[$k]:-0}" "${R[null-acct]}")" "$(p99 $k)"
 done
 echo
 echo "dotmac-edge accounting vs FreeRADIUS rlm_sql PostgreSQL: $(ratio "${R[edge-acct]}" "${R[fr-acct]:-0}")x"
 echo "dotmac-edge batches: $batches commits, $(awk -v r="$records" -v b="$batches" 'BEGIN { if (b > 0) printf "%.0f", r / b }') records per commit on average, $(awk -v s="$commit_s" -v b="$batches" 'BEGIN { if (b > 0) printf "%.1f", 1000 * s / b }') ms per commit"
+echo "dotmac-edge folds: $folds, $(awk -v r="$folded" -v b="$folds" 'BEGIN { if (b > 0) printf "%.0f", r / b }') records per fold; sessions caught up ${settle_s}s after the cycle load, ${burst_fold_s}s after the 2 s burst"
 echo "rows: dotmac-edge sessions $edge_rows (duplicate unique ids: $edge_dup), FreeRADIUS radacct $fr_rows"
 echo "raw runs:"; cat "$work/raw.txt"

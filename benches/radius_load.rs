@@ -131,6 +131,9 @@ impl Method {
 struct Slot {
     sent: Instant,
     ra: [u8; 16],
+    /// The authenticator of the request this slot carried before: a second answer to it
+    /// (the server answering a retransmit from its reply cache) is a duplicate, not a forgery.
+    prev_ra: [u8; 16],
     live: bool,
     /// Which request of this thread's sequence the slot carries; a lost one is sent again.
     seq: u64,
@@ -143,6 +146,7 @@ struct Tally {
     accepts: u64,
     rejects: u64,
     bad: u64,
+    duplicates: u64,
     lost: u64,
     /// Acct-Session-Ids of acknowledged Starts (acct-start).
     acked: Vec<String>,
@@ -199,6 +203,7 @@ fn load(args: &[String]) {
         all.accepts += t.accepts;
         all.rejects += t.rejects;
         all.bad += t.bad;
+        all.duplicates += t.duplicates;
         all.lost += t.lost;
         all.acked.extend(t.acked);
     }
@@ -222,13 +227,14 @@ fn load(args: &[String]) {
         label
     };
     println!(
-        "RESULT label={label} rps={:.0} p50_ms={:.3} p99_ms={:.3} accepts={} rejects={} bad_authenticator={} lost={}",
+        "RESULT label={label} rps={:.0} p50_ms={:.3} p99_ms={:.3} accepts={} rejects={} bad_authenticator={} duplicates={} lost={}",
         done as f64 / elapsed,
         pct(0.50),
         pct(0.99),
         all.accepts,
         all.rejects,
         all.bad,
+        all.duplicates,
         all.lost
     );
 }
@@ -292,6 +298,7 @@ fn run_thread(gen: &Gen, server: SocketAddr, window: usize, stop: &AtomicBool) -
         .map(|_| Slot {
             sent: Instant::now(),
             ra: [0; 16],
+            prev_ra: [0; 16],
             live: false,
             seq: 0,
             packet: Vec::new(),
@@ -303,9 +310,11 @@ fn run_thread(gen: &Gen, server: SocketAddr, window: usize, stop: &AtomicBool) -
     let mut send = |id: u8, seq: u64, slots: &mut Vec<Slot>| {
         let (packet, ra) = gen.request(id, seq, &mut rng);
         let _ = sock.send_to(&packet, server);
+        let prev_ra = slots[usize::from(id)].ra;
         slots[usize::from(id)] = Slot {
             sent: Instant::now(),
             ra,
+            prev_ra,
             live: true,
             seq,
             packet,
@@ -332,18 +341,26 @@ fn run_thread(gen: &Gen, server: SocketAddr, window: usize, stop: &AtomicBool) -
                 copy[4..20].copy_from_slice(&slot.ra);
                 let expect = response_authenticator(&copy, &slot.ra, &gen.secret);
                 if &expect != p.authenticator() {
-                    tally.bad += 1;
-                } else {
-                    tally
-                        .latencies_us
-                        .push(slot.sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
-                    match p.code() {
-                        Code::ACCESS_ACCEPT | Code::ACCOUNTING_RESPONSE => tally.accepts += 1,
-                        _ => tally.rejects += 1,
+                    copy[4..20].copy_from_slice(&slot.prev_ra);
+                    if &response_authenticator(&copy, &slot.prev_ra, &gen.secret)
+                        == p.authenticator()
+                    {
+                        tally.duplicates += 1;
+                    } else {
+                        tally.bad += 1;
                     }
-                    if matches!(gen.method, Method::AcctStart) {
-                        tally.acked.push(gen.session_id(slot.seq));
-                    }
+                    // Not this slot's answer: keep waiting for it.
+                    continue;
+                }
+                tally
+                    .latencies_us
+                    .push(slot.sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                match p.code() {
+                    Code::ACCESS_ACCEPT | Code::ACCOUNTING_RESPONSE => tally.accepts += 1,
+                    _ => tally.rejects += 1,
+                }
+                if matches!(gen.method, Method::AcctStart) {
+                    tally.acked.push(gen.session_id(slot.seq));
                 }
                 send(id, next_seq, &mut slots);
                 next_seq += 1;

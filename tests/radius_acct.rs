@@ -403,11 +403,17 @@ fn the_journal_is_folded_at_start_postgres() {
     let _ = locker.kill();
     let _ = locker.wait();
     assert!(sessions(&db, &["--username", "carol"]).is_empty());
-    assert_eq!(radacct(&db, "SELECT COUNT(*) FROM acct_journal").trim(), "1");
+    assert_eq!(
+        radacct(&db, "SELECT COUNT(*) FROM acct_journal").trim(),
+        "1"
+    );
 
     let server = Server::start(&db.url);
     assert_eq!(session(&db, "carol")["acct_session_id"], "s-journal");
-    assert_eq!(radacct(&db, "SELECT COUNT(*) FROM acct_journal").trim(), "0");
+    assert_eq!(
+        radacct(&db, "SELECT COUNT(*) FROM acct_journal").trim(),
+        "0"
+    );
     assert_eq!(server.metric("edge_accounting_recovered_total"), 1.0);
     assert_eq!(server.metric("edge_accounting_active_sessions"), 1.0);
 }

@@ -108,7 +108,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<AcctEvent>, JournalError> {
                         _ => return Err(JournalError("column of the wrong kind")),
                     };
                 }
-                if rec.values[crate::accounting::c::ACCT_UNIQUE_ID].text().is_none() {
+                if rec.values[crate::accounting::c::ACCT_UNIQUE_ID]
+                    .text()
+                    .is_none()
+                {
                     return Err(JournalError("session without a unique id"));
                 }
                 AcctEvent::Session(Box::new(rec))

@@ -287,7 +287,8 @@ impl Store {
     /// Stores one batch of encoded accounting events as a journal row: the durable step
     /// before the batch's Accounting-Responses go out. One row, one statement, one commit.
     pub async fn journal_append(&self, key: JournalKey, entry: &[u8]) -> Result<(), StoreError> {
-        let sql = "INSERT INTO acct_journal (writer, batch, created_at, entry) VALUES ($1, $2, $3, $4)";
+        let sql =
+            "INSERT INTO acct_journal (writer, batch, created_at, entry) VALUES ($1, $2, $3, $4)";
         on_pool!(self, p => {
             sqlx::query(sql)
                 .bind(key.writer)
