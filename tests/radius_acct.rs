@@ -262,6 +262,10 @@ fn reaper(backend: Backend) {
         session(&db, "ivy")["acct_terminate_cause"] == "Stale-Session"
     }));
     assert!(session(&db, "hank")["acct_stop_time"].is_null());
+    // The counter counts sessions closed, not closes asked for: one, however many sweeps
+    // saw ivy before the fold closed her.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(server.metric("edge_accounting_reaped_total"), 1.0);
     // A real Stop arriving later replaces the reaper's verdict.
     assert!(acct(
         &server,

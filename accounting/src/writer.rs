@@ -359,6 +359,7 @@ impl Fold {
 /// Brings the open sessions in memory in step with a fold. Folds run one at a time, in the
 /// order their batches were stored, so each outcome is the newest word on its sessions.
 fn apply(outcome: BatchOutcome, active: &ActiveSessions) {
+    metrics::counter!(m::ACCT_REAPED_TOTAL).increment(outcome.reaped as u64);
     for s in outcome.open {
         active.upsert(s);
     }

@@ -105,8 +105,9 @@ impl std::fmt::Debug for Subscriber {
     }
 }
 
-/// A subscriber row as written by the CLI, the import and (later) the API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A subscriber row as written by the CLI, the import and (later) the API. Its `Debug` leaves
+/// the password out.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct SubscriberRecord {
     pub username: String,
     #[serde(skip)]
@@ -115,6 +116,19 @@ pub struct SubscriberRecord {
     pub status: SubscriberStatus,
     pub static_ipv4: Option<Ipv4Addr>,
     pub calling_station_id: Option<String>,
+}
+
+impl std::fmt::Debug for SubscriberRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriberRecord")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("plan", &self.plan)
+            .field("status", &self.status)
+            .field("static_ipv4", &self.static_ipv4)
+            .field("calling_station_id", &self.calling_station_id)
+            .finish()
+    }
 }
 
 /// Normalises a MAC-style Calling-Station-Id for comparison: hex digits only, lower case.
@@ -157,6 +171,19 @@ mod tests {
             calling_station_id: None,
         };
         assert!(!format!("{sub:?}").contains("pa55-value"));
+        let row = SubscriberRecord {
+            username: "alice".into(),
+            password: "pa55-value".into(),
+            plan: None,
+            status: SubscriberStatus::Active,
+            static_ipv4: None,
+            calling_station_id: None,
+        };
+        let shown = format!("{row:?}");
+        assert!(
+            shown.contains("alice") && !shown.contains("pa55-value"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct BatchOutcome {
     pub open: Vec<ActiveSession>,
     /// Unique ids of sessions the batch closed.
     pub closed: Vec<String>,
+    /// How many of those the reaper's closes closed (a session heard of meanwhile is not).
+    pub reaped: usize,
 }
 
 /// Filters for listing sessions; newest first.
@@ -353,6 +355,9 @@ impl Store {
                     .bind(*at)
                     .fetch_all(&mut *tx)
                     .await?;
+                if matches!(op, BatchOp::Reap { .. }) {
+                    out.reaped += ids.len();
+                }
                 out.closed.extend(ids);
             }
             for key in journal {
