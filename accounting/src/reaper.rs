@@ -3,9 +3,9 @@
 //! stop time and the terminate cause `Stale-Session`.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use edge_shared::accounting::{AccountingSink, AcctEvent};
+use edge_shared::accounting::{unix_now, AccountingSink, AcctEvent};
 use edge_shared::sessions::ActiveSessions;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -36,11 +36,8 @@ pub fn spawn_reaper(
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
             let stale = active.stale(
-                now,
+                unix_now(),
                 cfg.default_interval.as_secs() as i64,
                 i64::from(cfg.multiplier),
                 cfg.grace.as_secs() as i64,

@@ -18,9 +18,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use edge_shared::accounting::{AccountingSink, AcctEvent, Done, SessionRecord};
+use edge_shared::accounting::{unix_now, AccountingSink, AcctEvent, Done, SessionRecord};
 use edge_shared::health::Health;
 use edge_shared::journal;
 use edge_shared::metric_names as m;
@@ -418,12 +418,6 @@ pub async fn recover(
             return Ok(total);
         }
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Turns a batch of events, in arrival order, into the steps of one transaction: runs of

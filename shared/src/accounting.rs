@@ -8,6 +8,14 @@
 //! the table), both generated from [`COLUMNS`].
 
 use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Now, in Unix seconds: the clock every session time is written in.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
 /// Terminate cause written by the stale-session reaper: not a RADIUS value, so that reports
 /// can tell a reaped session from one the NAS closed.

@@ -1,9 +1,7 @@
 //! `dotmac-edge sessions`: accounting sessions from the database.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use clap::Subcommand;
-use edge_shared::accounting::{Value, COLUMNS};
+use edge_shared::accounting::{unix_now, Value, COLUMNS};
 use edge_shared::store::SessionQuery;
 
 use crate::config::Config;
@@ -78,10 +76,7 @@ pub async fn sessions(cfg: &Config, c: SessionCmd) -> anyhow::Result<()> {
             }
         }
         SessionCmd::Prune { older_than_days } => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            let before = now - i64::from(older_than_days) * 86_400;
+            let before = unix_now() - i64::from(older_than_days) * 86_400;
             let n = store.sessions_prune(before).await?;
             println!("pruned {n} sessions that stopped before {before}");
         }

@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-use edge_shared::accounting::{AcctEvent, Done};
+use edge_shared::accounting::{unix_now, AcctEvent, Done};
 use edge_shared::index::Index;
 use edge_shared::types::{Nas, Subscriber};
 
@@ -220,11 +220,8 @@ impl Handler {
         if let Some(seen) = self.retransmit(&key, now) {
             return seen;
         }
-        let unix_now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
         let reply = accounting_response(pkt, client);
-        match acct::decode(pkt, &self.dict, &client.nas, src.ip(), unix_now) {
+        match acct::decode(pkt, &self.dict, &client.nas, src.ip(), unix_now()) {
             Ok(event) => {
                 if !self.cache.put(key, Cached::InProgress, now) {
                     self.stats.reply_cache_full.increment(1);

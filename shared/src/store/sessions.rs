@@ -10,7 +10,8 @@ use sqlx::Row;
 
 use super::{on_pool, Store, StoreError};
 use crate::accounting::{
-    ActiveSession, Kind, Rule, SessionRecord, Value, COLUMNS, NAS_REBOOT_CAUSE, STALE_CAUSE,
+    unix_now, ActiveSession, Kind, Rule, SessionRecord, Value, COLUMNS, NAS_REBOOT_CAUSE,
+    STALE_CAUSE,
 };
 
 /// One step of a batch, applied in order inside one transaction.
@@ -34,12 +35,6 @@ pub enum BatchOp {
 pub struct JournalKey {
     pub writer: i64,
     pub batch: i64,
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// What a committed batch did to the set of open sessions.
