@@ -15,6 +15,7 @@
 //! up, so memory and the lag of `sessions` stay bounded. A journal row left by a crash, or by
 //! an instance that vanished, is folded at start and by the periodic recovery.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,6 +24,8 @@ use std::time::{Duration, Instant};
 use edge_shared::accounting::{unix_now, AccountingSink, AcctEvent, Done, SessionRecord};
 use edge_shared::health::Health;
 use edge_shared::journal;
+use edge_shared::leases::LeaseChange;
+use edge_shared::types::PoolId;
 use edge_shared::metric_names as m;
 use edge_shared::sessions::ActiveSessions;
 use edge_shared::store::{BatchOp, BatchOutcome, JournalKey, Store, StoreError};
@@ -51,6 +54,7 @@ pub struct WriterConfig {
 
 struct Pending {
     event: AcctEvent,
+    more: Vec<AcctEvent>,
     done: Done,
 }
 
@@ -58,11 +62,19 @@ struct Pending {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Pending>,
+    id: i64,
+}
+
+impl Writer {
+    /// This process's writer id: the `writer` of its journal rows.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
 }
 
 impl AccountingSink for Writer {
-    fn submit(&self, event: AcctEvent, done: Done) -> Result<(), Done> {
-        self.tx.try_send(Pending { event, done }).map_err(|e| {
+    fn submit_with(&self, event: AcctEvent, more: Vec<AcctEvent>, done: Done) -> Result<(), Done> {
+        self.tx.try_send(Pending { event, more, done }).map_err(|e| {
             metrics::counter!(m::ACCT_SHED_TOTAL).increment(1);
             match e {
                 mpsc::error::TrySendError::Full(p) | mpsc::error::TrySendError::Closed(p) => p.done,
@@ -120,7 +132,7 @@ impl Writer {
             durable(store, health, cfg, rx, writer_id, unfolded, fold_tx).await;
             let _ = folding.await;
         });
-        (Writer { tx }, task)
+        (Writer { tx, id: writer_id }, task)
     }
 }
 
@@ -137,6 +149,8 @@ struct InFlight {
     task: JoinHandle<(Result<(), StoreError>, Vec<u8>)>,
     key: JournalKey,
     dones: Vec<Done>,
+    /// Events in the batch (a request may bring more than one).
+    records: usize,
     started: Instant,
 }
 
@@ -172,10 +186,13 @@ async fn durable(
                 };
                 let batch = gather(first, &mut rx, &cfg).await;
                 let mut dones = Vec::with_capacity(batch.len());
-                let events: Vec<AcctEvent> = batch.into_iter().map(|p| {
+                let mut events: Vec<AcctEvent> = Vec::with_capacity(batch.len());
+                for p in batch {
                     dones.push(p.done);
-                    p.event
-                }).collect();
+                    events.push(p.event);
+                    events.extend(p.more);
+                }
+                let records = events.len();
                 next_batch += 1;
                 let key = JournalKey { writer: writer_id, batch: next_batch };
                 let store = store.clone();
@@ -186,6 +203,7 @@ async fn durable(
                     }),
                     key,
                     dones,
+                    records,
                     started: Instant::now(),
                 });
             }
@@ -228,7 +246,7 @@ fn finish(
     unfolded: &Unfolded,
     fold: &mpsc::UnboundedSender<Stored>,
 ) {
-    let records = batch.dones.len();
+    let records = batch.records;
     metrics::histogram!(m::ACCT_BATCH_SIZE).record(records as f64);
     metrics::histogram!(m::ACCT_COMMIT_SECONDS).record(batch.started.elapsed().as_secs_f64());
     let stored = match result {
@@ -422,9 +440,10 @@ pub async fn recover(
 
 /// Turns a batch of events, in arrival order, into the steps of one transaction: runs of
 /// session reports folded to one record per session, cut wherever a NAS restart or a reap
-/// must come between them.
+/// must come between them; lease changes (another table) to the newest per slot, last.
 fn plan(events: impl Iterator<Item = AcctEvent>) -> Vec<BatchOp> {
     let mut ops = Vec::new();
+    let mut leases: HashMap<(PoolId, i64), LeaseChange> = HashMap::new();
     let mut run: Vec<SessionRecord> = Vec::new();
     let mut slot: HashMap<String, usize> = HashMap::new();
     let flush = |run: &mut Vec<SessionRecord>,
@@ -458,9 +477,22 @@ fn plan(events: impl Iterator<Item = AcctEvent>) -> Vec<BatchOp> {
                     last_seen,
                 });
             }
+            AcctEvent::Lease(l) => match leases.entry((l.pool, l.slot)) {
+                Entry::Occupied(mut o) => {
+                    if o.get().at_us <= l.at_us {
+                        o.insert(*l);
+                    }
+                }
+                Entry::Vacant(v) => {
+                    v.insert(*l);
+                }
+            },
         }
     }
     flush(&mut run, &mut slot, &mut ops);
+    if !leases.is_empty() {
+        ops.push(BatchOp::Leases(leases.into_values().collect()));
+    }
     ops
 }
 

@@ -305,13 +305,20 @@ pub enum AcctEvent {
     NasRestart { nas_ip_address: String, at: i64 },
     /// Close a session nothing has been heard of since `last_seen`, at its last update.
     Reap { unique_id: String, last_seen: i64 },
+    /// An address lease changed (allocated, bound, extended, released).
+    Lease(Box<crate::leases::LeaseChange>),
 }
 
 /// Something that takes accounting events and calls `done(true)` once the event is durable,
 /// `done(false)` when it could not be stored. `submit` refuses (returns the callback unused
 /// as `Err`) when its queue is full.
 pub trait AccountingSink: Send + Sync {
-    fn submit(&self, event: AcctEvent, done: Done) -> Result<(), Done>;
+    /// `event` and `more` are stored together (in one journal row), in order.
+    fn submit_with(&self, event: AcctEvent, more: Vec<AcctEvent>, done: Done) -> Result<(), Done>;
+
+    fn submit(&self, event: AcctEvent, done: Done) -> Result<(), Done> {
+        self.submit_with(event, Vec::new(), done)
+    }
 }
 
 pub type Done = Box<dyn FnOnce(bool) + Send>;
@@ -324,6 +331,8 @@ pub struct ActiveSession {
     pub username: String,
     pub nas_ip_address: String,
     pub framed_ip: Option<IpAddr>,
+    pub framed_ipv6_prefix: Option<String>,
+    pub delegated_ipv6_prefix: Option<String>,
     pub interval: Option<i64>,
     pub last_seen: i64,
 }

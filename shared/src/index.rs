@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use dashmap::DashMap;
 
 use crate::store::{Store, StoreError};
-use crate::types::{Plan, PlanId, Subscriber};
+use crate::types::{Plan, PlanId, Pool, PoolId, Subscriber};
 
 pub use nas_table::NasTable;
 pub use refresh::spawn_refresher;
@@ -22,6 +22,7 @@ pub struct Index {
     subscribers: DashMap<Box<str>, Arc<Subscriber>, foldhash::fast::RandomState>,
     nas: ArcSwap<NasTable>,
     plans: ArcSwap<HashMap<PlanId, Arc<Plan>>>,
+    pools: ArcSwap<HashMap<PoolId, Arc<Pool>>>,
     revision: AtomicI64,
     /// Bumped whenever NAS or plans are reloaded, so that derived caches know to rebuild.
     generation: AtomicU64,
@@ -52,6 +53,10 @@ impl Index {
         self.plans.load_full()
     }
 
+    pub fn pools(&self) -> Arc<HashMap<PoolId, Arc<Pool>>> {
+        self.pools.load_full()
+    }
+
     pub fn revision(&self) -> i64 {
         self.revision.load(Ordering::Acquire)
     }
@@ -72,6 +77,10 @@ impl Index {
         }
         let nas = store.nas_list().await?;
         let plans = store.plan_list().await?;
+        let pools = store.pool_list().await?;
+        self.pools.store(Arc::new(
+            pools.into_iter().map(|p| (p.id, Arc::new(p))).collect(),
+        ));
         self.nas.store(Arc::new(NasTable::build(nas)));
         self.plans.store(Arc::new(
             plans.into_iter().map(|p| (p.id, Arc::new(p))).collect(),

@@ -13,16 +13,22 @@
 //! event   = 1 column*35                          session report, columns in COLUMNS order
 //!         | 2 text(nas_ip_address) i64(at)        NAS restart
 //!         | 3 text(unique_id) i64(last_seen)      reap
+//!         | 4 i64(pool) i64(slot) text(address) text(username) u8(state)
+//!             text(unique_id, empty: none) i64(expires_at) i64(at_us) text(instance)
+//!                                                 lease change
 //! column  = 0 | 1 text | 2 i64                   null, text, integer
 //! text    = len:u32 utf8-bytes
 //! ```
 
 use crate::accounting::{AcctEvent, Kind, SessionRecord, Value, COLUMNS};
+use crate::leases::{LeaseChange, LeaseState};
+use crate::types::PoolId;
 
 const VERSION: u8 = 1;
 const SESSION: u8 = 1;
 const NAS_RESTART: u8 = 2;
 const REAP: u8 = 3;
+const LEASE: u8 = 4;
 const NULL: u8 = 0;
 const TEXT: u8 = 1;
 const INT: u8 = 2;
@@ -74,6 +80,18 @@ pub fn encode(events: &[AcctEvent]) -> Vec<u8> {
                 text(&mut out, unique_id);
                 out.extend_from_slice(&last_seen.to_le_bytes());
             }
+            AcctEvent::Lease(l) => {
+                out.push(LEASE);
+                out.extend_from_slice(&l.pool.0.to_le_bytes());
+                out.extend_from_slice(&l.slot.to_le_bytes());
+                text(&mut out, &l.address);
+                text(&mut out, &l.username);
+                out.push(l.state.code());
+                text(&mut out, l.unique_id.as_deref().unwrap_or(""));
+                out.extend_from_slice(&l.expires_at.to_le_bytes());
+                out.extend_from_slice(&l.at_us.to_le_bytes());
+                text(&mut out, &l.instance);
+            }
         }
     }
     out
@@ -124,6 +142,18 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<AcctEvent>, JournalError> {
                 unique_id: r.text()?,
                 last_seen: r.i64()?,
             },
+            LEASE => AcctEvent::Lease(Box::new(LeaseChange {
+                pool: PoolId(r.i64()?),
+                slot: r.i64()?,
+                address: r.text()?,
+                username: r.text()?,
+                state: LeaseState::from_code(r.u8()?)
+                    .ok_or(JournalError("unknown lease state"))?,
+                unique_id: Some(r.text()?).filter(|u| !u.is_empty()),
+                expires_at: r.i64()?,
+                at_us: r.i64()?,
+                instance: r.text()?,
+            })),
             _ => return Err(JournalError("unknown event")),
         });
     }
@@ -187,6 +217,17 @@ mod tests {
                 unique_id: "ffee".into(),
                 last_seen: 42,
             },
+            AcctEvent::Lease(Box::new(LeaseChange {
+                pool: PoolId(3),
+                slot: 1 << 33,
+                address: "2001:db8:0:7::/64".into(),
+                username: "bob".into(),
+                state: LeaseState::Bound,
+                unique_id: Some("u1".into()),
+                expires_at: 1_700_000_600,
+                at_us: 1_700_000_000_000_001,
+                instance: "edge-a".into(),
+            })),
         ]
     }
 

@@ -5,6 +5,7 @@ pub mod accounting;
 pub mod health;
 pub mod index;
 pub mod journal;
+pub mod leases;
 pub mod metric_names;
 pub mod sessions;
 pub mod store;

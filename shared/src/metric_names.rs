@@ -25,3 +25,25 @@ pub const ACCT_FOLD_SECONDS: &str = "edge_accounting_fold_seconds";
 pub const ACCT_FOLD_FAILED_TOTAL: &str = "edge_accounting_fold_failed_total";
 pub const ACCT_RECOVERED_TOTAL: &str = "edge_accounting_recovered_total";
 pub const ACCT_JOURNAL_CORRUPT_TOTAL: &str = "edge_accounting_journal_corrupt_total";
+
+/// Addresses and prefixes handed out in Access-Accepts (stored before the answer).
+pub const IPAM_ALLOCATED_TOTAL: &str = "edge_ipam_allocated_total";
+/// Access-Requests refused because a pool (and its fallbacks) had nothing free, by pool.
+pub const IPAM_EXHAUSTED_TOTAL: &str = "edge_ipam_exhausted_total";
+/// Allocations refused because this instance could not allocate (name not held, database
+/// out of reach, pool unknown).
+pub const IPAM_UNAVAILABLE_TOTAL: &str = "edge_ipam_unavailable_total";
+/// Accounting reports naming an address of a pool this instance did not hand out to that
+/// subscriber, by kind (`held`: another subscriber holds it; `unallocated`: nobody did).
+pub const IPAM_CONFLICTS_TOTAL: &str = "edge_ipam_conflicts_total";
+/// Accounting Starts carrying an address outside every pool.
+pub const IPAM_EXTERNAL_TOTAL: &str = "edge_ipam_external_leases_total";
+/// Slots of a pool (less excluded ones), owned by this instance, and free among them.
+pub const IPAM_POOL_SLOTS: &str = "edge_ipam_pool_slots";
+pub const IPAM_POOL_OWNED: &str = "edge_ipam_pool_owned_slots";
+pub const IPAM_POOL_FREE: &str = "edge_ipam_pool_free_slots";
+/// Blocks claimed from the database, and given back.
+pub const IPAM_BLOCKS_CLAIMED_TOTAL: &str = "edge_ipam_blocks_claimed_total";
+pub const IPAM_BLOCKS_RETURNED_TOTAL: &str = "edge_ipam_blocks_returned_total";
+/// 1 while this instance holds its name and may allocate.
+pub const IPAM_READY: &str = "edge_ipam_ready";

@@ -10,6 +10,9 @@ pub struct NasId(pub i64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct PlanId(pub i64);
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct PoolId(pub i64);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SubscriberStatus {
@@ -79,6 +82,32 @@ pub struct Plan {
     pub interim_interval_seconds: Option<u32>,
     /// Most sessions a subscriber on this plan may have open at once (Simultaneous-Use).
     pub simultaneous_use: Option<u32>,
+    /// Framed-IP-Address comes from this pool.
+    pub pool: Option<PoolId>,
+    /// Framed-IPv6-Prefix comes from this pool.
+    pub ipv6_pool: Option<PoolId>,
+    /// Delegated-IPv6-Prefix comes from this pool.
+    pub delegated_pool: Option<PoolId>,
+}
+
+/// An address pool as defined by the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Pool {
+    pub id: PoolId,
+    pub name: String,
+    /// 4 or 6.
+    pub family: u8,
+    /// CIDRs or `first-last` ranges.
+    pub ranges: Vec<String>,
+    /// Addresses (IPv6: prefixes) never handed out.
+    pub excludes: Vec<String>,
+    /// The length handed out: 32 for IPv4, e.g. 64 or 56 for IPv6.
+    pub prefix_len: u8,
+    /// Slots per block an instance claims.
+    pub block_size: u32,
+    pub reply_attributes: Vec<String>,
+    /// Tried when this pool has nothing free.
+    pub next_pool: Option<String>,
 }
 
 /// A subscriber as held in memory. The username is the index key. `Debug` leaves the

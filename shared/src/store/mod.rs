@@ -4,6 +4,7 @@
 //! numbered in order of first use, bind the same way on SQLite. `on_pool!` expands a body once
 //! per backend so each gets its own statically typed sqlx code.
 
+mod ipam;
 mod rows;
 mod sessions;
 mod subscribers;
@@ -17,8 +18,9 @@ use sqlx::sqlite::{
 };
 use thiserror::Error;
 
-use crate::types::{Nas, Plan, PlanId};
+use crate::types::{Nas, Plan, PoolId};
 
+pub use ipam::{BlockUse, LeaseRow, NewPool, PoolUse};
 pub use sessions::{BatchOp, BatchOutcome, JournalKey, SessionQuery};
 pub use subscribers::{ImportError, SubscriberChanges, SubscriberRow};
 
@@ -92,6 +94,9 @@ pub struct NewPlan {
     pub session_timeout_seconds: Option<u32>,
     pub interim_interval_seconds: Option<u32>,
     pub simultaneous_use: Option<u32>,
+    pub pool: Option<PoolId>,
+    pub ipv6_pool: Option<PoolId>,
+    pub delegated_pool: Option<PoolId>,
 }
 
 impl Store {
@@ -214,16 +219,21 @@ impl Store {
             let rev: i64 = sqlx::query_scalar(rows::BUMP_REVISION).fetch_one(&mut *tx).await?;
             let row = sqlx::query_as(
                 "INSERT INTO plans (name, reply_attributes, session_timeout_seconds,
-                    interim_interval_seconds, simultaneous_use, rev)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                    interim_interval_seconds, simultaneous_use, pool_id, ipv6_pool_id,
+                    delegated_pool_id, rev)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  RETURNING id, name, reply_attributes, session_timeout_seconds,
-                    interim_interval_seconds, simultaneous_use",
+                    interim_interval_seconds, simultaneous_use, pool_id, ipv6_pool_id,
+                    delegated_pool_id",
             )
             .bind(&n.name)
             .bind(&lines)
             .bind(n.session_timeout_seconds.map(|v| v as i32))
             .bind(n.interim_interval_seconds.map(|v| v as i32))
             .bind(n.simultaneous_use.map(|v| v as i32))
+            .bind(n.pool.map(|p| p.0))
+            .bind(n.ipv6_pool.map(|p| p.0))
+            .bind(n.delegated_pool.map(|p| p.0))
             .bind(rev)
             .fetch_one(&mut *tx)
             .await;
@@ -240,7 +250,7 @@ impl Store {
     pub async fn plan_list(&self) -> Result<Vec<Plan>, StoreError> {
         let rows: Vec<rows::PlanRow> = on_pool!(self, p => sqlx::query_as(
             "SELECT id, name, reply_attributes, session_timeout_seconds, interim_interval_seconds,
-                simultaneous_use
+                simultaneous_use, pool_id, ipv6_pool_id, delegated_pool_id
              FROM plans ORDER BY name",
         )
         .fetch_all(p)
@@ -299,25 +309,11 @@ fn unique_violation(e: sqlx::Error, what: &'static str, name: &str) -> StoreErro
     }
 }
 
-pub(crate) fn plan_from_parts(
-    id: i64,
-    name: String,
-    lines: &str,
-    st: Option<i32>,
-    ii: Option<i32>,
-    su: Option<i32>,
-) -> Plan {
-    Plan {
-        id: PlanId(id),
-        name,
-        reply_attributes: lines
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect(),
-        session_timeout_seconds: st.and_then(|v| u32::try_from(v).ok()),
-        interim_interval_seconds: ii.and_then(|v| u32::try_from(v).ok()),
-        simultaneous_use: su.and_then(|v| u32::try_from(v).ok()),
-    }
+/// Non-empty trimmed lines.
+pub(crate) fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }

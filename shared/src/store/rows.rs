@@ -1,6 +1,6 @@
 //! Row shapes shared by both backends.
 
-use crate::types::{Nas, NasId, Plan};
+use crate::types::{Nas, NasId, Plan, PlanId, PoolId};
 
 pub(crate) const BUMP_REVISION: &str =
     "UPDATE edge_revision SET rev = rev + 1 WHERE id = 1 RETURNING rev";
@@ -40,17 +40,24 @@ pub(crate) struct PlanRow {
     session_timeout_seconds: Option<i32>,
     interim_interval_seconds: Option<i32>,
     simultaneous_use: Option<i32>,
+    pool_id: Option<i64>,
+    ipv6_pool_id: Option<i64>,
+    delegated_pool_id: Option<i64>,
 }
 
 impl From<PlanRow> for Plan {
     fn from(r: PlanRow) -> Plan {
-        super::plan_from_parts(
-            r.id,
-            r.name,
-            &r.reply_attributes,
-            r.session_timeout_seconds,
-            r.interim_interval_seconds,
-            r.simultaneous_use,
-        )
+        let count = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok());
+        Plan {
+            id: PlanId(r.id),
+            name: r.name,
+            reply_attributes: super::lines(&r.reply_attributes),
+            session_timeout_seconds: count(r.session_timeout_seconds),
+            interim_interval_seconds: count(r.interim_interval_seconds),
+            simultaneous_use: count(r.simultaneous_use),
+            pool: r.pool_id.map(PoolId),
+            ipv6_pool: r.ipv6_pool_id.map(PoolId),
+            delegated_pool: r.delegated_pool_id.map(PoolId),
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use sqlx::Row;
 
+use super::ipam::UpsertLeases;
 use super::{on_pool, Store, StoreError};
 use crate::accounting::{
     unix_now, ActiveSession, Kind, Rule, SessionRecord, Value, COLUMNS, NAS_REBOOT_CAUSE,
@@ -27,6 +28,8 @@ pub enum BatchOp {
         unique_id: String,
         last_seen: i64,
     },
+    /// Lease changes, at most one per slot (the newest).
+    Leases(Vec<crate::leases::LeaseChange>),
 }
 
 /// A journal row's key: the process that wrote it (a random number per start) and the
@@ -63,7 +66,8 @@ pub struct SessionQuery {
 }
 
 const RETURNING: &str = "acct_unique_id, acct_session_id, username, nas_ip_address, \
-     framed_ip_address, acct_interval, last_seen, acct_stop_time";
+     framed_ip_address, framed_ipv6_prefix, delegated_ipv6_prefix, acct_interval, last_seen, \
+     acct_stop_time";
 
 fn col_list() -> String {
     COLUMNS
@@ -195,6 +199,8 @@ where
             username: row.try_get("username")?,
             nas_ip_address: row.try_get("nas_ip_address")?,
             framed_ip: framed.and_then(|s| s.parse().ok()),
+            framed_ipv6_prefix: row.try_get("framed_ipv6_prefix")?,
+            delegated_ipv6_prefix: row.try_get("delegated_ipv6_prefix")?,
             interval: row.try_get("acct_interval")?,
             last_seen: row.try_get("last_seen")?,
         },
@@ -340,6 +346,10 @@ impl Store {
                 let (sql, key, at) = match op {
                     BatchOp::Upsert(records) => {
                         tx.upsert_sessions(records, &mut out).await?;
+                        continue;
+                    }
+                    BatchOp::Leases(leases) => {
+                        tx.upsert_leases(leases).await?;
                         continue;
                     }
                     BatchOp::NasRestart { nas_ip_address, at } => (nas_restart_sql(), nas_ip_address, at),

@@ -1,0 +1,611 @@
+//! The address manager: every pool's allocator, the instance's name and blocks in the
+//! database, and the accounting lifecycle of leases.
+//!
+//! Allocation runs on the RADIUS receiver threads, in memory, inside blocks this instance
+//! owns; the lease it makes is stored through the accounting journal before the
+//! Access-Accept leaves (the caller's part). A background task keeps the name (heartbeat),
+//! claims blocks ahead of need and gives idle ones back, loads pool changes and static
+//! addresses, and takes in lease changes other instances stored for slots it owns.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use edge_shared::accounting::{c, unix_now, AcctEvent, ActiveSession, SessionRecord};
+use edge_shared::index::Index;
+use edge_shared::leases::{
+    unix_micros, AddressPlane, Grant, LeaseChange, LeaseKind, LeaseState, Refusal,
+};
+use edge_shared::metric_names as m;
+use edge_shared::sessions::ActiveSessions;
+use edge_shared::store::{LeaseRow, Store, StoreError};
+use edge_shared::types::{Pool, PoolId};
+use foldhash::fast::RandomState;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::alloc::{PoolAlloc, Report, Slot, BOUND, FREE, OFFERED, RELEASED};
+use crate::space::Space;
+
+#[derive(Debug, Clone)]
+pub struct IpamConfig {
+    /// This instance's name among those sharing the database; its blocks are owned under it.
+    pub instance: String,
+    /// How long an address offered in an Access-Accept waits for its session to start.
+    pub offer_seconds: u32,
+    /// How long a released address is kept for the same subscriber.
+    pub sticky_seconds: u32,
+    /// An instance silent this long is gone; it stops allocating itself after half of it.
+    pub dead_after: Duration,
+    pub heartbeat: Duration,
+    /// Free slots this instance keeps claimed ahead of need, per pool (bounded by a quarter
+    /// of the pool).
+    pub claim_ahead: u64,
+    /// A bound lease lasts the session's interim interval (or this default) times
+    /// `stale_multiplier` plus `stale_grace`, as the reaper judges sessions.
+    pub default_interim: u32,
+    pub stale_multiplier: u32,
+    pub stale_grace: u32,
+}
+
+struct PoolEntry {
+    def: ArcSwap<Pool>,
+    space: Space,
+    alloc: Mutex<PoolAlloc>,
+}
+
+impl PoolEntry {
+    fn lock(&self) -> MutexGuard<'_, PoolAlloc> {
+        self.alloc.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn name(&self) -> String {
+        self.def.load().name.clone()
+    }
+}
+
+pub struct Ipam {
+    cfg: IpamConfig,
+    incarnation: i64,
+    hasher: RandomState,
+    pools: ArcSwap<HashMap<PoolId, Arc<PoolEntry>>>,
+    /// Unix seconds until which this instance may allocate (its name is renewed).
+    allowed_until: AtomicI64,
+    poke: Notify,
+}
+
+fn secs(t: i64) -> u32 {
+    t.clamp(0, i64::from(u32::MAX)) as u32
+}
+
+impl Ipam {
+    /// `incarnation` is the accounting writer's id: the journal rows this process writes
+    /// carry it, and a peer takes over its blocks only once they are all folded.
+    pub fn new(cfg: IpamConfig, incarnation: i64) -> Arc<Ipam> {
+        Arc::new(Ipam {
+            cfg,
+            incarnation,
+            hasher: RandomState::default(),
+            pools: ArcSwap::default(),
+            allowed_until: AtomicI64::new(0),
+            poke: Notify::new(),
+        })
+    }
+
+    fn user(&self, name: &str) -> u64 {
+        self.hasher.hash_one(name)
+    }
+
+    fn change(
+        &self,
+        entry: &PoolEntry,
+        slot: u64,
+        username: &str,
+        state: LeaseState,
+        unique_id: Option<&str>,
+        expires: u32,
+    ) -> Option<LeaseChange> {
+        Some(LeaseChange {
+            pool: entry.def.load().id,
+            slot: slot as i64,
+            address: entry.space.text(slot)?,
+            username: username.to_string(),
+            state,
+            unique_id: unique_id.map(str::to_string),
+            expires_at: i64::from(expires),
+            at_us: unix_micros(),
+            instance: self.cfg.instance.clone(),
+        })
+    }
+
+    /// The pool (and slot) an address or prefix of a session belongs to.
+    fn locate(&self, text: &str) -> Option<(Arc<PoolEntry>, u64)> {
+        let pools = self.pools.load();
+        pools
+            .values()
+            .find_map(|e| Some((Arc::clone(e), e.space.slot_of_text(text)?)))
+    }
+
+    fn bound_until(&self, now: i64, interval: Option<i64>) -> u32 {
+        let every = interval
+            .filter(|i| *i > 0)
+            .map_or(self.cfg.default_interim, secs);
+        secs(now + i64::from(every) * i64::from(self.cfg.stale_multiplier.max(1)))
+            .saturating_add(self.cfg.stale_grace)
+    }
+
+    /// What an accounting event does to leases: Start and Interim bind (or extend) the
+    /// session's addresses, Stop releases them, a reaped session and a NAS restart release
+    /// those of the sessions they close. Memory changes now; the returned lease changes are
+    /// stored with the event.
+    pub fn on_event(&self, ev: &AcctEvent, active: &ActiveSessions) -> Vec<AcctEvent> {
+        let now = unix_now();
+        let mut out = Vec::new();
+        match ev {
+            AcctEvent::Session(r) => self.on_report(r, now, &mut out),
+            AcctEvent::NasRestart { nas_ip_address, .. } => {
+                for s in active.for_nas(nas_ip_address) {
+                    self.release_session(&s, now, &mut out);
+                }
+            }
+            AcctEvent::Reap { unique_id, .. } => {
+                if let Some(s) = active.get(unique_id) {
+                    self.release_session(&s, now, &mut out);
+                }
+            }
+            AcctEvent::Lease(_) => {}
+        }
+        out
+    }
+
+    fn on_report(&self, r: &SessionRecord, now: i64, out: &mut Vec<AcctEvent>) {
+        let Some(username) = r.text(c::USERNAME) else {
+            return;
+        };
+        let stop = r.int(c::STOP).is_some();
+        let unique_id = r.unique_id();
+        for col in [
+            c::FRAMED_IP_ADDRESS,
+            c::FRAMED_IPV6_PREFIX,
+            c::DELEGATED_IPV6_PREFIX,
+        ] {
+            let Some(text) = r.text(col) else { continue };
+            let Some((entry, slot)) = self.locate(text) else {
+                if !stop {
+                    metrics::counter!(m::IPAM_EXTERNAL_TOTAL).increment(1);
+                }
+                continue;
+            };
+            let (state, until) = if stop {
+                (LeaseState::Released, secs(now) + self.cfg.sticky_seconds)
+            } else {
+                (LeaseState::Bound, self.bound_until(now, r.int(c::INTERVAL)))
+            };
+            self.report(&entry, slot, username, Some(unique_id), state, until, now, out);
+        }
+    }
+
+    fn release_session(&self, s: &ActiveSession, now: i64, out: &mut Vec<AcctEvent>) {
+        let v4 = s.framed_ip.map(|ip| ip.to_string());
+        for text in [
+            v4.as_deref(),
+            s.framed_ipv6_prefix.as_deref(),
+            s.delegated_ipv6_prefix.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some((entry, slot)) = self.locate(text) {
+                let until = secs(now) + self.cfg.sticky_seconds;
+                self.report(
+                    &entry,
+                    slot,
+                    &s.username,
+                    Some(&s.unique_id),
+                    LeaseState::Released,
+                    until,
+                    now,
+                    out,
+                );
+            }
+        }
+    }
+
+    /// Applies a bind or release to a slot. On a slot of a block another instance owns,
+    /// only the stored change is made; that instance takes it in (see `sync`).
+    #[allow(clippy::too_many_arguments)]
+    fn report(
+        &self,
+        entry: &PoolEntry,
+        slot: u64,
+        username: &str,
+        unique_id: Option<&str>,
+        state: LeaseState,
+        until: u32,
+        now: i64,
+        out: &mut Vec<AcctEvent>,
+    ) {
+        let user = self.user(username);
+        let outcome = {
+            let mut a = entry.lock();
+            let block = (slot / u64::from(a.block_size())) as u32;
+            if !a.owns(block) {
+                None
+            } else if state == LeaseState::Released {
+                Some(a.release(slot, user, secs(now), until))
+            } else {
+                Some(a.bind(slot, user, secs(now), until))
+            }
+        };
+        match outcome {
+            Some(Report::Conflict) => {
+                metrics::counter!(m::IPAM_CONFLICTS_TOTAL, "kind" => "held").increment(1);
+                tracing::warn!(
+                    pool = %entry.name(),
+                    address = entry.space.text(slot).unwrap_or_default(),
+                    username,
+                    "accounting reports an address another subscriber holds; lease left alone"
+                );
+                return;
+            }
+            Some(Report::Ignored) => return,
+            Some(Report::Adopted) => {
+                metrics::counter!(m::IPAM_CONFLICTS_TOTAL, "kind" => "unallocated").increment(1);
+                tracing::warn!(
+                    pool = %entry.name(),
+                    address = entry.space.text(slot).unwrap_or_default(),
+                    username,
+                    "accounting reports an address nobody was given; recorded as bound to it"
+                );
+            }
+            Some(Report::Applied) | None => {}
+        }
+        if let Some(ch) = self.change(entry, slot, username, state, unique_id, until) {
+            out.push(AcctEvent::Lease(Box::new(ch)));
+        }
+    }
+
+    /// Lease changes for the slots an Access-Accept was given, should it go out.
+    fn grant(
+        &self,
+        username: &str,
+        pool: PoolId,
+        kind: LeaseKind,
+        now: i64,
+    ) -> Result<Grant, Refusal> {
+        let pools = self.pools.load();
+        let first = pools
+            .get(&pool)
+            .map_or_else(|| format!("#{}", pool.0), |e| e.name());
+        if now > self.allowed_until.load(Ordering::Acquire) {
+            metrics::counter!(m::IPAM_UNAVAILABLE_TOTAL).increment(1);
+            return Err(Refusal::Unavailable(first));
+        }
+        let user = self.user(username);
+        let until = secs(now) + self.cfg.offer_seconds;
+        let mut id = pool;
+        // A chain of fallbacks, followed a bounded number of steps (it may loop).
+        for _ in 0..8 {
+            let Some(entry) = pools.get(&id) else { break };
+            let fits = match kind {
+                LeaseKind::Ipv4 => !entry.space.is_v6(),
+                LeaseKind::Ipv6Prefix | LeaseKind::Delegated => entry.space.is_v6(),
+            };
+            if fits {
+                let got = entry.lock().allocate(user, secs(now), until);
+                if let Some((slot, prev)) = got {
+                    let address = entry.space.address(slot).ok_or_else(|| {
+                        Refusal::Unavailable(entry.name())
+                    })?;
+                    let change = self
+                        .change(entry, slot, username, LeaseState::Offered, None, until)
+                        .ok_or_else(|| Refusal::Unavailable(entry.name()))?;
+                    metrics::counter!(m::IPAM_ALLOCATED_TOTAL).increment(1);
+                    return Ok(Grant {
+                        pool: id,
+                        kind,
+                        address,
+                        prefix_len: entry.space.prefix_len(),
+                        change,
+                        undo: prev.pack(),
+                    });
+                }
+                metrics::counter!(m::IPAM_EXHAUSTED_TOTAL, "pool" => entry.name()).increment(1);
+                // Perhaps only this instance's blocks are full: claim more now.
+                self.poke.notify_one();
+            }
+            let next = entry.def.load().next_pool.clone();
+            let Some(next) = next else { break };
+            match pools.iter().find(|(_, e)| e.def.load().name == next) {
+                Some((nid, _)) => id = *nid,
+                None => break,
+            }
+        }
+        Err(Refusal::Exhausted(first))
+    }
+
+    /// Runs the background work until `cancel`; lets the name go on the way out.
+    pub async fn run(self: Arc<Self>, store: Store, index: Arc<Index>, cancel: CancellationToken) {
+        let mut held = false;
+        let mut generation = u64::MAX;
+        let mut last_beat = std::time::Instant::now();
+        let mut watermark = unix_micros();
+        loop {
+            if held && last_beat.elapsed() >= self.cfg.heartbeat {
+                match store
+                    .instance_heartbeat(&self.cfg.instance, self.incarnation, unix_now())
+                    .await
+                {
+                    Ok(true) => {
+                        last_beat = std::time::Instant::now();
+                        self.extend_allowance();
+                    }
+                    Ok(false) => {
+                        tracing::error!(instance = %self.cfg.instance, "instance name taken by another process; dropping all blocks");
+                        held = false;
+                        self.allowed_until.store(0, Ordering::Release);
+                        self.pools.store(Arc::default());
+                        generation = u64::MAX;
+                        metrics::gauge!(m::IPAM_READY).set(0.0);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "IPAM heartbeat failed"),
+                }
+            }
+            if !held {
+                match self.acquire(&store).await {
+                    Ok(true) => {
+                        held = true;
+                        last_beat = std::time::Instant::now();
+                        watermark = unix_micros();
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "IPAM: cannot take the instance name"),
+                }
+            }
+            if held {
+                if index.generation() != generation {
+                    generation = index.generation();
+                    if let Err(e) = self.reload(&store, &index).await {
+                        tracing::warn!(error = %e, "IPAM: reloading pools failed");
+                        generation = u64::MAX;
+                    }
+                }
+                if let Err(e) = self.balance(&store).await {
+                    tracing::warn!(error = %e, "IPAM: claiming blocks failed");
+                }
+                match self.sync(&store, watermark).await {
+                    Ok(w) => watermark = w,
+                    Err(e) => tracing::warn!(error = %e, "IPAM: reading peers' lease changes failed"),
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = self.poke.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        if held {
+            let _ = store
+                .instance_release(&self.cfg.instance, self.incarnation)
+                .await;
+        }
+    }
+
+    fn extend_allowance(&self) {
+        let half = (self.cfg.dead_after.as_secs() / 2).max(1) as i64;
+        self.allowed_until.store(unix_now() + half, Ordering::Release);
+        metrics::gauge!(m::IPAM_READY).set(1.0);
+    }
+
+    /// Takes the instance name (once a previous holder is gone) and loads its blocks.
+    async fn acquire(&self, store: &Store) -> Result<bool, StoreError> {
+        let now = unix_now();
+        let dead_before = now - self.cfg.dead_after.as_secs() as i64;
+        if !store
+            .instance_acquire(&self.cfg.instance, self.incarnation, now, dead_before)
+            .await?
+        {
+            tracing::info!(instance = %self.cfg.instance, "instance name held by a live process; waiting");
+            return Ok(false);
+        }
+        tracing::info!(instance = %self.cfg.instance, "instance name taken");
+        self.extend_allowance();
+        Ok(true)
+    }
+
+    /// Brings pools in step with the index: new pools, excludes and static addresses
+    /// (reserved), removed pools; loads the blocks this instance owns of new pools.
+    async fn reload(&self, store: &Store, index: &Index) -> Result<(), StoreError> {
+        let defs = index.pools();
+        let statics = store.static_addresses().await?;
+        let old = self.pools.load_full();
+        let mut next: HashMap<PoolId, Arc<PoolEntry>> = HashMap::new();
+        let mut fresh = Vec::new();
+        for (id, def) in defs.iter() {
+            let space = match Space::parse(def.family, &def.ranges, def.prefix_len) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(pool = %def.name, error = %e, "pool skipped");
+                    continue;
+                }
+            };
+            let entry = match old.get(id) {
+                Some(e) if e.space == space && e.lock().block_size() == def.block_size => {
+                    e.def.store(Arc::clone(def));
+                    Arc::clone(e)
+                }
+                _ => {
+                    fresh.push(*id);
+                    Arc::new(PoolEntry {
+                        def: ArcSwap::new(Arc::clone(def)),
+                        alloc: Mutex::new(PoolAlloc::new(space.len(), def.block_size)),
+                        space,
+                    })
+                }
+            };
+            let mut reserved: Vec<u64> = entry.space.excluded(&def.excludes).unwrap_or_else(|e| {
+                tracing::warn!(pool = %def.name, error = %e, "pool excludes skipped");
+                Vec::new()
+            });
+            reserved.extend(
+                statics
+                    .iter()
+                    .filter_map(|(_, ip)| entry.space.slot(IpAddr::V4(*ip))),
+            );
+            let total = entry.space.len() - reserved.len() as u64;
+            metrics::gauge!(m::IPAM_POOL_SLOTS, "pool" => def.name.clone()).set(total as f64);
+            entry.lock().reserved = reserved.into_iter().collect();
+            next.insert(*id, entry);
+        }
+        self.pools.store(Arc::new(next));
+        if !fresh.is_empty() {
+            let owned = store.blocks_owned(&self.cfg.instance).await?;
+            let pools = self.pools.load();
+            for (pool, block) in owned {
+                if let (true, Some(entry)) = (fresh.contains(&pool), pools.get(&pool)) {
+                    self.load_block(store, entry, pool, block).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn load_block(
+        &self,
+        store: &Store,
+        entry: &PoolEntry,
+        pool: PoolId,
+        block: u32,
+    ) -> Result<(), StoreError> {
+        let (from, to) = entry.lock().block_range(block);
+        let rows = store.leases_in(pool, from as i64, to as i64).await?;
+        let mut a = entry.lock();
+        a.add_block(block);
+        for row in rows {
+            if let Some(s) = self.slot_of_row(&row) {
+                a.load(row.slot as u64, s);
+            }
+        }
+        Ok(())
+    }
+
+    fn slot_of_row(&self, row: &LeaseRow) -> Option<Slot> {
+        let state = match LeaseState::parse(&row.state)? {
+            LeaseState::Offered => OFFERED,
+            LeaseState::Bound => BOUND,
+            LeaseState::Released => RELEASED,
+        };
+        Some(Slot {
+            user: self.user(&row.username),
+            expires: secs(row.expires_at),
+            state,
+        })
+    }
+
+    /// Claims blocks where fewer than the target are free; gives back idle blocks where
+    /// far more are.
+    async fn balance(&self, store: &Store) -> Result<(), StoreError> {
+        let now = unix_now();
+        let pools = self.pools.load_full();
+        for (id, entry) in pools.iter() {
+            let name = entry.name();
+            let (owned, free, bs, idle) = {
+                let a = entry.lock();
+                let (owned, free) = a.usage(secs(now));
+                (owned, free, u64::from(a.block_size()), a.idle_blocks(secs(now)))
+            };
+            let target = self
+                .cfg
+                .claim_ahead
+                .min(entry.space.len() / 4)
+                .max(bs);
+            if free < target {
+                let want = (target - free).div_ceil(bs).clamp(1, 256) as u32;
+                let dead_before = now - self.cfg.dead_after.as_secs() as i64;
+                let got = store
+                    .blocks_claim(*id, &self.cfg.instance, want, now, dead_before)
+                    .await?;
+                metrics::counter!(m::IPAM_BLOCKS_CLAIMED_TOTAL).increment(got.len() as u64);
+                for block in got {
+                    self.load_block(store, entry, *id, block).await?;
+                }
+            } else if free > 3 * target && !idle.is_empty() {
+                let spare = ((free - 2 * target) / bs) as usize;
+                let give: Vec<u32> = idle.into_iter().take(spare.min(64)).collect();
+                if !give.is_empty() {
+                    {
+                        let mut a = entry.lock();
+                        for b in &give {
+                            a.remove_block(*b);
+                        }
+                    }
+                    store.blocks_return(*id, &self.cfg.instance, &give).await?;
+                    metrics::counter!(m::IPAM_BLOCKS_RETURNED_TOTAL).increment(give.len() as u64);
+                }
+            }
+            let (owned, free) = if free < target {
+                entry.lock().usage(secs(now))
+            } else {
+                (owned, free)
+            };
+            metrics::gauge!(m::IPAM_POOL_OWNED, "pool" => name.clone()).set(owned as f64);
+            metrics::gauge!(m::IPAM_POOL_FREE, "pool" => name).set(free as f64);
+        }
+        Ok(())
+    }
+
+    /// Takes in lease changes other instances stored (an accounting report that reached a
+    /// peer) for slots this instance owns. Returns the new watermark.
+    async fn sync(&self, store: &Store, since: i64) -> Result<i64, StoreError> {
+        let rows = store
+            .leases_changed(since, &self.cfg.instance, 10_000)
+            .await?;
+        let mut watermark = since;
+        let pools = self.pools.load();
+        let now = secs(unix_now());
+        for row in rows {
+            watermark = watermark.max(row.updated_us);
+            let (Some(entry), Some(s)) = (pools.get(&PoolId(row.pool_id)), self.slot_of_row(&row))
+            else {
+                continue;
+            };
+            let mut a = entry.lock();
+            let slot = row.slot as u64;
+            match a.get(slot) {
+                Some(cur) if cur.user == s.user || !cur.held(now) || cur.state == FREE => {
+                    a.load(slot, s);
+                }
+                Some(_) => {
+                    metrics::counter!(m::IPAM_CONFLICTS_TOTAL, "kind" => "held").increment(1);
+                }
+                None => {}
+            }
+        }
+        Ok(watermark)
+    }
+}
+
+impl AddressPlane for Ipam {
+    fn allocate(
+        &self,
+        username: &str,
+        pool: PoolId,
+        kind: LeaseKind,
+        now: i64,
+    ) -> Result<Grant, Refusal> {
+        self.grant(username, pool, kind, now)
+    }
+
+    fn undo(&self, grant: &Grant) {
+        if let Some(entry) = self.pools.load().get(&grant.pool) {
+            let user = self.user(&grant.change.username);
+            entry
+                .lock()
+                .restore(grant.change.slot as u64, user, Slot::unpack(grant.undo));
+        }
+    }
+}
