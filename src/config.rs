@@ -14,6 +14,7 @@ pub struct Config {
     pub database: Database,
     pub radius: Radius,
     pub accounting: Accounting,
+    pub ipam: Ipam,
     pub http: Http,
     pub acs: Acs,
     pub log: Log,
@@ -98,6 +99,52 @@ impl Default for Accounting {
     }
 }
 
+/// Address pools: leases and the blocks this instance claims.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ipam {
+    /// This instance's name among those sharing the database (blocks are owned under it).
+    /// Empty: the host name. Two live processes never share one: the second waits.
+    pub instance: String,
+    /// How long an address offered in an Access-Accept waits for its accounting Start.
+    pub offer_seconds: u32,
+    /// How long a released address is kept for the same subscriber.
+    pub sticky_seconds: u32,
+    /// An instance silent this long is gone and its blocks may be taken over.
+    pub dead_after_seconds: u64,
+    pub heartbeat_seconds: u64,
+    /// Free addresses kept claimed ahead of need, per pool (at most a quarter of it).
+    pub claim_ahead: u64,
+}
+
+impl Default for Ipam {
+    fn default() -> Self {
+        Ipam {
+            instance: String::new(),
+            offer_seconds: 60,
+            sticky_seconds: 86_400,
+            dead_after_seconds: 30,
+            heartbeat_seconds: 5,
+            claim_ahead: 4096,
+        }
+    }
+}
+
+impl Ipam {
+    /// The configured name, else the host name, else `edge`.
+    pub fn instance_name(&self) -> String {
+        if !self.instance.is_empty() {
+            return self.instance.clone();
+        }
+        std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "edge".into())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Http {
@@ -128,6 +175,7 @@ impl Default for Config {
             database: Database::default(),
             radius: Radius::default(),
             accounting: Accounting::default(),
+            ipam: Ipam::default(),
             http: Http::default(),
             acs: Acs::default(),
             log: Log::default(),
@@ -192,11 +240,12 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "tenant",
     "database",
     "radius",
     "accounting",
+    "ipam",
     "http",
     "acs",
     "log",
@@ -274,6 +323,10 @@ impl Config {
             || a.stale_multiplier == 0
         {
             bail!("accounting: batch_max, queue, commit_concurrency, max_unfolded, fold_max, orphan_seconds, reaper_interval_seconds, default_interim_seconds and stale_multiplier must be at least 1");
+        }
+        let i = &self.ipam;
+        if i.offer_seconds == 0 || i.heartbeat_seconds == 0 || i.dead_after_seconds < 2 * i.heartbeat_seconds {
+            bail!("ipam: offer_seconds and heartbeat_seconds must be at least 1, and dead_after_seconds at least twice heartbeat_seconds");
         }
         if self.radius.reply_cache_ttl_seconds == 0 || self.radius.slow_queue == 0 {
             bail!("radius.reply_cache_ttl_seconds and radius.slow_queue must be at least 1");

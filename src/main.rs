@@ -47,6 +47,11 @@ enum Command {
     /// Manage subscribers.
     #[command(subcommand)]
     Subscribers(cmd::admin::SubscriberCmd),
+    /// Address pools: add, list, remove, reserve, release, usage, next available.
+    #[command(subcommand)]
+    Pools(cmd::pools::PoolCmd),
+    /// Search leases by address, subscriber or session.
+    Leases(cmd::pools::LeaseQuery),
     /// Accounting sessions: list, prune.
     #[command(subcommand)]
     Sessions(cmd::sessions::SessionCmd),
@@ -93,5 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plans(c) => cmd::admin::plans(&cfg, c).await,
         Command::Subscribers(c) => cmd::admin::subscribers(&cfg, c).await,
         Command::Sessions(c) => cmd::sessions::sessions(&cfg, c).await,
+        Command::Pools(c) => cmd::pools::pools(&cfg, c).await,
+        Command::Leases(q) => cmd::pools::leases(&cfg, q).await,
     }
 }

@@ -10,7 +10,6 @@ use edge_shared::sessions::ActiveSessions;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::Writer;
 
 #[derive(Debug, Clone)]
 pub struct ReaperConfig {
@@ -24,7 +23,7 @@ pub struct ReaperConfig {
 
 pub fn spawn_reaper(
     active: Arc<ActiveSessions>,
-    writer: Writer,
+    writer: Arc<dyn AccountingSink>,
     cfg: ReaperConfig,
     cancel: CancellationToken,
 ) -> JoinHandle<()> {

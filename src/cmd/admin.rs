@@ -56,6 +56,15 @@ pub enum PlanCmd {
         /// Most sessions a subscriber on this plan may have open at once; more are rejected.
         #[arg(long)]
         simultaneous_use: Option<u32>,
+        /// IPv4 pool for Framed-IP-Address.
+        #[arg(long)]
+        pool: Option<String>,
+        /// IPv6 pool for Framed-IPv6-Prefix.
+        #[arg(long)]
+        ipv6_pool: Option<String>,
+        /// IPv6 pool for Delegated-IPv6-Prefix.
+        #[arg(long)]
+        delegated_pool: Option<String>,
     },
     List,
     Remove {
@@ -177,7 +186,22 @@ pub async fn plans(cfg: &Config, c: PlanCmd) -> anyhow::Result<()> {
             session_timeout,
             interim_interval,
             simultaneous_use,
+            pool,
+            ipv6_pool,
+            delegated_pool,
         } => {
+            let mut ids = [None, None, None];
+            for (i, (name, family)) in [(pool, 4), (ipv6_pool, 6), (delegated_pool, 6)]
+                .into_iter()
+                .enumerate()
+            {
+                let Some(name) = name else { continue };
+                let p = store.pool_get(&name).await?;
+                if p.family != family {
+                    bail!("pool {name} is IPv{}, not IPv{family}", p.family);
+                }
+                ids[i] = Some(p.id);
+            }
             let dict = Dictionary::load_with(&cfg.radius.dictionary_dirs)?;
             for line in &reply {
                 dict.compile_pair(line)
@@ -190,11 +214,21 @@ pub async fn plans(cfg: &Config, c: PlanCmd) -> anyhow::Result<()> {
                     session_timeout_seconds: session_timeout,
                     interim_interval_seconds: interim_interval,
                     simultaneous_use,
+                    pool: ids[0],
+                    ipv6_pool: ids[1],
+                    delegated_pool: ids[2],
                 })
                 .await?;
             println!("added plan {}", p.name);
         }
         PlanCmd::List => {
+            let pools = store.pool_list().await?;
+            let pool_name = |id| {
+                pools
+                    .iter()
+                    .find(|p| Some(p.id) == id)
+                    .map_or("?".to_string(), |p| p.name.clone())
+            };
             for p in store.plan_list().await? {
                 println!("{}", p.name);
                 for r in &p.reply_attributes {
@@ -208,6 +242,15 @@ pub async fn plans(cfg: &Config, c: PlanCmd) -> anyhow::Result<()> {
                 }
                 if let Some(n) = p.simultaneous_use {
                     println!("    Simultaneous-Use := {n}");
+                }
+                for (label, id) in [
+                    ("pool", p.pool),
+                    ("ipv6-pool", p.ipv6_pool),
+                    ("delegated-pool", p.delegated_pool),
+                ] {
+                    if id.is_some() {
+                        println!("    {label}: {}", pool_name(id));
+                    }
                 }
             }
         }
@@ -234,6 +277,9 @@ pub async fn subscribers(cfg: &Config, c: SubscriberCmd) -> anyhow::Result<()> {
                 SubscriberStatus::parse(&status).context("--status must be active or suspended")?;
             if username.is_empty() || password.is_empty() {
                 bail!("--username and --password must not be empty");
+            }
+            if let Some(ip) = static_ipv4 {
+                super::pools::check_static(&store, &username, ip.into()).await?;
             }
             let rec = SubscriberRecord {
                 username: username.clone(),

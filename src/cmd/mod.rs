@@ -2,3 +2,4 @@ pub mod admin;
 pub mod import;
 pub mod serve;
 pub mod sessions;
+pub mod pools;

@@ -8,6 +8,8 @@ use anyhow::Context;
 use edge_accounting::{load_active, recover, spawn_reaper, ReaperConfig, Writer, WriterConfig};
 use edge_radius::dict::Dictionary;
 use edge_radius::server::{self, Accounting, ServerConfig};
+use edge_ipam::{Ipam, IpamConfig, LeaseTracking};
+use edge_shared::accounting::AccountingSink;
 use edge_shared::health::Health;
 use edge_shared::index::{spawn_refresher, Index};
 use edge_shared::sessions::ActiveSessions;
@@ -88,9 +90,35 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             orphan_age: Duration::from_secs(a.orphan_seconds),
         },
     );
+    let ipam = Ipam::new(
+        IpamConfig {
+            instance: cfg.ipam.instance_name(),
+            offer_seconds: cfg.ipam.offer_seconds,
+            sticky_seconds: cfg.ipam.sticky_seconds,
+            dead_after: Duration::from_secs(cfg.ipam.dead_after_seconds),
+            heartbeat: Duration::from_secs(cfg.ipam.heartbeat_seconds),
+            claim_ahead: cfg.ipam.claim_ahead,
+            default_interim: a.default_interim_seconds as u32,
+            stale_multiplier: a.stale_multiplier,
+            stale_grace: a.stale_grace_seconds as u32,
+        },
+        writer.id(),
+    );
+    let ipam_task = tokio::spawn(Arc::clone(&ipam).run(
+        store.clone(),
+        Arc::clone(&index),
+        cancel.clone(),
+    ));
+    // Accounting events (and the reaper's closes) pass the IPAM on their way to the
+    // writer, so that leases follow sessions in the same journal row.
+    let sink: Arc<dyn AccountingSink> = Arc::new(LeaseTracking {
+        inner: Arc::new(writer),
+        ipam: Arc::clone(&ipam),
+        active: Arc::clone(&sessions),
+    });
     let reaper = spawn_reaper(
         Arc::clone(&sessions),
-        writer.clone(),
+        Arc::clone(&sink),
         ReaperConfig {
             every: Duration::from_secs(a.reaper_interval_seconds),
             default_interval: Duration::from_secs(a.default_interim_seconds),
@@ -113,8 +141,9 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         Arc::clone(&dict),
         Arc::clone(&index),
         Some(Accounting {
-            sink: Arc::new(writer),
+            sink,
             sessions: Arc::clone(&sessions),
+            addresses: Some(ipam),
         }),
         cancel.clone(),
     )
@@ -163,6 +192,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         // ends.
         auth.join().await;
         let _ = reaper.await;
+        let _ = ipam_task.await;
         let _ = writer_task.await;
         let _ = refresher.await;
         http.join().await;
@@ -235,6 +265,9 @@ async fn seed_demo(store: &Store) -> anyhow::Result<()> {
             session_timeout_seconds: Some(86400),
             interim_interval_seconds: Some(300),
             simultaneous_use: None,
+            pool: None,
+            ipv6_pool: None,
+            delegated_pool: None,
         })
         .await?;
     store

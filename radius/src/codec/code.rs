@@ -57,5 +57,7 @@ pub mod attr {
     pub const MESSAGE_AUTHENTICATOR: u8 = 80;
     pub const ACCT_INTERIM_INTERVAL: u8 = 85;
     pub const NAS_PORT_ID: u8 = 87;
+    pub const FRAMED_IPV6_PREFIX: u8 = 97;
     pub const ERROR_CAUSE: u8 = 101;
+    pub const DELEGATED_IPV6_PREFIX: u8 = 123;
 }

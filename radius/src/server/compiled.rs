@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, Guard};
 use edge_shared::index::Index;
-use edge_shared::types::{NasId, PlanId};
+use edge_shared::types::{NasId, PlanId, PoolId};
 
 use crate::codec::MacKey;
 use crate::dict::{CompiledPair, Dictionary};
@@ -18,18 +18,27 @@ pub(super) struct CompiledPlan {
     pub session_timeout: Option<u32>,
     pub interim_interval: Option<u32>,
     pub simultaneous_use: Option<u32>,
+    pub pool: Option<PoolId>,
+    pub ipv6_pool: Option<PoolId>,
+    pub delegated_pool: Option<PoolId>,
 }
 
 #[derive(Debug, Default)]
 pub(super) struct Generation {
     number: u64,
     plans: HashMap<PlanId, Arc<CompiledPlan>>,
+    /// Each pool's reply attributes, added to an Access-Accept with an address from it.
+    pool_pairs: HashMap<PoolId, Vec<CompiledPair>>,
     mac_keys: HashMap<NasId, (Box<[u8]>, MacKey)>,
 }
 
 impl Generation {
     pub(super) fn plan(&self, id: PlanId) -> Option<&Arc<CompiledPlan>> {
         self.plans.get(&id)
+    }
+
+    pub(super) fn pool_pairs(&self, id: PoolId) -> &[CompiledPair] {
+        self.pool_pairs.get(&id).map_or(&[], Vec::as_slice)
     }
 
     /// The key, with the secret it was made from.
@@ -64,18 +73,21 @@ impl Compiled {
     }
 }
 
+fn compile_all(dict: &Dictionary, owner: &str, lines: &[String]) -> Vec<CompiledPair> {
+    let mut pairs = Vec::new();
+    for line in lines {
+        match dict.compile_pair(line) {
+            Ok(p) => pairs.push(p),
+            Err(e) => tracing::warn!(owner, error = %e, "reply attribute skipped"),
+        }
+    }
+    pairs
+}
+
 fn build(index: &Index, dict: &Dictionary, number: u64) -> Generation {
     let mut plans = HashMap::new();
     for (pid, plan) in index.plans().iter() {
-        let mut pairs = Vec::new();
-        for line in &plan.reply_attributes {
-            match dict.compile_pair(line) {
-                Ok(p) => pairs.push(p),
-                Err(e) => {
-                    tracing::warn!(plan = %plan.name, error = %e, "reply attribute skipped")
-                }
-            }
-        }
+        let pairs = compile_all(dict, &plan.name, &plan.reply_attributes);
         plans.insert(
             *pid,
             Arc::new(CompiledPlan {
@@ -83,6 +95,9 @@ fn build(index: &Index, dict: &Dictionary, number: u64) -> Generation {
                 session_timeout: plan.session_timeout_seconds,
                 interim_interval: plan.interim_interval_seconds,
                 simultaneous_use: plan.simultaneous_use,
+                pool: plan.pool,
+                ipv6_pool: plan.ipv6_pool,
+                delegated_pool: plan.delegated_pool,
             }),
         );
     }
@@ -96,9 +111,15 @@ fn build(index: &Index, dict: &Dictionary, number: u64) -> Generation {
             (n.id, (secret, key))
         })
         .collect();
+    let pool_pairs = index
+        .pools()
+        .iter()
+        .map(|(id, p)| (*id, compile_all(dict, &p.name, &p.reply_attributes)))
+        .collect();
     Generation {
         number,
         plans,
+        pool_pairs,
         mac_keys,
     }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use edge_shared::accounting::{unix_now, AcctEvent, Done};
 use edge_shared::index::Index;
+use edge_shared::leases::Grant;
 use edge_shared::types::{Nas, Subscriber};
 
 use super::acct::{self, NotStored};
@@ -45,6 +46,16 @@ pub enum Outcome {
     Slow(SlowJob),
     /// An accounting record to store before its (ready) answer may go out.
     Durable(AcctJob),
+    /// An Access-Accept whose leases must be stored before it may go out.
+    Leased(LeaseJob),
+}
+
+/// An Access-Accept waiting for its leases to be stored.
+pub struct LeaseJob {
+    key: RequestKey,
+    reply: Vec<u8>,
+    grants: Vec<Grant>,
+    src: SocketAddr,
 }
 
 /// An Accounting-Request waiting for the writer's commit.
@@ -84,8 +95,8 @@ pub struct Handler {
     cache: ReplyCache,
     limiter: RateLimiter,
     pub(super) accounting: Option<Accounting>,
-    /// Where committed accounting answers go out (the accounting socket's sender thread).
-    outbox: Option<Outbox>,
+    /// Where answers released by the writer go out, by role (each socket's sender thread).
+    outboxes: [Option<Outbox>; 2],
     pub(super) stats: Stats,
 }
 
@@ -94,7 +105,7 @@ impl Handler {
         dict: Arc<Dictionary>,
         index: Arc<Index>,
         accounting: Option<Accounting>,
-        outbox: Option<Outbox>,
+        outboxes: [Option<Outbox>; 2],
         cfg: &ServerConfig,
     ) -> Handler {
         Handler {
@@ -104,7 +115,7 @@ impl Handler {
             cache: ReplyCache::new(cfg.reply_cache_ttl, cfg.reply_cache_entries),
             limiter: RateLimiter::default(),
             accounting,
-            outbox,
+            outboxes,
             stats: Stats::new(),
         }
     }
@@ -181,6 +192,17 @@ impl Handler {
         }
         match policy::authorize(self, &pkt, &client) {
             policy::Decision::Reply(bytes) => Outcome::Reply(self.remember(key, bytes, now)),
+            policy::Decision::Leased { reply, grants } => {
+                if !self.cache.put(key, Cached::InProgress, now) {
+                    self.stats.reply_cache_full.increment(1);
+                }
+                Outcome::Leased(LeaseJob {
+                    key,
+                    reply,
+                    grants,
+                    src,
+                })
+            }
             policy::Decision::Slow {
                 subscriber,
                 password,
@@ -244,7 +266,8 @@ impl Handler {
     /// Hands an accounting record to the writer; its answer goes out from the writer once
     /// the record is committed, and never when it is not.
     pub fn submit(self: &Arc<Self>, job: AcctJob) {
-        let (Some(accounting), Some(outbox)) = (&self.accounting, &self.outbox) else {
+        let (Some(accounting), Some(outbox)) = (&self.accounting, &self.outboxes[Role::Acct as usize])
+        else {
             return;
         };
         let outbox = outbox.clone();
@@ -267,6 +290,44 @@ impl Handler {
             }
         });
         if let Err(done) = accounting.sink.submit(event, done) {
+            done(false);
+        }
+    }
+
+    /// Stores an Access-Accept's leases (one journal row with its neighbours' records) and
+    /// sends it once they are stored. When they are not, it is not sent, the addresses go
+    /// back, and the NAS's retransmit is tried afresh.
+    pub fn submit_leases(self: &Arc<Self>, job: LeaseJob) {
+        let LeaseJob {
+            key,
+            reply,
+            grants,
+            src,
+        } = job;
+        let (Some(accounting), Some(outbox)) = (&self.accounting, &self.outboxes[Role::Auth as usize])
+        else {
+            return;
+        };
+        let mut events = grants
+            .iter()
+            .map(|g| AcctEvent::Lease(Box::new(g.change.clone())));
+        let Some(first) = events.next() else { return };
+        let more: Vec<AcctEvent> = events.collect();
+        let outbox = outbox.clone();
+        let handler = Arc::clone(self);
+        let done: Done = Box::new(move |stored| {
+            if stored {
+                let reply = handler.remember(key, reply, Instant::now());
+                let _ = outbox.send((reply, src));
+            } else {
+                handler.cache.remove(&key);
+                handler.stats.acct_unanswered.increment(1);
+                if let Some(addrs) = handler.accounting.as_ref().and_then(|a| a.addresses.as_ref()) {
+                    grants.iter().for_each(|g| addrs.undo(g));
+                }
+            }
+        });
+        if let Err(done) = accounting.sink.submit_with(first, more, done) {
             done(false);
         }
     }
@@ -306,12 +367,24 @@ impl Handler {
         reply
     }
 
-    /// Runs a slow job's password check (on a blocking thread) and builds the answer.
-    pub fn finish_slow(&self, job: SlowJob) -> Option<Arc<[u8]>> {
+    /// Runs a slow job's password check (on a blocking thread) and builds the answer: to
+    /// send now, or (carrying leases) once they are stored.
+    pub fn finish_slow(self: &Arc<Self>, job: SlowJob, src: SocketAddr) -> Option<Arc<[u8]>> {
         let pkt = RawPacket::parse(&job.packet).ok()?;
         let client = self.client(job.nas);
-        let bytes = policy::finish_pap(self, &pkt, &client, &job.subscriber, &job.password);
-        Some(self.remember(job.key, bytes, Instant::now()))
+        match policy::finish_pap(self, &pkt, &client, &job.subscriber, &job.password) {
+            policy::Decision::Reply(bytes) => Some(self.remember(job.key, bytes, Instant::now())),
+            policy::Decision::Leased { reply, grants } => {
+                self.submit_leases(LeaseJob {
+                    key: job.key,
+                    reply,
+                    grants,
+                    src,
+                });
+                None
+            }
+            policy::Decision::Slow { .. } => None,
+        }
     }
 
     /// Counts a slow job that found the queue full and forgets it, so a retransmit can retry.

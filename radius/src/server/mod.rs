@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use edge_shared::accounting::AccountingSink;
 use edge_shared::index::Index;
+use edge_shared::leases::AddressPlane;
 use edge_shared::sessions::ActiveSessions;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -51,6 +52,8 @@ pub struct ServerConfig {
 pub struct Accounting {
     pub sink: Arc<dyn AccountingSink>,
     pub sessions: Arc<ActiveSessions>,
+    /// Where plans with pools get their addresses; leases are stored through `sink`.
+    pub addresses: Option<Arc<dyn AddressPlane>>,
 }
 
 /// A running server: its addresses and the receivers to wait on.
@@ -108,11 +111,20 @@ pub async fn start(
         // With port 0 the kernel picked one.
         bound.push((role, sock.local_addr()?, sock));
     }
-    let outbox = match bound.iter().find(|(r, _, _)| *r == Role::Acct) {
-        Some((_, _, sock)) => Some(socket::spawn_sender(Arc::clone(sock))?),
-        None => None,
-    };
-    let handler = Arc::new(Handler::new(dict, index, accounting, outbox, cfg));
+    // Answers released by the writer: accounting responses, and Access-Accepts that carry
+    // a lease.
+    let mut outboxes = [None, None];
+    for (role, _, sock) in &bound {
+        outboxes[*role as usize] = Some(socket::spawn_sender(Arc::clone(sock))?);
+    }
+    let [auth_outbox, outbox] = outboxes;
+    let handler = Arc::new(Handler::new(
+        dict,
+        index,
+        accounting,
+        [auth_outbox, outbox],
+        cfg,
+    ));
     let slow = Arc::new(Semaphore::new(cfg.slow_queue.max(1)));
     let rt = tokio::runtime::Handle::current();
     let mut threads = Vec::new();
@@ -168,7 +180,7 @@ fn receive_loop(
                 let sock = Arc::clone(&sock);
                 let handler = Arc::clone(&handler);
                 rt.spawn_blocking(move || {
-                    let reply = handler.finish_slow(job);
+                    let reply = handler.finish_slow(job, src);
                     drop(permit);
                     if let Some(bytes) = reply {
                         let _ = sock.send_to(&bytes, src);
@@ -178,6 +190,10 @@ fn receive_loop(
             }
             Outcome::Durable(job) => {
                 handler.submit(job);
+                None
+            }
+            Outcome::Leased(job) => {
+                handler.submit_leases(job);
                 None
             }
         },

@@ -1,10 +1,14 @@
 //! Access-Request policy: find the subscriber, verify PAP, CHAP or MS-CHAPv2, enforce status
 //! and MAC binding, and build the Access-Accept from the plan.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use edge_shared::accounting::unix_now;
+use edge_shared::leases::{Grant, LeaseKind, Refusal};
 use edge_shared::types::{normalize_station_id, Subscriber, SubscriberStatus};
 
+use super::compiled::CompiledPlan;
 use super::handler::{build_reply, Client, Handler};
 use crate::auth::mschap::{self, VENDOR_MICROSOFT};
 use crate::auth::{chap, StoredPassword};
@@ -15,6 +19,11 @@ use crate::codec::{
 
 pub(super) enum Decision {
     Reply(Vec<u8>),
+    /// An Access-Accept carrying addresses: sent once their leases are stored.
+    Leased {
+        reply: Vec<u8>,
+        grants: Vec<Grant>,
+    },
     Slow {
         subscriber: Arc<Subscriber>,
         password: Vec<u8>,
@@ -47,17 +56,17 @@ pub(super) fn authorize(h: &Handler, pkt: &RawPacket<'_>, client: &Client) -> De
                 password,
             };
         }
-        return Decision::Reply(finish_pap(h, pkt, client, &sub, &password));
+        return finish_pap(h, pkt, client, &sub, &password);
     }
     if pkt.find(attr::CHAP_PASSWORD).is_some() {
         let ok = stored
             .cleartext()
             .is_some_and(|pw| chap::verify(pkt, pw.as_bytes()));
-        return Decision::Reply(if ok {
+        return if ok {
             accept_or_reject(h, pkt, client, &sub, None)
         } else {
-            reject(h, pkt, client, FAILED, None)
-        });
+            Decision::Reply(reject(h, pkt, client, FAILED, None))
+        };
     }
     if let Some((challenge, response)) = ms_chap_v2(pkt) {
         let Some(resp) = mschap::Response::parse(&response) else {
@@ -66,10 +75,10 @@ pub(super) fn authorize(h: &Handler, pkt: &RawPacket<'_>, client: &Client) -> De
         let ok = stored
             .nt_hash()
             .and_then(|hash| mschap::verify(&challenge, &resp, user.as_bytes(), &hash));
-        return Decision::Reply(match ok {
+        return match ok {
             Some(success) => accept_or_reject(h, pkt, client, &sub, Some((resp.ident, success))),
-            None => reject(h, pkt, client, FAILED, Some(resp.ident)),
-        });
+            None => Decision::Reply(reject(h, pkt, client, FAILED, Some(resp.ident))),
+        };
     }
     // EAP and anything else is not offered here.
     refuse(FAILED)
@@ -82,11 +91,11 @@ pub(super) fn finish_pap(
     client: &Client,
     sub: &Subscriber,
     password: &[u8],
-) -> Vec<u8> {
+) -> Decision {
     if StoredPassword::parse(&sub.password).verify(password) {
         accept_or_reject(h, pkt, client, sub, None)
     } else {
-        reject(h, pkt, client, FAILED, None)
+        Decision::Reply(reject(h, pkt, client, FAILED, None))
     }
 }
 
@@ -97,33 +106,38 @@ fn accept_or_reject(
     client: &Client,
     sub: &Subscriber,
     mschap: Option<(u8, mschap::Success)>,
-) -> Vec<u8> {
+) -> Decision {
     let secret = client.secret();
     let ms_ident = mschap.as_ref().map(|(i, _)| *i);
+    let refuse = |msg: &str| Decision::Reply(reject(h, pkt, client, msg, ms_ident));
     if sub.status == SubscriberStatus::Suspended {
-        return reject(h, pkt, client, "Account suspended", ms_ident);
+        return refuse("Account suspended");
     }
     if let Some(bound) = &sub.calling_station_id {
         let offered = pkt
             .find(attr::CALLING_STATION_ID)
             .map(|c| normalize_station_id(&String::from_utf8_lossy(c)));
         if offered.as_deref() != Some(&**bound) {
-            return reject(h, pkt, client, "Calling-Station-Id not allowed", ms_ident);
+            return refuse("Calling-Station-Id not allowed");
         }
     }
     let plan = sub.plan_id.and_then(|id| client.derived.plan(id));
+    let user = pkt
+        .find(attr::USER_NAME)
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
     if let (Some(limit), Some(acct)) = (plan.and_then(|p| p.simultaneous_use), &h.accounting) {
-        let user = pkt
-            .find(attr::USER_NAME)
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default();
         if acct.sessions.count_for_user(&user) >= limit as usize {
-            return reject(h, pkt, client, "Simultaneous-Use limit reached", ms_ident);
+            return refuse("Simultaneous-Use limit reached");
         }
     }
+    let grants = match allocate(h, plan.map(|p| &**p), sub, &user) {
+        Ok(g) => g,
+        Err(refusal) => return refuse(&refusal.to_string()),
+    };
     let ra = *pkt.authenticator();
     h.stats.accepts.increment(1);
-    build_reply(pkt, client, Code::ACCESS_ACCEPT, |b| {
+    let reply = build_reply(pkt, client, Code::ACCESS_ACCEPT, |b| {
         if let Some(plan) = &plan {
             for pair in &plan.pairs {
                 pair.write(b, secret, &ra);
@@ -138,6 +152,12 @@ fn accept_or_reject(
         if let Some(ip) = sub.static_ipv4 {
             b.attr(attr::FRAMED_IP_ADDRESS, &ip.octets());
         }
+        for g in &grants {
+            write_grant(b, g);
+            for pair in client.derived.pool_pairs(g.pool) {
+                pair.write(b, secret, &ra);
+            }
+        }
         if let Some((ident, s)) = &mschap {
             let mut success = vec![*ident];
             success.extend_from_slice(s.authenticator_response.as_bytes());
@@ -151,7 +171,69 @@ fn accept_or_reject(
             ms_attr(b, mschap::MS_MPPE_ENCRYPTION_POLICY, &1u32.to_be_bytes());
             ms_attr(b, mschap::MS_MPPE_ENCRYPTION_TYPES, &6u32.to_be_bytes());
         }
-    })
+    });
+    if grants.is_empty() {
+        Decision::Reply(reply)
+    } else {
+        Decision::Leased { reply, grants }
+    }
+}
+
+/// The addresses the plan's pools give this subscriber (a static IPv4 address takes the
+/// IPv4 pool's place); all or none.
+fn allocate(
+    h: &Handler,
+    plan: Option<&CompiledPlan>,
+    sub: &Subscriber,
+    user: &str,
+) -> Result<Vec<Grant>, Refusal> {
+    let (Some(plan), Some(addrs)) = (
+        plan,
+        h.accounting.as_ref().and_then(|a| a.addresses.as_ref()),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let wants = [
+        (plan.pool.filter(|_| sub.static_ipv4.is_none()), LeaseKind::Ipv4),
+        (plan.ipv6_pool, LeaseKind::Ipv6Prefix),
+        (plan.delegated_pool, LeaseKind::Delegated),
+    ];
+    let now = unix_now();
+    let mut grants = Vec::new();
+    for (pool, kind) in wants {
+        let Some(pool) = pool else { continue };
+        match addrs.allocate(user, pool, kind, now) {
+            Ok(g) => grants.push(g),
+            Err(refusal) => {
+                grants.iter().for_each(|g| addrs.undo(g));
+                return Err(refusal);
+            }
+        }
+    }
+    Ok(grants)
+}
+
+/// Framed-IP-Address, or an IPv6 prefix as RFC 3162 section 2.3 writes it (reserved octet,
+/// prefix length, the prefix's significant octets): Framed-IPv6-Prefix (97) or
+/// Delegated-IPv6-Prefix (123, RFC 4818).
+fn write_grant(b: &mut PacketBuilder, g: &Grant) {
+    match (g.kind, g.address) {
+        (LeaseKind::Ipv4, IpAddr::V4(a)) => {
+            b.attr(attr::FRAMED_IP_ADDRESS, &a.octets());
+        }
+        (kind, IpAddr::V6(a)) => {
+            let typ = if kind == LeaseKind::Delegated {
+                attr::DELEGATED_IPV6_PREFIX
+            } else {
+                attr::FRAMED_IPV6_PREFIX
+            };
+            let n = usize::from(g.prefix_len).div_ceil(8);
+            let mut v = vec![0, g.prefix_len];
+            v.extend_from_slice(&a.octets()[..n]);
+            b.attr(typ, &v);
+        }
+        _ => {}
+    }
 }
 
 fn ms_attr(b: &mut PacketBuilder, typ: u32, value: &[u8]) {
