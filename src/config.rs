@@ -325,7 +325,10 @@ impl Config {
             bail!("accounting: batch_max, queue, commit_concurrency, max_unfolded, fold_max, orphan_seconds, reaper_interval_seconds, default_interim_seconds and stale_multiplier must be at least 1");
         }
         let i = &self.ipam;
-        if i.offer_seconds == 0 || i.heartbeat_seconds == 0 || i.dead_after_seconds < 2 * i.heartbeat_seconds {
+        if i.offer_seconds == 0
+            || i.heartbeat_seconds == 0
+            || i.dead_after_seconds < 2 * i.heartbeat_seconds
+        {
             bail!("ipam: offer_seconds and heartbeat_seconds must be at least 1, and dead_after_seconds at least twice heartbeat_seconds");
         }
         if self.radius.reply_cache_ttl_seconds == 0 || self.radius.slow_queue == 0 {

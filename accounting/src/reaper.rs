@@ -10,7 +10,6 @@ use edge_shared::sessions::ActiveSessions;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-
 #[derive(Debug, Clone)]
 pub struct ReaperConfig {
     /// How often to look.

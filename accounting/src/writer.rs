@@ -25,10 +25,10 @@ use edge_shared::accounting::{unix_now, AccountingSink, AcctEvent, Done, Session
 use edge_shared::health::Health;
 use edge_shared::journal;
 use edge_shared::leases::LeaseChange;
-use edge_shared::types::PoolId;
 use edge_shared::metric_names as m;
 use edge_shared::sessions::ActiveSessions;
 use edge_shared::store::{BatchOp, BatchOutcome, JournalKey, Store, StoreError};
+use edge_shared::types::PoolId;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
@@ -74,12 +74,16 @@ impl Writer {
 
 impl AccountingSink for Writer {
     fn submit_with(&self, event: AcctEvent, more: Vec<AcctEvent>, done: Done) -> Result<(), Done> {
-        self.tx.try_send(Pending { event, more, done }).map_err(|e| {
-            metrics::counter!(m::ACCT_SHED_TOTAL).increment(1);
-            match e {
-                mpsc::error::TrySendError::Full(p) | mpsc::error::TrySendError::Closed(p) => p.done,
-            }
-        })
+        self.tx
+            .try_send(Pending { event, more, done })
+            .map_err(|e| {
+                metrics::counter!(m::ACCT_SHED_TOTAL).increment(1);
+                match e {
+                    mpsc::error::TrySendError::Full(p) | mpsc::error::TrySendError::Closed(p) => {
+                        p.done
+                    }
+                }
+            })
     }
 }
 

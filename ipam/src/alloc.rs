@@ -74,6 +74,10 @@ pub struct PoolAlloc {
     sticky: HashMap<u64, u64, RandomState>,
     /// Next-fit position: block index, offset.
     cursor: (usize, usize),
+    /// Free owned slots as last counted, less those allocated since: below `low_water`,
+    /// the manager claims more blocks at once.
+    pub free_hint: u64,
+    pub low_water: u64,
 }
 
 impl PoolAlloc {
@@ -86,6 +90,8 @@ impl PoolAlloc {
             reserved: HashSet::default(),
             sticky: HashMap::default(),
             cursor: (0, 0),
+            free_hint: 0,
+            low_water: 0,
         }
     }
 
@@ -173,7 +179,9 @@ impl PoolAlloc {
     /// to it), else the next free one, else one kept for somebody else; `None` when every
     /// owned slot is held or reserved. Returns the slot and what it held before.
     pub fn allocate(&mut self, user: u64, now: u32, offer_until: u32) -> Option<(u64, Slot)> {
-        let chosen = self.sticky_slot(user, now).or_else(|| self.scan(user, now))?;
+        let chosen = self
+            .sticky_slot(user, now)
+            .or_else(|| self.scan(user, now))?;
         let prev = self.get(chosen)?;
         if prev.user != user && prev.state != FREE {
             if self.sticky.get(&prev.user) == Some(&chosen) {
@@ -186,6 +194,7 @@ impl PoolAlloc {
             state: OFFERED,
         };
         self.load(chosen, s);
+        self.free_hint = self.free_hint.saturating_sub(1);
         Some((chosen, prev))
     }
 
@@ -219,13 +228,15 @@ impl PoolAlloc {
                 (bi, off) = (0, 0);
             }
             let total: usize = self.blocks.iter().map(|b| b.slots.len()).sum();
-            for _ in 0..total {
+            let mut checked = 0;
+            while checked < total {
                 let b = &self.blocks[bi];
                 if off >= b.slots.len() {
                     bi = (bi + 1) % self.blocks.len();
                     off = 0;
                     continue;
                 }
+                checked += 1;
                 let s = &b.slots[off];
                 let slot = u64::from(b.no) * u64::from(self.block_size) + off as u64;
                 let free = !s.held(now) && (steal || !s.kept(now) || s.user == user);
@@ -241,7 +252,10 @@ impl PoolAlloc {
 
     /// Puts a slot back as it was (an Access-Accept that did not go out).
     pub fn restore(&mut self, slot: u64, user: u64, prev: Slot) {
-        if self.get(slot).is_some_and(|s| s.user == user && s.state == OFFERED) {
+        if self
+            .get(slot)
+            .is_some_and(|s| s.user == user && s.state == OFFERED)
+        {
             self.load(slot, prev);
             if prev.state == FREE || prev.user != user {
                 if self.sticky.get(&user) == Some(&slot) {
@@ -360,6 +374,16 @@ mod tests {
     }
 
     #[test]
+    fn a_lapsed_offer_behind_the_cursor_is_found() {
+        let mut p = pool(2, 4, &[0]);
+        let (a, _) = p.allocate(1, 0, 100).unwrap();
+        p.bind(a, 1, 0, 1000);
+        p.allocate(2, 0, 5).unwrap();
+        assert_eq!(p.allocate(3, 1, 10), None);
+        assert!(p.allocate(3, 6, 10).is_some());
+    }
+
+    #[test]
     fn only_owned_blocks_are_used() {
         let mut p = pool(16, 4, &[2]);
         let slots: Vec<u64> = (0..4).map(|u| p.allocate(u, 0, 10).unwrap().0).collect();
@@ -418,7 +442,18 @@ mod tests {
         let (a, prev) = p.allocate(1, 0, 10).unwrap();
         p.restore(a, 1, prev);
         assert_eq!(p.get(a).unwrap(), Slot::default());
-        assert_eq!(Slot::unpack(Slot { user: 7, expires: 9, state: BOUND }.pack()).user, 7);
+        assert_eq!(
+            Slot::unpack(
+                Slot {
+                    user: 7,
+                    expires: 9,
+                    state: BOUND
+                }
+                .pack()
+            )
+            .user,
+            7
+        );
     }
 
     #[test]

@@ -6,5 +6,5 @@ mod manager;
 pub mod space;
 mod tracking;
 
-pub use manager::{Ipam, IpamConfig};
+pub use manager::{Ipam, IpamConfig, Upkeep};
 pub use tracking::LeaseTracking;

@@ -68,6 +68,14 @@ impl PoolEntry {
     }
 }
 
+/// The background work's state between rounds.
+pub struct Upkeep {
+    held: bool,
+    generation: u64,
+    last_beat: std::time::Instant,
+    watermark: i64,
+}
+
 pub struct Ipam {
     cfg: IpamConfig,
     incarnation: i64,
@@ -185,7 +193,16 @@ impl Ipam {
             } else {
                 (LeaseState::Bound, self.bound_until(now, r.int(c::INTERVAL)))
             };
-            self.report(&entry, slot, username, Some(unique_id), state, until, now, out);
+            self.report(
+                &entry,
+                slot,
+                username,
+                Some(unique_id),
+                state,
+                until,
+                now,
+                out,
+            );
         }
     }
 
@@ -296,11 +313,19 @@ impl Ipam {
                 LeaseKind::Ipv6Prefix | LeaseKind::Delegated => entry.space.is_v6(),
             };
             if fits {
-                let got = entry.lock().allocate(user, secs(now), until);
+                let (got, low) = {
+                    let mut a = entry.lock();
+                    let got = a.allocate(user, secs(now), until);
+                    (got, a.free_hint < a.low_water)
+                };
+                if low {
+                    self.poke.notify_one();
+                }
                 if let Some((slot, prev)) = got {
-                    let address = entry.space.address(slot).ok_or_else(|| {
-                        Refusal::Unavailable(entry.name())
-                    })?;
+                    let address = entry
+                        .space
+                        .address(slot)
+                        .ok_or_else(|| Refusal::Unavailable(entry.name()))?;
                     let change = self
                         .change(entry, slot, username, LeaseState::Offered, None, until)
                         .ok_or_else(|| Refusal::Unavailable(entry.name()))?;
@@ -328,76 +353,97 @@ impl Ipam {
         Err(Refusal::Exhausted(first))
     }
 
+    /// The first round of background work, before the server answers: takes the name
+    /// (unless a live process holds it), loads pools and blocks and claims ahead.
+    pub async fn prepare(&self, store: &Store, index: &Index) -> Upkeep {
+        let mut u = Upkeep {
+            held: false,
+            generation: u64::MAX,
+            last_beat: std::time::Instant::now(),
+            watermark: unix_micros(),
+        };
+        self.step(&mut u, store, index).await;
+        u
+    }
+
     /// Runs the background work until `cancel`; lets the name go on the way out.
-    pub async fn run(self: Arc<Self>, store: Store, index: Arc<Index>, cancel: CancellationToken) {
-        let mut held = false;
-        let mut generation = u64::MAX;
-        let mut last_beat = std::time::Instant::now();
-        let mut watermark = unix_micros();
+    pub async fn run(
+        self: Arc<Self>,
+        mut u: Upkeep,
+        store: Store,
+        index: Arc<Index>,
+        cancel: CancellationToken,
+    ) {
         loop {
-            if held && last_beat.elapsed() >= self.cfg.heartbeat {
-                match store
-                    .instance_heartbeat(&self.cfg.instance, self.incarnation, unix_now())
-                    .await
-                {
-                    Ok(true) => {
-                        last_beat = std::time::Instant::now();
-                        self.extend_allowance();
-                    }
-                    Ok(false) => {
-                        tracing::error!(instance = %self.cfg.instance, "instance name taken by another process; dropping all blocks");
-                        held = false;
-                        self.allowed_until.store(0, Ordering::Release);
-                        self.pools.store(Arc::default());
-                        generation = u64::MAX;
-                        metrics::gauge!(m::IPAM_READY).set(0.0);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "IPAM heartbeat failed"),
-                }
-            }
-            if !held {
-                match self.acquire(&store).await {
-                    Ok(true) => {
-                        held = true;
-                        last_beat = std::time::Instant::now();
-                        watermark = unix_micros();
-                    }
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "IPAM: cannot take the instance name"),
-                }
-            }
-            if held {
-                if index.generation() != generation {
-                    generation = index.generation();
-                    if let Err(e) = self.reload(&store, &index).await {
-                        tracing::warn!(error = %e, "IPAM: reloading pools failed");
-                        generation = u64::MAX;
-                    }
-                }
-                if let Err(e) = self.balance(&store).await {
-                    tracing::warn!(error = %e, "IPAM: claiming blocks failed");
-                }
-                match self.sync(&store, watermark).await {
-                    Ok(w) => watermark = w,
-                    Err(e) => tracing::warn!(error = %e, "IPAM: reading peers' lease changes failed"),
-                }
-            }
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 _ = self.poke.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
+            self.step(&mut u, &store, &index).await;
         }
-        if held {
+        if u.held {
             let _ = store
                 .instance_release(&self.cfg.instance, self.incarnation)
                 .await;
         }
     }
 
+    async fn step(&self, u: &mut Upkeep, store: &Store, index: &Index) {
+        if u.held && u.last_beat.elapsed() >= self.cfg.heartbeat {
+            match store
+                .instance_heartbeat(&self.cfg.instance, self.incarnation, unix_now())
+                .await
+            {
+                Ok(true) => {
+                    u.last_beat = std::time::Instant::now();
+                    self.extend_allowance();
+                }
+                Ok(false) => {
+                    tracing::error!(instance = %self.cfg.instance, "instance name taken by another process; dropping all blocks");
+                    u.held = false;
+                    self.allowed_until.store(0, Ordering::Release);
+                    self.pools.store(Arc::default());
+                    u.generation = u64::MAX;
+                    metrics::gauge!(m::IPAM_READY).set(0.0);
+                }
+                Err(e) => tracing::warn!(error = %e, "IPAM heartbeat failed"),
+            }
+        }
+        if !u.held {
+            match self.acquire(store).await {
+                Ok(true) => {
+                    u.held = true;
+                    u.last_beat = std::time::Instant::now();
+                    u.watermark = unix_micros();
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "IPAM: cannot take the instance name"),
+            }
+        }
+        if !u.held {
+            return;
+        }
+        if index.generation() != u.generation {
+            u.generation = index.generation();
+            if let Err(e) = self.reload(store, index).await {
+                tracing::warn!(error = %e, "IPAM: reloading pools failed");
+                u.generation = u64::MAX;
+            }
+        }
+        if let Err(e) = self.balance(store).await {
+            tracing::warn!(error = %e, "IPAM: claiming blocks failed");
+        }
+        match self.sync(store, u.watermark).await {
+            Ok(w) => u.watermark = w,
+            Err(e) => tracing::warn!(error = %e, "IPAM: reading peers' lease changes failed"),
+        }
+    }
+
     fn extend_allowance(&self) {
         let half = (self.cfg.dead_after.as_secs() / 2).max(1) as i64;
-        self.allowed_until.store(unix_now() + half, Ordering::Release);
+        self.allowed_until
+            .store(unix_now() + half, Ordering::Release);
         metrics::gauge!(m::IPAM_READY).set(1.0);
     }
 
@@ -516,22 +562,31 @@ impl Ipam {
             let (owned, free, bs, idle) = {
                 let a = entry.lock();
                 let (owned, free) = a.usage(secs(now));
-                (owned, free, u64::from(a.block_size()), a.idle_blocks(secs(now)))
+                (
+                    owned,
+                    free,
+                    u64::from(a.block_size()),
+                    a.idle_blocks(secs(now)),
+                )
             };
-            let target = self
-                .cfg
-                .claim_ahead
-                .min(entry.space.len() / 4)
-                .max(bs);
+            let target = self.cfg.claim_ahead.min(entry.space.len() / 4).max(bs);
             if free < target {
-                let want = (target - free).div_ceil(bs).clamp(1, 256) as u32;
                 let dead_before = now - self.cfg.dead_after.as_secs() as i64;
-                let got = store
-                    .blocks_claim(*id, &self.cfg.instance, want, now, dead_before)
-                    .await?;
-                metrics::counter!(m::IPAM_BLOCKS_CLAIMED_TOTAL).increment(got.len() as u64);
-                for block in got {
-                    self.load_block(store, entry, *id, block).await?;
+                let mut free = free;
+                // Until the target is met or nothing more can be had.
+                while free < target {
+                    let want = (target - free).div_ceil(bs).clamp(1, 256) as u32;
+                    let got = store
+                        .blocks_claim(*id, &self.cfg.instance, want, now, dead_before)
+                        .await?;
+                    if got.is_empty() {
+                        break;
+                    }
+                    metrics::counter!(m::IPAM_BLOCKS_CLAIMED_TOTAL).increment(got.len() as u64);
+                    for block in got {
+                        self.load_block(store, entry, *id, block).await?;
+                    }
+                    free = entry.lock().usage(secs(now)).1;
                 }
             } else if free > 3 * target && !idle.is_empty() {
                 let spare = ((free - 2 * target) / bs) as usize;
@@ -547,9 +602,15 @@ impl Ipam {
                     metrics::counter!(m::IPAM_BLOCKS_RETURNED_TOTAL).increment(give.len() as u64);
                 }
             }
-            let (owned, free) = if free < target {
-                entry.lock().usage(secs(now))
-            } else {
+            let (owned, free) = {
+                let mut a = entry.lock();
+                let (owned, free) = if free < target {
+                    a.usage(secs(now))
+                } else {
+                    (owned, free)
+                };
+                a.free_hint = free;
+                a.low_water = target / 2;
                 (owned, free)
             };
             metrics::gauge!(m::IPAM_POOL_OWNED, "pool" => name.clone()).set(owned as f64);

@@ -38,7 +38,9 @@ impl Space {
             _ => return Err("family must be 4 or 6".into()),
         };
         if v6 && !(1..=128).contains(&prefix_len) || !v6 && prefix_len != 32 {
-            return Err(format!("prefix length {prefix_len} does not fit the family"));
+            return Err(format!(
+                "prefix length {prefix_len} does not fit the family"
+            ));
         }
         if ranges.is_empty() {
             return Err("a pool needs at least one range".into());
@@ -165,12 +167,17 @@ impl Space {
                 let a = ip(e)?;
                 (a, a)
             };
-            let (Some(lo), Some(hi)) = (self.first_slot_at_or_after(first), self.last_slot_at_or_before(last)) else {
+            let (Some(lo), Some(hi)) = (
+                self.first_slot_at_or_after(first),
+                self.last_slot_at_or_before(last),
+            ) else {
                 continue;
             };
             if hi >= lo {
                 if hi - lo >= MAX_EXCLUDE {
-                    return Err(format!("exclude `{e}` covers more than {MAX_EXCLUDE} slots"));
+                    return Err(format!(
+                        "exclude `{e}` covers more than {MAX_EXCLUDE} slots"
+                    ));
                 }
                 out.extend(lo..=hi);
             }
@@ -185,7 +192,11 @@ impl Space {
             return Some(s);
         }
         let n = num(a, self.v6)?;
-        self.runs.iter().filter(|r| r.first > n).map(|r| r.offset).min()
+        self.runs
+            .iter()
+            .filter(|r| r.first > n)
+            .map(|r| r.offset)
+            .min()
     }
 
     fn last_slot_at_or_before(&self, a: IpAddr) -> Option<u64> {
@@ -329,7 +340,12 @@ mod tests {
     fn excludes_name_slots_inside_the_pool() {
         let sp = Space::parse(4, &s(&["10.0.0.0/24"]), 32).unwrap();
         let ex = sp
-            .excluded(&s(&["10.0.0.1", "10.0.0.10-10.0.0.12", "10.0.0.0/30", "172.16.0.1"]))
+            .excluded(&s(&[
+                "10.0.0.1",
+                "10.0.0.10-10.0.0.12",
+                "10.0.0.0/30",
+                "172.16.0.1",
+            ]))
             .unwrap();
         assert_eq!(ex, vec![0, 1, 2, 9, 10, 11]);
         let v6 = Space::parse(6, &s(&["2001:db8::/48"]), 64).unwrap();

@@ -147,8 +147,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<AcctEvent>, JournalError> {
                 slot: r.i64()?,
                 address: r.text()?,
                 username: r.text()?,
-                state: LeaseState::from_code(r.u8()?)
-                    .ok_or(JournalError("unknown lease state"))?,
+                state: LeaseState::from_code(r.u8()?).ok_or(JournalError("unknown lease state"))?,
                 unique_id: Some(r.text()?).filter(|u| !u.is_empty()),
                 expires_at: r.i64()?,
                 at_us: r.i64()?,

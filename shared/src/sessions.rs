@@ -135,7 +135,7 @@ mod tests {
             session_id: id.into(),
             username: user.into(),
             nas_ip_address: "10.0.0.1".into(),
- framed_ipv6_prefix: None,
+            framed_ipv6_prefix: None,
             delegated_ipv6_prefix: None,
             framed_ip: ip.parse().ok(),
             interval: Some(60),

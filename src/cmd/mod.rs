@@ -1,5 +1,5 @@
 pub mod admin;
 pub mod import;
+pub mod pools;
 pub mod serve;
 pub mod sessions;
-pub mod pools;

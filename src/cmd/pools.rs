@@ -84,6 +84,9 @@ pub struct LeaseQuery {
     session: Option<String>,
     #[arg(long, default_value_t = 50)]
     limit: i64,
+    /// One JSON object per line.
+    #[arg(long)]
+    json: bool,
 }
 
 /// A block size giving about 64 blocks, between 4 and 1024 slots.
@@ -196,8 +199,12 @@ pub async fn pools(cfg: &Config, c: PoolCmd) -> anyhow::Result<()> {
         }
         PoolCmd::Release { name, address } => {
             let pool = store.pool_get(&name).await?;
-            let excludes: Vec<String> =
-                pool.excludes.iter().filter(|e| **e != address).cloned().collect();
+            let excludes: Vec<String> = pool
+                .excludes
+                .iter()
+                .filter(|e| **e != address)
+                .cloned()
+                .collect();
             if excludes.len() == pool.excludes.len() {
                 bail!("{address} is not reserved in pool {name}");
             }
@@ -212,13 +219,26 @@ pub async fn pools(cfg: &Config, c: PoolCmd) -> anyhow::Result<()> {
             let u = store.pool_use(&pool, unix_now()).await?;
             let used = (u.offered + u.bound) as u64;
             println!("pool      {name}");
-            println!("total     {total}  (excluded or static: {})", reserved.len());
-            println!("used      {used}  (offered {}, bound {})", u.offered, u.bound);
-            println!("kept      {}  (released, kept for their subscriber)", u.sticky);
+            println!(
+                "total     {total}  (excluded or static: {})",
+                reserved.len()
+            );
+            println!(
+                "used      {used}  (offered {}, bound {})",
+                u.offered, u.bound
+            );
+            println!(
+                "kept      {}  (released, kept for their subscriber)",
+                u.sticky
+            );
             println!("free      {}", total.saturating_sub(used));
             println!(
                 "utilization {:.1}%",
-                if total == 0 { 0.0 } else { used as f64 * 100.0 / total as f64 }
+                if total == 0 {
+                    0.0
+                } else {
+                    used as f64 * 100.0 / total as f64
+                }
             );
             if blocks {
                 let alloc = PoolAlloc::new(space.len(), pool.block_size);
@@ -301,6 +321,12 @@ pub async fn leases(cfg: &Config, q: LeaseQuery) -> anyhow::Result<()> {
         )
         .await?;
     let now = unix_now();
+    if q.json {
+        for r in rows {
+            println!("{}", serde_json::to_string(&r)?);
+        }
+        return Ok(());
+    }
     println!(
         "{:<28} {:<12} {:<20} {:<9} {:<10} {:<16} SESSION",
         "ADDRESS", "POOL", "USERNAME", "STATE", "EXPIRES", "INSTANCE"

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use edge_accounting::{load_active, recover, spawn_reaper, ReaperConfig, Writer, WriterConfig};
+use edge_ipam::{Ipam, IpamConfig, LeaseTracking};
 use edge_radius::dict::Dictionary;
 use edge_radius::server::{self, Accounting, ServerConfig};
-use edge_ipam::{Ipam, IpamConfig, LeaseTracking};
 use edge_shared::accounting::AccountingSink;
 use edge_shared::health::Health;
 use edge_shared::index::{spawn_refresher, Index};
@@ -104,7 +104,9 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         },
         writer.id(),
     );
+    let upkeep = ipam.prepare(&store, &index).await;
     let ipam_task = tokio::spawn(Arc::clone(&ipam).run(
+        upkeep,
         store.clone(),
         Arc::clone(&index),
         cancel.clone(),

@@ -266,7 +266,8 @@ impl Handler {
     /// Hands an accounting record to the writer; its answer goes out from the writer once
     /// the record is committed, and never when it is not.
     pub fn submit(self: &Arc<Self>, job: AcctJob) {
-        let (Some(accounting), Some(outbox)) = (&self.accounting, &self.outboxes[Role::Acct as usize])
+        let (Some(accounting), Some(outbox)) =
+            (&self.accounting, &self.outboxes[Role::Acct as usize])
         else {
             return;
         };
@@ -304,7 +305,8 @@ impl Handler {
             grants,
             src,
         } = job;
-        let (Some(accounting), Some(outbox)) = (&self.accounting, &self.outboxes[Role::Auth as usize])
+        let (Some(accounting), Some(outbox)) =
+            (&self.accounting, &self.outboxes[Role::Auth as usize])
         else {
             return;
         };
@@ -322,7 +324,11 @@ impl Handler {
             } else {
                 handler.cache.remove(&key);
                 handler.stats.acct_unanswered.increment(1);
-                if let Some(addrs) = handler.accounting.as_ref().and_then(|a| a.addresses.as_ref()) {
+                if let Some(addrs) = handler
+                    .accounting
+                    .as_ref()
+                    .and_then(|a| a.addresses.as_ref())
+                {
                     grants.iter().for_each(|g| addrs.undo(g));
                 }
             }

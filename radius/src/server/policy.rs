@@ -194,7 +194,10 @@ fn allocate(
         return Ok(Vec::new());
     };
     let wants = [
-        (plan.pool.filter(|_| sub.static_ipv4.is_none()), LeaseKind::Ipv4),
+        (
+            plan.pool.filter(|_| sub.static_ipv4.is_none()),
+            LeaseKind::Ipv4,
+        ),
         (plan.ipv6_pool, LeaseKind::Ipv6Prefix),
         (plan.delegated_pool, LeaseKind::Delegated),
     ];

@@ -118,8 +118,18 @@ impl UpsertLeases for sqlx::PgConnection {
         sqlx::query(&sql)
             .bind(sorted.iter().map(|l| l.pool.0).collect::<Vec<_>>())
             .bind(sorted.iter().map(|l| l.slot).collect::<Vec<_>>())
-            .bind(sorted.iter().map(|l| l.address.as_str()).collect::<Vec<_>>())
-            .bind(sorted.iter().map(|l| l.username.as_str()).collect::<Vec<_>>())
+            .bind(
+                sorted
+                    .iter()
+                    .map(|l| l.address.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                sorted
+                    .iter()
+                    .map(|l| l.username.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .bind(sorted.iter().map(|l| l.state.as_str()).collect::<Vec<_>>())
             .bind(
                 sorted
@@ -129,7 +139,12 @@ impl UpsertLeases for sqlx::PgConnection {
             )
             .bind(sorted.iter().map(|l| l.expires_at).collect::<Vec<_>>())
             .bind(sorted.iter().map(|l| l.at_us).collect::<Vec<_>>())
-            .bind(sorted.iter().map(|l| l.instance.as_str()).collect::<Vec<_>>())
+            .bind(
+                sorted
+                    .iter()
+                    .map(|l| l.instance.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .execute(self)
             .await?;
         Ok(())
@@ -497,12 +512,15 @@ impl Store {
                          GROUP BY 1";
         let blocks = "SELECT block_no, owner FROM ip_blocks WHERE pool_id = $1 ORDER BY block_no";
         let bs = i64::from(pool.block_size);
-        let (counts, used, owners): (Vec<(String, i64)>, Vec<(i64, i64)>, Vec<(i32, Option<String>)>) =
-            on_pool!(self, p => (
-                sqlx::query_as(states).bind(pool.id.0).bind(now).fetch_all(p).await?,
-                sqlx::query_as(by_block).bind(bs).bind(pool.id.0).bind(now).fetch_all(p).await?,
-                sqlx::query_as(blocks).bind(pool.id.0).fetch_all(p).await?,
-            ));
+        let (counts, used, owners): (
+            Vec<(String, i64)>,
+            Vec<(i64, i64)>,
+            Vec<(i32, Option<String>)>,
+        ) = on_pool!(self, p => (
+            sqlx::query_as(states).bind(pool.id.0).bind(now).fetch_all(p).await?,
+            sqlx::query_as(by_block).bind(bs).bind(pool.id.0).bind(now).fetch_all(p).await?,
+            sqlx::query_as(blocks).bind(pool.id.0).fetch_all(p).await?,
+        ));
         let mut out = PoolUse::default();
         for (state, n) in counts {
             match state.as_str() {
@@ -526,7 +544,8 @@ impl Store {
     /// Subscribers' static IPv4 addresses.
     pub async fn static_addresses(&self) -> Result<Vec<(String, Ipv4Addr)>, StoreError> {
         let sql = "SELECT username, static_ipv4 FROM subscribers WHERE static_ipv4 IS NOT NULL";
-        let rows: Vec<(String, String)> = on_pool!(self, p => sqlx::query_as(sql).fetch_all(p).await?);
+        let rows: Vec<(String, String)> =
+            on_pool!(self, p => sqlx::query_as(sql).fetch_all(p).await?);
         Ok(rows
             .into_iter()
             .filter_map(|(u, a)| Some((u, a.parse().ok()?)))

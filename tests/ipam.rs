@@ -1,0 +1,465 @@
+//! Address management as a NAS and an operator see it: radclient asks for access and gets
+//! addresses from pools, accounting moves the leases, the CLI shows and reserves them. Both
+//! backends; several instances on one PostgreSQL.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::{cli, cli_line, cli_output, eventually, radclient, Backend, Server, TestDb};
+use serde_json::Value;
+
+const SECRET: &str = "ipam-s3cret";
+
+fn provisioned(backend: Backend, lines: &[&str]) -> TestDb {
+    let db = TestDb::new(backend);
+    cli_line(
+        &db.url,
+        &format!("nas add --name bng1 --address 127.0.0.1 --secret {SECRET}"),
+    );
+    for line in lines {
+        cli_line(&db.url, line);
+    }
+    db
+}
+
+fn subscribers(db: &TestDb, plan: &str, names: &[&str]) {
+    for n in names {
+        cli_line(
+            &db.url,
+            &format!("subscribers add --username {n} --password pw --plan {plan}"),
+        );
+    }
+}
+
+/// The Access-Accept's attribute value, or None when rejected.
+fn auth(server: &Server, user: &str) -> Option<String> {
+    auth_attr(server, user, "Framed-IP-Address")
+}
+
+fn auth_attr(server: &Server, user: &str, attr: &str) -> Option<String> {
+    let out = radclient(
+        server.auth,
+        "auth",
+        SECRET,
+        &format!("User-Name = \"{user}\"\nUser-Password = \"pw\"\nMessage-Authenticator = 0x00\n"),
+    );
+    if !out.contains("Received Access-Accept") {
+        eprintln!("{out}");
+        return None;
+    }
+    attr_value(&out, attr)
+}
+
+fn attr_value(out: &str, attr: &str) -> Option<String> {
+    out.lines().find_map(|l| {
+        let (k, v) = l.trim().split_once(" = ")?;
+        (k == attr).then(|| v.trim_matches('"').to_string())
+    })
+}
+
+fn reply_message(server: &Server, user: &str) -> String {
+    let out = radclient(
+        server.auth,
+        "auth",
+        SECRET,
+        &format!("User-Name = \"{user}\"\nUser-Password = \"pw\"\nMessage-Authenticator = 0x00\n"),
+    );
+    assert!(out.contains("Received Access-Reject"), "{out}");
+    attr_value(&out, "Reply-Message").unwrap_or_default()
+}
+
+fn acct(server: &Server, status: &str, user: &str, id: &str, extra: &str) {
+    let out = radclient(
+        server.acct,
+        "acct",
+        SECRET,
+        &format!(
+            "Acct-Status-Type = {status}\n{}Acct-Session-Id = \"{id}\"\n\
+             NAS-IP-Address = 127.0.0.1\nNAS-Port = 1\n{extra}",
+            if user.is_empty() {
+                String::new()
+            } else {
+                format!("User-Name = \"{user}\"\n")
+            }
+        ),
+    );
+    assert!(out.contains("Received Accounting-Response"), "{out}");
+    server.settled();
+}
+
+fn leases(db: &TestDb, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["leases", "--json"];
+    all.extend_from_slice(args);
+    cli(&db.url, &all)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+fn lease(db: &TestDb, address: &str) -> Value {
+    let mut rows = leases(db, &["--address", address]);
+    assert_eq!(rows.len(), 1, "one lease of {address}: {rows:?}");
+    rows.remove(0)
+}
+
+/// Sticky first, the lease through Start and Stop, kept for its subscriber afterwards.
+fn lifecycle(backend: Backend) {
+    let db = provisioned(
+        backend,
+        &[
+            "pools add --name v4 --cidr 10.0.0.0/29 --exclude 10.0.0.1 --reply Reply-Message=\"from-v4\"",
+            "plans add --name dyn --pool v4 --interim-interval 60",
+        ],
+    );
+    subscribers(&db, "dyn", &["alice", "bob", "carol"]);
+    let server = Server::start(&db.url);
+    let a = auth(&server, "alice").expect("an address for alice");
+    assert_ne!(a, "10.0.0.1", "an excluded address was handed out");
+    assert_eq!(
+        auth_attr(&server, "alice", "Reply-Message").as_deref(),
+        Some("from-v4")
+    );
+    // Asking again before the session starts: the same address.
+    assert_eq!(auth(&server, "alice").as_deref(), Some(a.as_str()));
+    // The lease was stored before the answer.
+    let l = lease(&db, &a);
+    assert_eq!(
+        (l["username"].as_str(), l["state"].as_str()),
+        (Some("alice"), Some("offered"))
+    );
+
+    acct(
+        &server,
+        "Start",
+        "alice",
+        "s-a",
+        &format!("Framed-IP-Address = {a}\n"),
+    );
+    let l = lease(&db, &a);
+    assert_eq!(l["state"], "bound");
+    assert!(l["acct_unique_id"].is_string());
+    // While alice's session holds it, bob gets another.
+    let b = auth(&server, "bob").expect("an address for bob");
+    assert_ne!(a, b);
+    acct(
+        &server,
+        "Stop",
+        "alice",
+        "s-a",
+        &format!("Framed-IP-Address = {a}\nAcct-Session-Time = 60\n"),
+    );
+    assert_eq!(lease(&db, &a)["state"], "released");
+    // Released, but kept for alice while other addresses are free.
+    let c = auth(&server, "carol").expect("an address for carol");
+    assert!(c != a && c != b);
+    assert_eq!(auth(&server, "alice").as_deref(), Some(a.as_str()));
+    // Utilization and next available, as the CLI shows them.
+    let usage = cli(&db.url, &["pools", "usage", "v4", "--blocks"]);
+    assert!(usage.contains("total     5"), "{usage}");
+    assert!(usage.contains("used      3"), "{usage}");
+    let next = cli(&db.url, &["pools", "next", "v4", "--count", "10"]);
+    let next: Vec<&str> = next.lines().collect();
+    assert_eq!(next.len(), 2, "{next:?}");
+    assert!(!next
+        .iter()
+        .any(|n| [a.as_str(), b.as_str(), c.as_str(), "10.0.0.1"].contains(n)));
+}
+both_backends!(lease_lifecycle, crate::lifecycle);
+
+/// A full pool refuses with a Reply-Message and counts it; a fallback pool is used first.
+fn exhaustion(backend: Backend) {
+    let db = provisioned(
+        backend,
+        &[
+            "pools add --name big --cidr 10.9.0.0/24",
+            "pools add --name tiny --cidr 10.1.0.0/30",
+            "pools add --name chained --cidr 10.2.0.0/30 --next-pool big",
+            "plans add --name tiny --pool tiny",
+            "plans add --name chained --pool chained",
+        ],
+    );
+    subscribers(&db, "tiny", &["t1", "t2", "t3"]);
+    subscribers(&db, "chained", &["c1", "c2", "c3"]);
+    let server = Server::start(&db.url);
+    let got: HashSet<String> = ["t1", "t2"]
+        .iter()
+        .map(|u| auth(&server, u).expect("address"))
+        .collect();
+    assert_eq!(got.len(), 2);
+    assert_eq!(reply_message(&server, "t3"), "No free address in pool tiny");
+    assert_eq!(
+        server.metric("edge_ipam_exhausted_total{pool=\"tiny\"}"),
+        1.0
+    );
+    let c: Vec<String> = ["c1", "c2", "c3"]
+        .iter()
+        .map(|u| auth(&server, u).expect("address"))
+        .collect();
+    assert!(
+        c[0].starts_with("10.2.0.") && c[1].starts_with("10.2.0."),
+        "{c:?}"
+    );
+    assert!(c[2].starts_with("10.9.0."), "the fallback pool: {c:?}");
+}
+both_backends!(exhaustion_rejects_or_falls_back, crate::exhaustion);
+
+/// Offers expire when no session starts; a NAS reboot releases what its sessions held.
+fn expiry_and_nas_reboot(backend: Backend) {
+    let db = provisioned(
+        backend,
+        &[
+            "pools add --name two --cidr 10.4.0.0/30",
+            "plans add --name two --pool two",
+        ],
+    );
+    subscribers(&db, "two", &["a", "b", "c"]);
+    let server = Server::start_with(&db.url, &[("EDGE_IPAM_OFFER_SECONDS", "2")]);
+    let a = auth(&server, "a").expect("address");
+    auth(&server, "b").expect("address");
+    assert!(auth(&server, "c").is_none(), "the pool holds two");
+    // b's offer lapses (no Start); a's session starts and holds its address.
+    acct(
+        &server,
+        "Start",
+        "a",
+        "s-a",
+        &format!("Framed-IP-Address = {a}\n"),
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    acct(
+        &server,
+        "Interim-Update",
+        "a",
+        "s-a",
+        &format!("Framed-IP-Address = {a}\n"),
+    );
+    let c = auth(&server, "c").expect("the lapsed offer's address");
+    assert_ne!(c, a);
+    // The NAS reboots: a's session closes and its lease is released.
+    acct(&server, "Accounting-On", "", "on-1", "");
+    assert!(eventually(Duration::from_secs(5), || lease(&db, &a)
+        ["state"]
+        == "released"));
+}
+both_backends!(
+    offers_expire_and_nas_reboot_releases,
+    crate::expiry_and_nas_reboot
+);
+
+/// Framed-IPv6-Prefix and Delegated-IPv6-Prefix from IPv6 pools, bound by the Start.
+fn ipv6(backend: Backend) {
+    let db = provisioned(
+        backend,
+        &[
+            "pools add --name wan6 --cidr 2001:db8:100::/48 --prefix-length 64",
+            "pools add --name pd --cidr 2001:db8:200::/40 --prefix-length 56",
+            "plans add --name dual --ipv6-pool wan6 --delegated-pool pd",
+        ],
+    );
+    subscribers(&db, "dual", &["v6user", "other"]);
+    let server = Server::start(&db.url);
+    let out = radclient(
+        server.auth,
+        "auth",
+        SECRET,
+        "User-Name = \"v6user\"\nUser-Password = \"pw\"\nMessage-Authenticator = 0x00\n",
+    );
+    let wan = attr_value(&out, "Framed-IPv6-Prefix").expect("Framed-IPv6-Prefix");
+    let pd = attr_value(&out, "Delegated-IPv6-Prefix").expect("Delegated-IPv6-Prefix");
+    assert!(
+        wan.starts_with("2001:db8:100:") && wan.ends_with("/64"),
+        "{wan}"
+    );
+    assert!(pd.starts_with("2001:db8:2") && pd.ends_with("/56"), "{pd}");
+    assert_eq!(lease(&db, &wan)["state"], "offered");
+    acct(
+        &server,
+        "Start",
+        "v6user",
+        "s6",
+        &format!("Framed-IPv6-Prefix = {wan}\nDelegated-IPv6-Prefix = {pd}\n"),
+    );
+    assert_eq!(lease(&db, &wan)["state"], "bound");
+    assert_eq!(lease(&db, &pd)["state"], "bound");
+    let other = auth_attr(&server, "other", "Delegated-IPv6-Prefix").expect("a prefix");
+    assert_ne!(other, pd);
+}
+both_backends!(ipv6_prefixes, crate::ipv6);
+
+/// A static address inside a pool is never handed out dynamically; one leased dynamically
+/// cannot be made static; accounting for an address someone else holds is a conflict.
+fn statics_and_conflicts(backend: Backend) {
+    let db = provisioned(
+        backend,
+        &[
+            "pools add --name p --cidr 10.5.0.0/29",
+            "plans add --name dyn --pool p",
+        ],
+    );
+    cli_line(
+        &db.url,
+        "subscribers add --username fixed --password pw --plan dyn --static-ipv4 10.5.0.1",
+    );
+    subscribers(&db, "dyn", &["d1", "d2", "d3", "d4", "d5", "d6"]);
+    let server = Server::start(&db.url);
+    assert_eq!(auth(&server, "fixed").as_deref(), Some("10.5.0.1"));
+    let got: Vec<String> = ["d1", "d2", "d3", "d4", "d5"]
+        .iter()
+        .map(|u| auth(&server, u).expect("address"))
+        .collect();
+    assert!(!got.contains(&"10.5.0.1".to_string()), "{got:?}");
+    assert_eq!(got.iter().collect::<HashSet<_>>().len(), 5);
+    assert!(
+        auth(&server, "d6").is_none(),
+        "six usable addresses, one static"
+    );
+    // d1's address cannot become someone's static address.
+    let out = cli_output(
+        &db.url,
+        &[
+            "subscribers",
+            "add",
+            "--username",
+            "d6",
+            "--password",
+            "pw",
+            "--static-ipv4",
+            &got[0],
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("leased to d1"));
+    // d2 reports d1's address: counted, and d1 keeps it.
+    acct(
+        &server,
+        "Start",
+        "d2",
+        "s-x",
+        &format!("Framed-IP-Address = {}\n", got[0]),
+    );
+    assert_eq!(
+        server.metric("edge_ipam_conflicts_total{kind=\"held\"}"),
+        1.0
+    );
+    assert_eq!(lease(&db, &got[0])["username"], "d1");
+    // An address outside every pool is an external lease.
+    acct(
+        &server,
+        "Start",
+        "d3",
+        "s-y",
+        "Framed-IP-Address = 192.0.2.77\n",
+    );
+    assert_eq!(server.metric("edge_ipam_external_leases_total"), 1.0);
+    // A reservation takes effect on the running server.
+    cli_line(&db.url, "pools reserve p 10.5.0.6");
+    assert!(cli(&db.url, &["pools", "list"]).contains("exclude 10.5.0.6"));
+}
+both_backends!(static_addresses_and_conflicts, crate::statics_and_conflicts);
+
+/// The lease survives a crash: after SIGKILL and a restart the subscriber gets the same
+/// address and nobody else gets it.
+fn survives_crash(backend: Backend) {
+    let db = provisioned(
+        backend,
+        &[
+            "pools add --name p --cidr 10.6.0.0/29",
+            "plans add --name dyn --pool p",
+        ],
+    );
+    subscribers(&db, "dyn", &["a", "b", "c", "d", "e"]);
+    let env = [
+        ("EDGE_IPAM_INSTANCE", "solo"),
+        ("EDGE_IPAM_DEAD_AFTER_SECONDS", "2"),
+        ("EDGE_IPAM_HEARTBEAT_SECONDS", "1"),
+    ];
+    let mut server = Server::start_with(&db.url, &env);
+    let a = auth(&server, "a").expect("address");
+    server.kill();
+    let server = Server::start_with(&db.url, &env);
+    assert!(eventually(Duration::from_secs(10), || server
+        .metric("edge_ipam_ready")
+        == 1.0));
+    let others: Vec<String> = ["b", "c", "d", "e"]
+        .iter()
+        .map(|u| auth(&server, u).expect("address"))
+        .collect();
+    assert!(!others.contains(&a), "{a} handed out twice: {others:?}");
+    assert_eq!(auth(&server, "a").as_deref(), Some(a.as_str()));
+}
+both_backends!(leases_survive_a_crash, crate::survives_crash);
+
+/// Three instances on one PostgreSQL, allocating at once: no address is given twice.
+#[test]
+fn three_instances_never_share_an_address() {
+    let db = provisioned(
+        Backend::Postgres,
+        &[
+            "pools add --name shared --cidr 10.8.0.0/22 --block-size 16",
+            "plans add --name dyn --pool shared",
+        ],
+    );
+    const PER: usize = 150;
+    let mut csv = String::from("username,password,plan\n");
+    for i in 0..3 * PER {
+        csv.push_str(&format!("u{i},pw,dyn\n"));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("subs.csv");
+    std::fs::write(&file, csv).expect("csv");
+    cli(
+        &db.url,
+        &["subscribers", "import", file.to_str().expect("path")],
+    );
+    let servers: Vec<Server> = ["a", "b", "c"]
+        .iter()
+        .map(|n| {
+            Server::start_with(
+                &db.url,
+                &[("EDGE_IPAM_INSTANCE", n), ("EDGE_IPAM_CLAIM_AHEAD", "32")],
+            )
+        })
+        .collect();
+    let answers: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = servers
+            .iter()
+            .enumerate()
+            .map(|(k, server)| {
+                s.spawn(move || {
+                    let mut input = String::new();
+                    for i in k * PER..(k + 1) * PER {
+                        input.push_str(&format!("User-Name = \"u{i}\"\nUser-Password = \"pw\"\nMessage-Authenticator = 0x00\n\n"));
+                    }
+                    radclient(server.auth, "auth", SECRET, &input)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client"))
+            .collect()
+    });
+    let mut seen = HashSet::new();
+    for out in &answers {
+        for l in out.lines() {
+            if let Some(("Framed-IP-Address", v)) = l.trim().split_once(" = ") {
+                assert!(seen.insert(v.to_string()), "{v} handed out twice");
+            }
+        }
+    }
+    assert_eq!(seen.len(), 3 * PER, "every request got an address");
+    // And the stored leases agree: one subscriber per address.
+    let mut owners = HashSet::new();
+    for i in 0..3 * PER {
+        for l in leases(&db, &["--username", &format!("u{i}")]) {
+            assert!(owners.insert(l["address"].as_str().expect("address").to_string()));
+        }
+    }
+    assert_eq!(owners.len(), 3 * PER);
+    let usage = cli(&db.url, &["pools", "usage", "shared", "--blocks"]);
+    for n in ["a", "b", "c"] {
+        assert!(usage.contains(&format!(" {n} ")), "blocks of {n}: {usage}");
+    }
+}
