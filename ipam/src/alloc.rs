@@ -183,10 +183,8 @@ impl PoolAlloc {
             .sticky_slot(user, now)
             .or_else(|| self.scan(user, now))?;
         let prev = self.get(chosen)?;
-        if prev.user != user && prev.state != FREE {
-            if self.sticky.get(&prev.user) == Some(&chosen) {
-                self.sticky.remove(&prev.user);
-            }
+        if prev.user != user && prev.state != FREE && self.sticky.get(&prev.user) == Some(&chosen) {
+            self.sticky.remove(&prev.user);
         }
         let s = Slot {
             user,

@@ -512,11 +512,9 @@ impl Store {
                          GROUP BY 1";
         let blocks = "SELECT block_no, owner FROM ip_blocks WHERE pool_id = $1 ORDER BY block_no";
         let bs = i64::from(pool.block_size);
-        let (counts, used, owners): (
-            Vec<(String, i64)>,
-            Vec<(i64, i64)>,
-            Vec<(i32, Option<String>)>,
-        ) = on_pool!(self, p => (
+        type Counts = Vec<(String, i64)>;
+        type Owners = Vec<(i32, Option<String>)>;
+        let (counts, used, owners): (Counts, Vec<(i64, i64)>, Owners) = on_pool!(self, p => (
             sqlx::query_as(states).bind(pool.id.0).bind(now).fetch_all(p).await?,
             sqlx::query_as(by_block).bind(bs).bind(pool.id.0).bind(now).fetch_all(p).await?,
             sqlx::query_as(blocks).bind(pool.id.0).fetch_all(p).await?,
