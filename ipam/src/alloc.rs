@@ -70,14 +70,21 @@ pub struct PoolAlloc {
     by_no: HashMap<u32, usize, RandomState>,
     /// Excluded (reserved) slots and static addresses: never handed out.
     pub reserved: HashSet<u64, RandomState>,
-    /// The slot each subscriber (by hash) had last.
-    sticky: HashMap<u64, u64, RandomState>,
+    /// The slot each subscriber had last, keyed by 32 bits of its hash (8 bytes an entry);
+    /// a hit counts only when the slot's full hash agrees, so a collision costs a sticky
+    /// address, never a wrong one.
+    sticky: HashMap<u32, u32, RandomState>,
     /// Next-fit position: block index, offset.
     cursor: (usize, usize),
     /// Free owned slots as last counted, less those allocated since: below `low_water`,
     /// the manager claims more blocks at once.
     pub free_hint: u64,
     pub low_water: u64,
+    owned_slots: usize,
+}
+
+fn key(user: u64) -> u32 {
+    (user ^ (user >> 32)) as u32
 }
 
 impl PoolAlloc {
@@ -92,6 +99,7 @@ impl PoolAlloc {
             cursor: (0, 0),
             free_hint: 0,
             low_water: 0,
+            owned_slots: 0,
         }
     }
 
@@ -124,6 +132,13 @@ impl PoolAlloc {
             return;
         }
         let (from, to) = self.block_range(no);
+        // Room for a subscriber per owned slot, made as blocks arrive rather than by
+        // doubling as leases do: the map's size follows what this instance owns.
+        self.owned_slots += (to - from) as usize;
+        let owned = self.owned_slots;
+        if self.sticky.capacity() < owned {
+            self.sticky.reserve(owned - self.sticky.len());
+        }
         self.by_no.insert(no, self.blocks.len());
         self.blocks.push(Block {
             no,
@@ -137,11 +152,13 @@ impl PoolAlloc {
             return;
         };
         let b = self.blocks.swap_remove(i);
+        self.owned_slots -= b.slots.len();
         if let Some(moved) = self.blocks.get(i) {
             self.by_no.insert(moved.no, i);
         }
         let (from, to) = self.block_range(b.no);
-        self.sticky.retain(|_, s| *s < from || *s >= to);
+        self.sticky
+            .retain(|_, s| u64::from(*s) < from || u64::from(*s) >= to);
         self.cursor = (0, 0);
     }
 
@@ -170,7 +187,7 @@ impl PoolAlloc {
         };
         *cur = s;
         if s.state != FREE {
-            self.sticky.insert(s.user, slot);
+            self.sticky.insert(key(s.user), slot as u32);
         }
         true
     }
@@ -183,8 +200,11 @@ impl PoolAlloc {
             .sticky_slot(user, now)
             .or_else(|| self.scan(user, now))?;
         let prev = self.get(chosen)?;
-        if prev.user != user && prev.state != FREE && self.sticky.get(&prev.user) == Some(&chosen) {
-            self.sticky.remove(&prev.user);
+        if prev.user != user
+            && prev.state != FREE
+            && self.sticky.get(&key(prev.user)) == Some(&(chosen as u32))
+        {
+            self.sticky.remove(&key(prev.user));
         }
         let s = Slot {
             user,
@@ -197,12 +217,16 @@ impl PoolAlloc {
     }
 
     fn sticky_slot(&self, user: u64, now: u32) -> Option<u64> {
-        let slot = *self.sticky.get(&user)?;
+        let slot = u64::from(*self.sticky.get(&key(user))?);
         if self.reserved.contains(&slot) {
             return None;
         }
         let s = self.at(slot)?;
         let mine = s.user == user;
+        if !mine && s.state != FREE {
+            // Another subscriber's slot now (or a collision of the short key).
+            return None;
+        }
         let usable = match s.state {
             FREE => true,
             // Offered to this subscriber already (a second Access-Request before the
@@ -256,11 +280,11 @@ impl PoolAlloc {
         {
             self.load(slot, prev);
             if prev.state == FREE || prev.user != user {
-                if self.sticky.get(&user) == Some(&slot) {
-                    self.sticky.remove(&user);
+                if self.sticky.get(&key(user)) == Some(&(slot as u32)) {
+                    self.sticky.remove(&key(user));
                 }
                 if prev.state != FREE {
-                    self.sticky.insert(prev.user, slot);
+                    self.sticky.insert(key(prev.user), slot as u32);
                 }
             }
         }

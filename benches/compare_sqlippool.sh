@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Authentication with an address on every Access-Accept, in one run: the null responder
+# (no address, no storage: the ceiling), dotmac-edge on PostgreSQL with a plan naming a pool
+# (each Access-Accept waits until its lease is stored), and FreeRADIUS 3.2 with rlm_sqlippool
+# on the same PostgreSQL (subscribers in its `files` module, so the comparison is of the pool
+# modules). Everything on loopback; every load is time-bounded.
+#
+#   benches/compare_sqlippool.sh [USERS=100000] [SECONDS=6] [ROUNDS=3]
+#
+# Every subscriber's first request allocates a new address; later requests of the same
+# subscriber (radius-load cycles through USERS) get its address again, which both servers
+# store again (dotmac-edge: a lease change in the journal; rlm_sqlippool: its
+# allocate-existing UPDATE). Prints the ratio of each to the null responder and
+# dotmac-edge / FreeRADIUS, then checks that no address was handed to two subscribers.
+#
+# Installs freeradius and freeradius-postgresql from Debian when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+USERS=${1:-100000}; SECONDS_EACH=${2:-6}; ROUNDS=${3:-3}
+SECRET=testing123
+PGPORT=55434; EDGE_PORT=22812; EDGE_ACCT_PORT=22813; EDGE_HTTP=28082; NULL_PORT=28121; FR_PORT=32812
+if ! command -v freeradius >/dev/null || [ ! -e /usr/lib/freeradius/rlm_sql_postgresql.so ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq freeradius freeradius-postgresql >/dev/null
+  systemctl stop freeradius 2>/dev/null || service freeradius stop 2>/dev/null || true
+fi
+cargo build --release --bins -q
+B=target/release
+
+. benches/common.sh
+work_and_postgres edge-ippool $PGPORT
+psql "$PG/postgres" -qc "CREATE DATABASE edge" -c "CREATE DATABASE radius"
+
+# dotmac-edge: a /14 (262,142 addresses) for USERS subscribers.
+export EDGE_DATABASE_URL=$PG/edge
+$B/dotmac-edge nas add --name bench --address 127.0.0.1 --secret $SECRET >/dev/null
+$B/dotmac-edge pools add --name bench --cidr 100.64.0.0/14 >/dev/null
+$B/dotmac-edge plans add --name pooled --pool bench >/dev/null
+$B/radius-load csv --users "$USERS" --plan pooled > "$work/users.csv"
+$B/dotmac-edge subscribers import "$work/users.csv" >/dev/null
+EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:$EDGE_ACCT_PORT \
+  EDGE_HTTP_LISTEN=127.0.0.1:$EDGE_HTTP EDGE_LOG_LEVEL=warn EDGE_IPAM_INSTANCE=bench \
+  EDGE_IPAM_OFFER_SECONDS=3600 \
+  $B/dotmac-edge serve >"$work/edge.log" 2>&1 & pids+=($!)
+$B/radius-load null --listen 127.0.0.1:$NULL_PORT --secret $SECRET --seconds 3600 >/dev/null & pids+=($!)
+
+# FreeRADIUS: a private copy of the Debian configuration; files for the subscribers (each
+# with Pool-Name), rlm_sql only as rlm_sqlippool's connection, sqlippool in post-auth.
+fr="$work/freeradius"; cp -a /etc/freeradius/3.0 "$fr"
+printf 'client bench {\n  ipaddr = 127.0.0.1\n  secret = %s\n}\n' $SECRET > "$fr/clients.conf"
+awk -v a=$FR_PORT -v c=$((FR_PORT + 1)) '/^[ \t]*port = 0/ { n++; sub(/port = 0/, "port = " (n % 2 ? a : c)) } { print }' \
+  "$fr/sites-available/default" > "$work/default.site"
+sed -i -e 's/^\(\s*\)-sql$/\1# -sql (not used for authorization here)/' \
+  -e 's/^post-auth {$/post-auth {\n\tsqlippool/' "$work/default.site"
+cp "$work/default.site" "$fr/sites-available/default"
+sed -i "s/port = 18120/port = 38120/" "$fr/sites-available/inner-tunnel"
+awk -F, 'NR>1 {printf "%s Cleartext-Password := \"%s\", Pool-Name := \"bench\"\n\n", $1, $2}' "$work/users.csv" \
+  > "$fr/mods-config/files/authorize"
+sed -i -e 's/dialect = "sqlite"/dialect = "postgresql"/' -e 's/driver = "rlm_sql_null"/driver = "rlm_sql_${dialect}"/' \
+  -e "s/^#\?\s*server = \"localhost\"/\tserver = \"127.0.0.1\"/" -e "s/^#\?\s*port = 3306/\tport = $PGPORT/" \
+  -e 's/^#\?\s*login = "radius"/\tlogin = "postgres"/' -e 's/^#\?\s*password = "radpass"/\tpassword = ""/' "$fr/mods-available/sql"
+sed -i -e 's/dialect = "mysql"/dialect = "postgresql"/' -e 's/pool_key = "%{NAS-Port}"/pool_key = "%{User-Name}"/' \
+  "$fr/mods-available/sqlippool"
+ln -sf ../mods-available/sql "$fr/mods-enabled/sql"
+ln -sf ../mods-available/sqlippool "$fr/mods-enabled/sqlippool"
+psql "$PG/radius" -q -f "$fr/mods-config/sql/main/postgresql/schema.sql"
+psql "$PG/radius" -q -f "$fr/mods-config/sql/ippool/postgresql/schema.sql"
+psql "$PG/radius" -qc "INSERT INTO radippool (pool_name, framedipaddress)
+  SELECT 'bench', '100.64.0.0'::inet + g FROM generate_series(1, 262142) AS g"
+chmod -R a+rX "$fr" "$work"
+freeradius -f -d "$fr" >"$work/fr.log" 2>&1 & frpid=$!; pids+=($frpid)
+fr_up=0
+for _ in $(seq 1 240); do
+  if radclient -r 1 -t 1 127.0.0.1:$FR_PORT status $SECRET <<<"Message-Authenticator = 0x00" >/dev/null 2>&1; then fr_up=1; break; fi
+  sleep 0.5
+done
+[ $fr_up = 1 ] || { echo "FreeRADIUS did not start:"; tail -20 "$work/fr.log"; }
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+measure() { # label port -> median rps over ROUNDS
+  local label=$1 port=$2
+  for _ in $(seq 1 "$ROUNDS"); do
+    $B/radius-load load --server 127.0.0.1:$port --secret $SECRET --users "$USERS" --method pap \
+      --seconds "$SECONDS_EACH" --label "$label" | tee -a "$work/raw.txt" | sed -n 's/.* rps=\([0-9]*\).*/\1/p'
+  done | median
+}
+ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+sleep 2
+declare -A R
+R[null]=$(measure null $NULL_PORT)
+R[edge]=$(measure dotmac-edge-pool $EDGE_PORT)
+[ $fr_up = 1 ] && R[fr]=$(measure freeradius-sqlippool $FR_PORT)
+kill "$frpid" 2>/dev/null || true
+sleep 1
+until [ "$(curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 == "edge_accounting_unfolded_records" { print $2 }')" = 0 ]; do sleep 0.2; done
+edge_leases=$(psql "$PG/edge" -Atc "SELECT COUNT(*) FROM ip_leases")
+edge_dup=$(psql "$PG/edge" -Atc "SELECT COUNT(*) - COUNT(DISTINCT username) FROM ip_leases WHERE state = 'offered'")
+fr_leases=$(psql "$PG/radius" -Atc "SELECT COUNT(*) FROM radippool WHERE username <> ''")
+fr_dup=$(psql "$PG/radius" -Atc "SELECT COUNT(*) - COUNT(DISTINCT username) FROM radippool WHERE username <> ''")
+allocated=$(curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 == "edge_ipam_allocated_total" { print $2 }')
+rss=$(ps -o rss= -C dotmac-edge | head -1)
+
+echo
+echo "RADIUS PAP with an address on every Access-Accept, $USERS subscribers, $(nproc) cores, median of $ROUNDS x ${SECONDS_EACH}s"
+printf "| %-44s | %10s | %10s |\n" "server" "req/s" "vs null"
+printf "|%s|%s|%s|\n" "----------------------------------------------" "------------" "------------"
+printf "| %-44s | %10s | %10s |\n" "null responder (no address)" "${R[null]}" "1.00"
+printf "| %-44s | %10s | %10s |\n" "dotmac-edge, pool, lease stored before answer" "${R[edge]:-failed}" "$(ratio "${R[edge]:-0}" "${R[null]}")"
+printf "| %-44s | %10s | %10s |\n" "FreeRADIUS 3.2, rlm_sqlippool PostgreSQL" "${R[fr]:-failed}" "$(ratio "${R[fr]:-0}" "${R[null]}")"
+echo
+echo "dotmac-edge vs FreeRADIUS rlm_sqlippool: $(ratio "${R[edge]:-0}" "${R[fr]:-0}")x"
+echo "dotmac-edge: $allocated addresses handed out, $edge_leases leases stored, subscribers holding two offered addresses: $edge_dup; RSS $((rss / 1024)) MB"
+echo "FreeRADIUS: $fr_leases leases, subscribers holding two: $fr_dup"
+echo "raw runs:"; cat "$work/raw.txt"
