@@ -20,6 +20,14 @@ struct Run {
     offset: u64,
 }
 
+impl Run {
+    /// The last address the run covers (a run may end at the top of the address space, so
+    /// one past it may not exist).
+    fn last(&self, shift: u32) -> u128 {
+        self.first + (u128::from(self.count - 1) << shift) + ((1u128 << shift) - 1)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Space {
     v6: bool,
@@ -57,18 +65,19 @@ impl Space {
                 return Err(format!("`{r}` holds no address"));
             }
             let shift = if v6 { 128 - u32::from(prefix_len) } else { 0 };
-            let end = first + (u128::from(count) << shift);
-            if runs.iter().any(|o| {
-                let oe = o.first + (u128::from(o.count) << shift);
-                first < oe && o.first < end
-            }) {
-                return Err(format!("`{r}` overlaps another range"));
-            }
-            runs.push(Run {
+            let run = Run {
                 first,
                 count,
                 offset: len,
-            });
+            };
+            let last = run.last(shift);
+            if runs
+                .iter()
+                .any(|o| first <= o.last(shift) && o.first <= last)
+            {
+                return Err(format!("`{r}` overlaps another range"));
+            }
+            runs.push(run);
             len += count;
             if len > MAX_SLOTS {
                 return Err(format!("a pool may hold at most {MAX_SLOTS} slots"));
@@ -139,8 +148,7 @@ impl Space {
         };
         let shift = self.shift();
         self.runs.iter().find_map(|r| {
-            let end = r.first + (u128::from(r.count) << shift);
-            (n >= r.first && n < end).then(|| r.offset + ((n - r.first) >> shift) as u64)
+            (n >= r.first && n <= r.last(shift)).then(|| r.offset + ((n - r.first) >> shift) as u64)
         })
     }
 
@@ -207,7 +215,7 @@ impl Space {
         let shift = self.shift();
         self.runs
             .iter()
-            .filter(|r| r.first + (u128::from(r.count) << shift) <= n)
+            .filter(|r| r.last(shift) < n)
             .map(|r| r.offset + r.count - 1)
             .max()
     }
@@ -324,6 +332,17 @@ mod tests {
         assert_eq!(sp.slot_of_text("2001:db8:0:100::/56"), Some(1));
         assert!(Space::parse(6, &s(&["2001:db8::/64"]), 56).is_err());
         assert!(Space::parse(6, &s(&["2001:db8::/20"]), 64).is_err());
+    }
+
+    #[test]
+    fn a_run_may_end_at_the_top_of_the_address_space() {
+        let sp = Space::parse(6, &s(&["::/0"]), 1).unwrap();
+        assert_eq!(sp.len(), 2);
+        let top = sp.address(1).unwrap();
+        assert_eq!(sp.slot(top), Some(1));
+        assert_eq!(sp.slot("ffff::1".parse().unwrap()), Some(1));
+        let v4 = Space::parse(4, &s(&["255.255.255.254-255.255.255.255"]), 32).unwrap();
+        assert_eq!(v4.slot("255.255.255.255".parse().unwrap()), Some(1));
     }
 
     #[test]
