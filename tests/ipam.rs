@@ -59,6 +59,14 @@ fn attr_value(out: &str, attr: &str) -> Option<String> {
     })
 }
 
+/// Each subscriber's address, in order; every one must be accepted with one.
+fn addresses(server: &Server, users: &[&str]) -> Vec<String> {
+    users
+        .iter()
+        .map(|u| auth(server, u).unwrap_or_else(|| panic!("an address for {u}")))
+        .collect()
+}
+
 fn reply_message(server: &Server, user: &str) -> String {
     let out = radclient(
         server.auth,
@@ -113,7 +121,7 @@ fn lifecycle(backend: Backend) {
             "plans add --name dyn --pool v4 --interim-interval 60",
         ],
     );
-    subscribers(&db, "dyn", &["alice", "bob", "carol"]);
+    subscribers(&db, "dyn", &["alice", "bob", "carol", "dave", "erin"]);
     let server = Server::start(&db.url);
     let a = auth(&server, "alice").expect("an address for alice");
     assert_ne!(a, "10.0.0.1", "an excluded address was handed out");
@@ -165,6 +173,14 @@ fn lifecycle(backend: Backend) {
     assert!(!next
         .iter()
         .any(|n| [a.as_str(), b.as_str(), c.as_str(), "10.0.0.1"].contains(n)));
+    // A reservation reaches the running server: once it has the smaller pool, the one
+    // address left unreserved goes to dave and erin gets none.
+    cli_line(&db.url, &format!("pools reserve v4 {}", next[0]));
+    assert!(eventually(Duration::from_secs(10), || {
+        server.metric("edge_ipam_pool_slots{pool=\"v4\"}") == 4.0
+    }));
+    assert_eq!(auth(&server, "dave").as_deref(), Some(next[1]));
+    assert_eq!(reply_message(&server, "erin"), "No free address in pool v4");
 }
 both_backends!(lease_lifecycle, crate::lifecycle);
 
@@ -183,20 +199,14 @@ fn exhaustion(backend: Backend) {
     subscribers(&db, "tiny", &["t1", "t2", "t3"]);
     subscribers(&db, "chained", &["c1", "c2", "c3"]);
     let server = Server::start(&db.url);
-    let got: HashSet<String> = ["t1", "t2"]
-        .iter()
-        .map(|u| auth(&server, u).expect("address"))
-        .collect();
+    let got: HashSet<String> = addresses(&server, &["t1", "t2"]).into_iter().collect();
     assert_eq!(got.len(), 2);
     assert_eq!(reply_message(&server, "t3"), "No free address in pool tiny");
     assert_eq!(
         server.metric("edge_ipam_exhausted_total{pool=\"tiny\"}"),
         1.0
     );
-    let c: Vec<String> = ["c1", "c2", "c3"]
-        .iter()
-        .map(|u| auth(&server, u).expect("address"))
-        .collect();
+    let c: Vec<String> = addresses(&server, &["c1", "c2", "c3"]);
     assert!(
         c[0].starts_with("10.2.0.") && c[1].starts_with("10.2.0."),
         "{c:?}"
@@ -305,10 +315,7 @@ fn statics_and_conflicts(backend: Backend) {
     subscribers(&db, "dyn", &["d1", "d2", "d3", "d4", "d5", "d6"]);
     let server = Server::start(&db.url);
     assert_eq!(auth(&server, "fixed").as_deref(), Some("10.5.0.1"));
-    let got: Vec<String> = ["d1", "d2", "d3", "d4", "d5"]
-        .iter()
-        .map(|u| auth(&server, u).expect("address"))
-        .collect();
+    let got: Vec<String> = addresses(&server, &["d1", "d2", "d3", "d4", "d5"]);
     assert!(!got.contains(&"10.5.0.1".to_string()), "{got:?}");
     assert_eq!(got.iter().collect::<HashSet<_>>().len(), 5);
     assert!(
@@ -382,10 +389,7 @@ fn survives_crash(backend: Backend) {
     assert!(eventually(Duration::from_secs(10), || server
         .metric("edge_ipam_ready")
         == 1.0));
-    let others: Vec<String> = ["b", "c", "d", "e"]
-        .iter()
-        .map(|u| auth(&server, u).expect("address"))
-        .collect();
+    let others: Vec<String> = addresses(&server, &["b", "c", "d", "e"]);
     assert!(!others.contains(&a), "{a} handed out twice: {others:?}");
     assert_eq!(auth(&server, "a").as_deref(), Some(a.as_str()));
 }

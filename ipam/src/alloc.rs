@@ -479,7 +479,7 @@ mod tests {
     }
 
     #[test]
-    fn a_million_slots_fit_in_sixteen_megabytes() {
+    fn a_slot_is_sixteen_bytes() {
         assert_eq!(std::mem::size_of::<Slot>(), 16);
     }
 }

@@ -9,13 +9,13 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::net::IpAddr;
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use edge_shared::accounting::{c, unix_now, AcctEvent, ActiveSession, SessionRecord};
+use edge_shared::accounting::{c, unix_now, AcctEvent, ActiveSession};
 use edge_shared::index::Index;
 use edge_shared::leases::{
     unix_micros, AddressPlane, Grant, LeaseChange, LeaseKind, LeaseState, Refusal,
@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::alloc::{PoolAlloc, Report, Slot, BOUND, FREE, OFFERED, RELEASED};
-use crate::space::Space;
+use crate::space::{lease_address, Space};
 
 #[derive(Debug, Clone)]
 pub struct IpamConfig {
@@ -132,10 +132,11 @@ impl Ipam {
 
     /// The pool (and slot) an address or prefix of a session belongs to.
     fn locate(&self, text: &str) -> Option<(Arc<PoolEntry>, u64)> {
-        let pools = self.pools.load();
-        pools
+        let addr = lease_address(text)?;
+        self.pools
+            .load()
             .values()
-            .find_map(|e| Some((Arc::clone(e), e.space.slot_of_text(text)?)))
+            .find_map(|e| Some((Arc::clone(e), e.space.slot(addr)?)))
     }
 
     fn bound_until(&self, now: i64, interval: Option<i64>) -> u32 {
@@ -151,18 +152,48 @@ impl Ipam {
     /// those of the sessions they close. Memory changes now; the returned lease changes are
     /// stored with the event.
     pub fn on_event(&self, ev: &AcctEvent, active: &ActiveSessions) -> Vec<AcctEvent> {
-        let now = unix_now();
         let mut out = Vec::new();
+        if self.pools.load().is_empty() {
+            // No pools: nothing is managed here, and no address is "external" either.
+            return out;
+        }
+        let now = unix_now();
+        let released = secs(now) + self.cfg.sticky_seconds;
+        let release = |s: &ActiveSession, out: &mut Vec<AcctEvent>| {
+            let v4 = s.framed_ip.map(|ip| ip.to_string());
+            let addresses = [
+                v4.as_deref(),
+                s.framed_ipv6_prefix.as_deref(),
+                s.delegated_ipv6_prefix.as_deref(),
+            ];
+            let what = (LeaseState::Released, released);
+            self.report_all(addresses, &s.username, &s.unique_id, what, now, out);
+        };
         match ev {
-            AcctEvent::Session(r) => self.on_report(r, now, &mut out),
+            AcctEvent::Session(r) => {
+                let Some(username) = r.text(c::USERNAME) else {
+                    return out;
+                };
+                let what = if r.int(c::STOP).is_some() {
+                    (LeaseState::Released, released)
+                } else {
+                    (LeaseState::Bound, self.bound_until(now, r.int(c::INTERVAL)))
+                };
+                let addresses = [
+                    r.text(c::FRAMED_IP_ADDRESS),
+                    r.text(c::FRAMED_IPV6_PREFIX),
+                    r.text(c::DELEGATED_IPV6_PREFIX),
+                ];
+                self.report_all(addresses, username, r.unique_id(), what, now, &mut out);
+            }
             AcctEvent::NasRestart { nas_ip_address, .. } => {
                 for s in active.for_nas(nas_ip_address) {
-                    self.release_session(&s, now, &mut out);
+                    release(&s, &mut out);
                 }
             }
             AcctEvent::Reap { unique_id, .. } => {
                 if let Some(s) = active.get(unique_id) {
-                    self.release_session(&s, now, &mut out);
+                    release(&s, &mut out);
                 }
             }
             AcctEvent::Lease(_) => {}
@@ -170,64 +201,26 @@ impl Ipam {
         out
     }
 
-    fn on_report(&self, r: &SessionRecord, now: i64, out: &mut Vec<AcctEvent>) {
-        let Some(username) = r.text(c::USERNAME) else {
-            return;
-        };
-        let stop = r.int(c::STOP).is_some();
-        let unique_id = r.unique_id();
-        for col in [
-            c::FRAMED_IP_ADDRESS,
-            c::FRAMED_IPV6_PREFIX,
-            c::DELEGATED_IPV6_PREFIX,
-        ] {
-            let Some(text) = r.text(col) else { continue };
-            let Some((entry, slot)) = self.locate(text) else {
-                if !stop {
+    /// Applies a bind or a release (`what`: the state and its expiry) to each address a
+    /// session reports. A bound address outside every pool is counted as external.
+    fn report_all(
+        &self,
+        addresses: [Option<&str>; 3],
+        username: &str,
+        unique_id: &str,
+        (state, until): (LeaseState, u32),
+        now: i64,
+        out: &mut Vec<AcctEvent>,
+    ) {
+        for text in addresses.into_iter().flatten() {
+            match self.locate(text) {
+                Some((entry, slot)) => {
+                    self.report(&entry, slot, username, unique_id, state, until, now, out)
+                }
+                None if state == LeaseState::Bound => {
                     metrics::counter!(m::IPAM_EXTERNAL_TOTAL).increment(1);
                 }
-                continue;
-            };
-            let (state, until) = if stop {
-                (LeaseState::Released, secs(now) + self.cfg.sticky_seconds)
-            } else {
-                (LeaseState::Bound, self.bound_until(now, r.int(c::INTERVAL)))
-            };
-            self.report(
-                &entry,
-                slot,
-                username,
-                Some(unique_id),
-                state,
-                until,
-                now,
-                out,
-            );
-        }
-    }
-
-    fn release_session(&self, s: &ActiveSession, now: i64, out: &mut Vec<AcctEvent>) {
-        let v4 = s.framed_ip.map(|ip| ip.to_string());
-        for text in [
-            v4.as_deref(),
-            s.framed_ipv6_prefix.as_deref(),
-            s.delegated_ipv6_prefix.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            if let Some((entry, slot)) = self.locate(text) {
-                let until = secs(now) + self.cfg.sticky_seconds;
-                self.report(
-                    &entry,
-                    slot,
-                    &s.username,
-                    Some(&s.unique_id),
-                    LeaseState::Released,
-                    until,
-                    now,
-                    out,
-                );
+                None => {}
             }
         }
     }
@@ -240,7 +233,7 @@ impl Ipam {
         entry: &PoolEntry,
         slot: u64,
         username: &str,
-        unique_id: Option<&str>,
+        unique_id: &str,
         state: LeaseState,
         until: u32,
         now: i64,
@@ -258,30 +251,27 @@ impl Ipam {
                 Some(a.bind(slot, user, secs(now), until))
             }
         };
-        match outcome {
-            Some(Report::Conflict) => {
-                metrics::counter!(m::IPAM_CONFLICTS_TOTAL, "kind" => "held").increment(1);
-                tracing::warn!(
-                    pool = %entry.name(),
-                    address = entry.space.text(slot).unwrap_or_default(),
-                    username,
-                    "accounting reports an address another subscriber holds; lease left alone"
-                );
+        let noted = match outcome {
+            Some(Report::Ignored) => return,
+            Some(Report::Conflict) => Some((
+                "held",
+                "accounting reports an address another subscriber holds; lease left alone",
+            )),
+            Some(Report::Adopted) => Some((
+                "unallocated",
+                "accounting reports an address nobody was given; recorded as bound to it",
+            )),
+            Some(Report::Applied) | None => None,
+        };
+        if let Some((kind, message)) = noted {
+            metrics::counter!(m::IPAM_CONFLICTS_TOTAL, "kind" => kind).increment(1);
+            let address = entry.space.text(slot).unwrap_or_default();
+            tracing::warn!(pool = %entry.name(), address, username, "{message}");
+            if outcome == Some(Report::Conflict) {
                 return;
             }
-            Some(Report::Ignored) => return,
-            Some(Report::Adopted) => {
-                metrics::counter!(m::IPAM_CONFLICTS_TOTAL, "kind" => "unallocated").increment(1);
-                tracing::warn!(
-                    pool = %entry.name(),
-                    address = entry.space.text(slot).unwrap_or_default(),
-                    username,
-                    "accounting reports an address nobody was given; recorded as bound to it"
-                );
-            }
-            Some(Report::Applied) | None => {}
         }
-        if let Some(ch) = self.change(entry, slot, username, state, unique_id, until) {
+        if let Some(ch) = self.change(entry, slot, username, state, Some(unique_id), until) {
             out.push(AcctEvent::Lease(Box::new(ch)));
         }
     }
@@ -295,12 +285,15 @@ impl Ipam {
         now: i64,
     ) -> Result<Grant, Refusal> {
         let pools = self.pools.load();
-        let first = pools
-            .get(&pool)
-            .map_or_else(|| format!("#{}", pool.0), |e| e.name());
+        // The name asked for, for a refusal (not worked out on the way to a success).
+        let first = || {
+            pools
+                .get(&pool)
+                .map_or_else(|| format!("#{}", pool.0), |e| e.name())
+        };
         if now > self.allowed_until.load(Ordering::Acquire) {
             metrics::counter!(m::IPAM_UNAVAILABLE_TOTAL).increment(1);
-            return Err(Refusal::Unavailable(first));
+            return Err(Refusal::Unavailable(first()));
         }
         let user = self.user(username);
         let until = secs(now) + self.cfg.offer_seconds;
@@ -350,7 +343,7 @@ impl Ipam {
                 None => break,
             }
         }
-        Err(Refusal::Exhausted(first))
+        Err(Refusal::Exhausted(first()))
     }
 
     /// The first round of background work, before the server answers: takes the name
@@ -467,7 +460,12 @@ impl Ipam {
     /// (reserved), removed pools; loads the blocks this instance owns of new pools.
     async fn reload(&self, store: &Store, index: &Index) -> Result<(), StoreError> {
         let defs = index.pools();
-        let statics = store.static_addresses().await?;
+        let statics: Vec<Ipv4Addr> = store
+            .static_addresses()
+            .await?
+            .into_iter()
+            .map(|(_, ip)| ip)
+            .collect();
         let old = self.pools.load_full();
         let mut next: HashMap<PoolId, Arc<PoolEntry>> = HashMap::new();
         let mut fresh = Vec::new();
@@ -493,15 +491,13 @@ impl Ipam {
                     })
                 }
             };
-            let mut reserved: Vec<u64> = entry.space.excluded(&def.excludes).unwrap_or_else(|e| {
-                tracing::warn!(pool = %def.name, error = %e, "pool excludes skipped");
-                Vec::new()
-            });
-            reserved.extend(
-                statics
-                    .iter()
-                    .filter_map(|(_, ip)| entry.space.slot(IpAddr::V4(*ip))),
-            );
+            let reserved = entry
+                .space
+                .reserved(&def.excludes, &statics)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(pool = %def.name, error = %e, "pool excludes skipped");
+                    entry.space.reserved(&[], &statics).unwrap_or_default()
+                });
             let total = entry.space.len() - reserved.len() as u64;
             metrics::gauge!(m::IPAM_POOL_SLOTS, "pool" => def.name.clone()).set(total as f64);
             entry.lock().reserved = reserved.into_iter().collect();
@@ -559,15 +555,10 @@ impl Ipam {
         let pools = self.pools.load_full();
         for (id, entry) in pools.iter() {
             let name = entry.name();
-            let (owned, free, bs, idle) = {
+            let (free, bs, idle) = {
                 let a = entry.lock();
-                let (owned, free) = a.usage(secs(now));
-                (
-                    owned,
-                    free,
-                    u64::from(a.block_size()),
-                    a.idle_blocks(secs(now)),
-                )
+                let free = a.usage(secs(now)).1;
+                (free, u64::from(a.block_size()), a.idle_blocks(secs(now)))
             };
             let target = self.cfg.claim_ahead.min(entry.space.len() / 4).max(bs);
             if free < target {
@@ -602,13 +593,10 @@ impl Ipam {
                     metrics::counter!(m::IPAM_BLOCKS_RETURNED_TOTAL).increment(give.len() as u64);
                 }
             }
+            // As things stand after the claims or returns.
             let (owned, free) = {
                 let mut a = entry.lock();
-                let (owned, free) = if free < target {
-                    a.usage(secs(now))
-                } else {
-                    (owned, free)
-                };
+                let (owned, free) = a.usage(secs(now));
                 a.free_hint = free;
                 a.low_water = target / 2;
                 (owned, free)

@@ -154,11 +154,7 @@ impl Space {
 
     /// The slot a lease text names (`10.0.0.7`, `2001:db8::/64` or an address inside).
     pub fn slot_of_text(&self, text: &str) -> Option<u64> {
-        let addr: IpAddr = match text.split_once('/') {
-            Some((a, _)) => a.trim().parse().ok()?,
-            None => text.trim().parse().ok()?,
-        };
-        self.slot(addr)
+        self.slot(lease_address(text)?)
     }
 
     /// The slots `excludes` name (addresses, CIDRs, IPv4 ranges); those outside the pool
@@ -195,6 +191,16 @@ impl Space {
         Ok(out)
     }
 
+    /// The slots never handed out: those `excludes` name and those of static addresses;
+    /// sorted, each once.
+    pub fn reserved(&self, excludes: &[String], statics: &[Ipv4Addr]) -> Result<Vec<u64>, String> {
+        let mut out = self.excluded(excludes)?;
+        out.extend(statics.iter().filter_map(|ip| self.slot(IpAddr::V4(*ip))));
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
     fn first_slot_at_or_after(&self, a: IpAddr) -> Option<u64> {
         if let Some(s) = self.slot(a) {
             return Some(s);
@@ -219,6 +225,12 @@ impl Space {
             .map(|r| r.offset + r.count - 1)
             .max()
     }
+}
+
+/// The address a lease text starts with: `10.0.0.7`, or `2001:db8::` of `2001:db8::/64`.
+pub fn lease_address(text: &str) -> Option<IpAddr> {
+    let addr = text.split_once('/').map_or(text, |(a, _)| a);
+    addr.trim().parse().ok()
 }
 
 fn num(a: IpAddr, v6: bool) -> Option<u128> {
@@ -370,5 +382,11 @@ mod tests {
         let v6 = Space::parse(6, &s(&["2001:db8::/48"]), 64).unwrap();
         assert_eq!(v6.excluded(&s(&["2001:db8:0:2::/64"])).unwrap(), vec![2]);
         assert_eq!(v6.excluded(&s(&["2001:db8:0:3::5"])).unwrap(), vec![3]);
+        // A static address that is also excluded counts once.
+        let statics = ["10.0.0.2".parse().unwrap(), "10.0.0.200".parse().unwrap()];
+        assert_eq!(
+            sp.reserved(&s(&["10.0.0.2"]), &statics).unwrap(),
+            vec![1, 199]
+        );
     }
 }

@@ -293,17 +293,16 @@ fn space_of(pool: &Pool) -> anyhow::Result<Space> {
 
 /// Excluded slots and those of static addresses.
 async fn reserved(store: &Store, pool: &Pool, space: &Space) -> anyhow::Result<HashSet<u64>> {
-    let mut out: HashSet<u64> = space
-        .excluded(&pool.excludes)
-        .map_err(anyhow::Error::msg)?
+    let statics: Vec<_> = store
+        .static_addresses()
+        .await?
         .into_iter()
+        .map(|(_, ip)| ip)
         .collect();
-    for (_, ip) in store.static_addresses().await? {
-        if let Some(s) = space.slot(IpAddr::V4(ip)) {
-            out.insert(s);
-        }
-    }
-    Ok(out)
+    let slots = space
+        .reserved(&pool.excludes, &statics)
+        .map_err(anyhow::Error::msg)?;
+    Ok(slots.into_iter().collect())
 }
 
 pub async fn leases(cfg: &Config, q: LeaseQuery) -> anyhow::Result<()> {

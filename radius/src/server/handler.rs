@@ -266,38 +266,30 @@ impl Handler {
     /// Hands an accounting record to the writer; its answer goes out from the writer once
     /// the record is committed, and never when it is not.
     pub fn submit(self: &Arc<Self>, job: AcctJob) {
-        let (Some(accounting), Some(outbox)) =
-            (&self.accounting, &self.outboxes[Role::Acct as usize])
-        else {
-            return;
-        };
-        let outbox = outbox.clone();
         let AcctJob {
             key,
             event,
             reply,
             src,
         } = job;
-        let handler = Arc::clone(self);
-        let done: Done = Box::new(move |stored| {
-            if stored {
-                let reply = handler.remember(key, reply, Instant::now());
-                handler.stats.acct_responses.increment(1);
-                let _ = outbox.send((reply, src));
-            } else {
-                // Forget it, so that the NAS's retransmit is tried afresh.
-                handler.cache.remove(&key);
-                handler.stats.acct_unanswered.increment(1);
-            }
-        });
-        if let Err(done) = accounting.sink.submit(event, done) {
-            done(false);
-        }
+        self.store_then_answer(
+            Role::Acct,
+            key,
+            reply,
+            src,
+            event,
+            Vec::new(),
+            |h, stored| {
+                if stored {
+                    h.stats.acct_responses.increment(1);
+                }
+            },
+        );
     }
 
     /// Stores an Access-Accept's leases (one journal row with its neighbours' records) and
-    /// sends it once they are stored. When they are not, it is not sent, the addresses go
-    /// back, and the NAS's retransmit is tried afresh.
+    /// sends it once they are stored. When they are not, it is not sent and the addresses
+    /// go back.
     pub fn submit_leases(self: &Arc<Self>, job: LeaseJob) {
         let LeaseJob {
             key,
@@ -305,35 +297,62 @@ impl Handler {
             grants,
             src,
         } = job;
-        let (Some(accounting), Some(outbox)) =
-            (&self.accounting, &self.outboxes[Role::Auth as usize])
-        else {
-            return;
-        };
         let mut events = grants
             .iter()
             .map(|g| AcctEvent::Lease(Box::new(g.change.clone())));
         let Some(first) = events.next() else { return };
         let more: Vec<AcctEvent> = events.collect();
+        self.store_then_answer(
+            Role::Auth,
+            key,
+            reply,
+            src,
+            first,
+            more,
+            move |h, stored| {
+                if !stored {
+                    if let Some(addrs) = h.accounting.as_ref().and_then(|a| a.addresses.as_ref()) {
+                        grants.iter().for_each(|g| addrs.undo(g));
+                    }
+                }
+            },
+        );
+    }
+
+    /// The one way an answer waits for the writer: `event` and `more` are stored, then the
+    /// reply is remembered and sent from `role`'s socket. When they are not stored, nothing
+    /// is sent and the request is forgotten, so that the NAS's retransmit is tried afresh.
+    /// `settled` runs either way (before the answer is sent).
+    #[allow(clippy::too_many_arguments)]
+    fn store_then_answer(
+        self: &Arc<Self>,
+        role: Role,
+        key: RequestKey,
+        reply: Vec<u8>,
+        src: SocketAddr,
+        event: AcctEvent,
+        more: Vec<AcctEvent>,
+        settled: impl FnOnce(&Handler, bool) + Send + 'static,
+    ) {
+        let (Some(accounting), Some(outbox)) = (&self.accounting, &self.outboxes[role as usize])
+        else {
+            return;
+        };
         let outbox = outbox.clone();
         let handler = Arc::clone(self);
         let done: Done = Box::new(move |stored| {
             if stored {
                 let reply = handler.remember(key, reply, Instant::now());
+                // Counted before the answer leaves, so that whoever has it sees the count.
+                settled(&handler, true);
                 let _ = outbox.send((reply, src));
             } else {
                 handler.cache.remove(&key);
                 handler.stats.acct_unanswered.increment(1);
-                if let Some(addrs) = handler
-                    .accounting
-                    .as_ref()
-                    .and_then(|a| a.addresses.as_ref())
-                {
-                    grants.iter().for_each(|g| addrs.undo(g));
-                }
+                settled(&handler, false);
             }
         });
-        if let Err(done) = accounting.sink.submit_with(first, more, done) {
+        if let Err(done) = accounting.sink.submit_with(event, more, done) {
             done(false);
         }
     }

@@ -241,36 +241,9 @@ impl Store {
 
     /// Removes a pool, its blocks and its leases; refused while a plan names it.
     pub async fn pool_remove(&self, name: &str) -> Result<(), StoreError> {
-        let done: Result<u64, sqlx::Error> = on_pool!(self, p => async {
-            let mut tx = p.begin().await?;
-            let rev: i64 = sqlx::query_scalar(rows::BUMP_REVISION).fetch_one(&mut *tx).await?;
-            sqlx::query("DELETE FROM ip_leases WHERE pool_id IN (SELECT id FROM ip_pools WHERE name = $1)")
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            let r = sqlx::query("DELETE FROM ip_pools WHERE name = $1")
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-            if r.rows_affected() > 0 {
-                sqlx::query("INSERT INTO deletions (rev, kind, key) VALUES ($1, 'pools', $2)")
-                    .bind(rev)
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await?;
-                notify!(self, tx, "pools");
-                tx.commit().await?;
-            }
-            Ok(r.rows_affected())
-        }.await);
-        match done {
-            Ok(0) => Err(StoreError::NotFound("pool", name.to_string())),
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
-                Err(StoreError::InUse("pool", name.to_string()))
-            }
-            Err(e) => Err(e.into()),
-        }
+        let leases =
+            "DELETE FROM ip_leases WHERE pool_id IN (SELECT id FROM ip_pools WHERE name = $1)";
+        self.remove_named("ip_pools", "pool", name, &[leases]).await
     }
 
     /// Replaces a pool's excluded (reserved) addresses; running servers pick it up with the

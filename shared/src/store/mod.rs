@@ -209,7 +209,7 @@ impl Store {
     }
 
     pub async fn nas_remove(&self, name: &str) -> Result<(), StoreError> {
-        self.remove_named("nas", "NAS", name).await
+        self.remove_named("nas", "NAS", name, &[]).await
     }
 
     pub async fn plan_add(&self, n: &NewPlan) -> Result<Plan, StoreError> {
@@ -259,19 +259,26 @@ impl Store {
     }
 
     pub async fn plan_remove(&self, name: &str) -> Result<(), StoreError> {
-        self.remove_named("plans", "plan", name).await
+        self.remove_named("plans", "plan", name, &[]).await
     }
 
-    async fn remove_named(
+    /// Deletes the row named `name` (after the statements of `first`, each binding the name
+    /// as `$1`, in the same transaction), records the deletion for running servers, and
+    /// refuses while another row refers to it.
+    pub(super) async fn remove_named(
         &self,
         table: &'static str,
         what: &'static str,
         name: &str,
+        first: &[&str],
     ) -> Result<(), StoreError> {
         let sql = format!("DELETE FROM {table} WHERE name = $1");
         let done: Result<u64, sqlx::Error> = on_pool!(self, p => async {
             let mut tx = p.begin().await?;
             let rev: i64 = sqlx::query_scalar(rows::BUMP_REVISION).fetch_one(&mut *tx).await?;
+            for q in first {
+                sqlx::query(q).bind(name).execute(&mut *tx).await?;
+            }
             let r = sqlx::query(&sql).bind(name).execute(&mut *tx).await;
             match r {
                 Ok(r) if r.rows_affected() > 0 => {
