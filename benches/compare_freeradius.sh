@@ -19,15 +19,10 @@ cd "$(dirname "$0")/.."
 USERS=${1:-100000}; SECONDS_EACH=${2:-8}; ROUNDS=${3:-3}
 SECRET=testing123
 PGPORT=55433; EDGE_PORT=21812; EDGE_ACCT_PORT=21813; EDGE_HTTP=28081; NULL_PORT=28120; FR_PORT=31812
-if ! command -v freeradius >/dev/null || [ ! -e /usr/lib/freeradius/rlm_sql_postgresql.so ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq freeradius freeradius-postgresql >/dev/null
-  systemctl stop freeradius 2>/dev/null || service freeradius stop 2>/dev/null || true
-fi
+. benches/common.sh
+ensure_freeradius
 cargo build --release --bins -q
 B=target/release
-
-. benches/common.sh
 work_and_postgres edge-bench $PGPORT
 psql "$PG/postgres" -qc "CREATE DATABASE edge" -c "CREATE DATABASE radius"
 
@@ -43,25 +38,12 @@ EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:$
 $B/radius-load null --listen 127.0.0.1:$NULL_PORT --secret $SECRET --seconds 3600 >/dev/null & pids+=($!)
 
 # FreeRADIUS: a private copy of the Debian configuration.
-fr="$work/freeradius"; cp -a /etc/freeradius/3.0 "$fr"
-cat > "$fr/clients.conf" <<CONF
-client bench {
-  ipaddr = 127.0.0.1
-  secret = $SECRET
-}
-CONF
-# The default site listens for auth then acct (IPv4, then IPv6), each on `port = 0`.
-awk -v a=$FR_PORT -v c=$((FR_PORT + 1)) '/^[ \t]*port = 0/ { n++; sub(/port = 0/, "port = " (n % 2 ? a : c)) } { print }' \
-  "$fr/sites-available/default" > "$work/default.site" && cp "$work/default.site" "$fr/sites-available/default"
-sed -i "s/port = 18120/port = 38120/" "$fr/sites-available/inner-tunnel"
+fr="$work/freeradius"; freeradius_copy "$fr" $FR_PORT $PGPORT $SECRET
 psql "$PG/radius" -q -f "$fr/mods-config/sql/main/postgresql/schema.sql"
 awk -F, 'NR>1 {printf "%s\tCleartext-Password\t:=\t%s\n", $1, $2}' "$work/users.csv" > "$work/radcheck.tsv"
 psql "$PG/radius" -qc "\\copy radcheck(username, attribute, op, value) FROM '$work/radcheck.tsv'"
 psql "$PG/radius" -qc "INSERT INTO radreply(username, attribute, op, value) SELECT username, 'Mikrotik-Rate-Limit', '=', '20M/20M' FROM radcheck"
 awk -F, 'NR>1 {printf "%s Cleartext-Password := \"%s\"\n\tMikrotik-Rate-Limit = \"20M/20M\"\n\n", $1, $2}' "$work/users.csv" > "$work/users.files"
-sed -i -e 's/dialect = "sqlite"/dialect = "postgresql"/' -e 's/driver = "rlm_sql_null"/driver = "rlm_sql_${dialect}"/' \
-  -e "s/^#\?\s*server = \"localhost\"/\tserver = \"127.0.0.1\"/" -e "s/^#\?\s*port = 3306/\tport = $PGPORT/" \
-  -e 's/^#\?\s*login = "radius"/\tlogin = "postgres"/' -e 's/^#\?\s*password = "radpass"/\tpassword = ""/' "$fr/mods-available/sql"
 chmod -R a+rX "$fr" "$work"
 
 start_fr() { # $1 = files|sql
@@ -79,14 +61,7 @@ start_fr() { # $1 = files|sql
   echo "FreeRADIUS ($1) did not start:"; tail -20 "$work/fr-$1.log"; return 1
 }
 
-stop_fr() { # FreeRADIUS with a busy rlm_sql pool can ignore SIGTERM; escalate.
-  kill "$frpid" 2>/dev/null || true
-  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$frpid" 2>/dev/null || break; sleep 0.5; done
-  kill -9 "$frpid" 2>/dev/null || true
-  wait "$frpid" 2>/dev/null || true
-}
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 measure() { # label port method [load options] -> median rps over ROUNDS
   local label=$1 port=$2 method=$3; shift 3
   for _ in $(seq 1 "$ROUNDS"); do
@@ -129,7 +104,6 @@ edge_rows=$(psql "$PG/edge" -Atc "SELECT COUNT(*) FROM sessions")
 edge_dup=$(psql "$PG/edge" -Atc "SELECT COUNT(*) - COUNT(DISTINCT acct_unique_id) FROM sessions")
 fr_rows=$(psql "$PG/radius" -Atc "SELECT COUNT(*) FROM radacct")
 
-ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
 echo "RADIUS auth, $USERS subscribers, $(nproc) cores, median of $ROUNDS x ${SECONDS_EACH}s, window 64 x 2 threads"
 printf "| %-34s | %10s | %12s |\n" "server (PAP unless named)" "req/s" "vs null"

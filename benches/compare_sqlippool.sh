@@ -19,15 +19,10 @@ cd "$(dirname "$0")/.."
 USERS=${1:-100000}; SECONDS_EACH=${2:-6}; ROUNDS=${3:-3}
 SECRET=testing123
 PGPORT=55434; EDGE_PORT=22812; EDGE_ACCT_PORT=22813; EDGE_HTTP=28082; NULL_PORT=28121; FR_PORT=32812
-if ! command -v freeradius >/dev/null || [ ! -e /usr/lib/freeradius/rlm_sql_postgresql.so ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq freeradius freeradius-postgresql >/dev/null
-  systemctl stop freeradius 2>/dev/null || service freeradius stop 2>/dev/null || true
-fi
+. benches/common.sh
+ensure_freeradius
 cargo build --release --bins -q
 B=target/release
-
-. benches/common.sh
 work_and_postgres edge-ippool $PGPORT
 psql "$PG/postgres" -qc "CREATE DATABASE edge" -c "CREATE DATABASE radius"
 
@@ -46,19 +41,11 @@ $B/radius-load null --listen 127.0.0.1:$NULL_PORT --secret $SECRET --seconds 360
 
 # FreeRADIUS: a private copy of the Debian configuration; files for the subscribers (each
 # with Pool-Name), rlm_sql only as rlm_sqlippool's connection, sqlippool in post-auth.
-fr="$work/freeradius"; cp -a /etc/freeradius/3.0 "$fr"
-printf 'client bench {\n  ipaddr = 127.0.0.1\n  secret = %s\n}\n' $SECRET > "$fr/clients.conf"
-awk -v a=$FR_PORT -v c=$((FR_PORT + 1)) '/^[ \t]*port = 0/ { n++; sub(/port = 0/, "port = " (n % 2 ? a : c)) } { print }' \
-  "$fr/sites-available/default" > "$work/default.site"
+fr="$work/freeradius"; freeradius_copy "$fr" $FR_PORT $PGPORT $SECRET
 sed -i -e 's/^\(\s*\)-sql$/\1# -sql (not used for authorization here)/' \
-  -e 's/^post-auth {$/post-auth {\n\tsqlippool/' "$work/default.site"
-cp "$work/default.site" "$fr/sites-available/default"
-sed -i "s/port = 18120/port = 38120/" "$fr/sites-available/inner-tunnel"
+  -e 's/^post-auth {$/post-auth {\n\tsqlippool/' "$fr/sites-available/default"
 awk -F, 'NR>1 {printf "%s Cleartext-Password := \"%s\", Pool-Name := \"bench\"\n\n", $1, $2}' "$work/users.csv" \
   > "$fr/mods-config/files/authorize"
-sed -i -e 's/dialect = "sqlite"/dialect = "postgresql"/' -e 's/driver = "rlm_sql_null"/driver = "rlm_sql_${dialect}"/' \
-  -e "s/^#\?\s*server = \"localhost\"/\tserver = \"127.0.0.1\"/" -e "s/^#\?\s*port = 3306/\tport = $PGPORT/" \
-  -e 's/^#\?\s*login = "radius"/\tlogin = "postgres"/' -e 's/^#\?\s*password = "radpass"/\tpassword = ""/' "$fr/mods-available/sql"
 sed -i -e 's/dialect = "mysql"/dialect = "postgresql"/' -e 's/pool_key = "%{NAS-Port}"/pool_key = "%{User-Name}"/' \
   "$fr/mods-available/sqlippool"
 ln -sf ../mods-available/sql "$fr/mods-enabled/sql"
@@ -76,7 +63,6 @@ for _ in $(seq 1 240); do
 done
 [ $fr_up = 1 ] || { echo "FreeRADIUS did not start:"; tail -20 "$work/fr.log"; }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 measure() { # label port -> median rps over ROUNDS
   local label=$1 port=$2
   for _ in $(seq 1 "$ROUNDS"); do
@@ -87,13 +73,12 @@ measure() { # label port -> median rps over ROUNDS
 # A lease waits for a commit (milliseconds), so the rate is bounded by requests in flight:
 # 8 threads x 256, as for accounting (a fleet of BNGs with their own windows).
 LOAD=(--threads 8 --window 256)
-ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 sleep 2
 declare -A R
 R[null]=$(measure null $NULL_PORT)
 R[edge]=$(measure dotmac-edge-pool $EDGE_PORT)
 [ $fr_up = 1 ] && R[fr]=$(measure freeradius-sqlippool $FR_PORT)
-kill "$frpid" 2>/dev/null || true
+stop_fr
 sleep 1
 until [ "$(curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 == "edge_accounting_unfolded_records" { print $2 }')" = 0 ]; do sleep 0.2; done
 edge_leases=$(psql "$PG/edge" -Atc "SELECT COUNT(*) FROM ip_leases")
