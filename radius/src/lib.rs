@@ -2,6 +2,7 @@
 //! (feature `server`) the UDP server with its reply cache and rate limits.
 
 pub mod auth;
+pub mod coa;
 pub mod codec;
 pub mod dict;
 #[cfg(feature = "server")]

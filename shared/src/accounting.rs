@@ -184,6 +184,26 @@ impl Default for SessionRecord {
     }
 }
 
+/// A session as a JSON object keyed by column name (the CLI's and the API's shape); our
+/// bookkeeping column `start_reported` is left out.
+impl serde::Serialize for SessionRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(c::COUNT - 1))?;
+        for (col, v) in COLUMNS.iter().zip(&self.values) {
+            if col.name == "start_reported" {
+                continue;
+            }
+            match v {
+                Value::Null => m.serialize_entry(col.name, &())?,
+                Value::Text(t) => m.serialize_entry(col.name, t)?,
+                Value::Int(i) => m.serialize_entry(col.name, i)?,
+            }
+        }
+        m.end()
+    }
+}
+
 impl SessionRecord {
     pub fn text(&self, i: usize) -> Option<&str> {
         self.values[i].text()

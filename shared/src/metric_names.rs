@@ -47,3 +47,18 @@ pub const IPAM_BLOCKS_CLAIMED_TOTAL: &str = "edge_ipam_blocks_claimed_total";
 pub const IPAM_BLOCKS_RETURNED_TOTAL: &str = "edge_ipam_blocks_returned_total";
 /// 1 while this instance holds its name and may allocate.
 pub const IPAM_READY: &str = "edge_ipam_ready";
+
+/// Disconnect and CoA requests sent to NAS, by kind (`disconnect`, `coa`) and result
+/// (`ack`, `nak`, `timeout`, `error`).
+pub const COA_REQUESTS_TOTAL: &str = "edge_coa_requests_total";
+/// Datagrams received on a CoA client socket that were not a valid answer (forged, wrong
+/// id or code); dropped.
+pub const COA_INVALID_ANSWERS_TOTAL: &str = "edge_coa_invalid_answers_total";
+
+/// REST API requests answered, by status class (`2xx`, `4xx`, `5xx`).
+pub const API_REQUESTS_TOTAL: &str = "edge_api_requests_total";
+/// Requests refused for missing or invalid credentials, by reason (`missing`, `invalid`,
+/// `expired`, `scope`).
+pub const API_AUTH_FAILURES_TOTAL: &str = "edge_api_auth_failures_total";
+/// Requests shed because the API was at its concurrency limit.
+pub const API_SHED_TOTAL: &str = "edge_api_shed_total";

@@ -1,7 +1,7 @@
 //! `dotmac-edge sessions`: accounting sessions from the database.
 
 use clap::Subcommand;
-use edge_shared::accounting::{unix_now, Value, COLUMNS};
+use edge_shared::accounting::unix_now;
 use edge_shared::store::SessionQuery;
 
 use crate::config::Config;
@@ -58,21 +58,10 @@ pub async fn sessions(cfg: &Config, c: SessionCmd) -> anyhow::Result<()> {
                 since,
                 until,
                 limit,
+                ..SessionQuery::default()
             };
             for r in store.sessions_list(&q).await? {
-                let obj: serde_json::Map<String, serde_json::Value> = COLUMNS
-                    .iter()
-                    .zip(r.values)
-                    .map(|(col, v)| {
-                        let v = match v {
-                            Value::Null => serde_json::Value::Null,
-                            Value::Text(s) => serde_json::Value::String(s),
-                            Value::Int(i) => serde_json::Value::from(i),
-                        };
-                        (col.name.to_string(), v)
-                    })
-                    .collect();
-                println!("{}", serde_json::Value::Object(obj));
+                println!("{}", serde_json::to_string(&r)?);
             }
         }
         SessionCmd::Prune { older_than_days } => {

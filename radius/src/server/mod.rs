@@ -3,6 +3,7 @@
 //! hashes. Malformed packets, unknown clients and bad authenticators are dropped and counted.
 
 mod acct;
+pub mod coa_client;
 mod compiled;
 mod handler;
 mod policy;

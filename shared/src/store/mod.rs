@@ -4,6 +4,7 @@
 //! numbered in order of first use, bind the same way on SQLite. `on_pool!` expands a body once
 //! per backend so each gets its own statically typed sqlx code.
 
+mod api;
 mod ipam;
 mod rows;
 mod sessions;
@@ -20,8 +21,9 @@ use thiserror::Error;
 
 use crate::types::{Nas, Plan, PoolId};
 
+pub use api::{ApiToken, AuditEntry};
 pub use ipam::{BlockUse, LeaseRow, NewPool, PoolUse};
-pub use sessions::{BatchOp, BatchOutcome, JournalKey, SessionQuery};
+pub use sessions::{BatchOp, BatchOutcome, DayUsage, JournalKey, SessionQuery};
 pub use subscribers::{ImportError, SubscriberChanges, SubscriberRow};
 
 /// Channel on which PostgreSQL announces committed changes.

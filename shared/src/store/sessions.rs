@@ -51,17 +51,32 @@ pub struct BatchOutcome {
     pub reaped: usize,
 }
 
+/// One day of a subscriber's usage (`day` counts days since 1970-01-01, UTC).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DayUsage {
+    pub day: i64,
+    pub input_octets: i64,
+    pub output_octets: i64,
+    pub session_seconds: i64,
+    pub sessions: i64,
+}
+
 /// Filters for listing sessions; newest first.
 #[derive(Debug, Clone, Default)]
 pub struct SessionQuery {
     pub username: Option<String>,
     pub framed_ip_address: Option<String>,
+    pub calling_station_id: Option<String>,
     pub nas_ip_address: Option<String>,
     pub open_only: bool,
+    /// Closed sessions only (history).
+    pub closed_only: bool,
     /// Sessions that started at or after this Unix time.
     pub since: Option<i64>,
     /// Sessions that started before this Unix time.
     pub until: Option<i64>,
+    /// Keyset cursor: sessions strictly after this (start time, unique id) in list order.
+    pub after: Option<(i64, String)>,
     pub limit: i64,
 }
 
@@ -389,7 +404,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Sessions matching `q`, newest first.
+    /// Sessions matching `q`, newest first (by start time, then unique id).
     pub async fn sessions_list(&self, q: &SessionQuery) -> Result<Vec<SessionRecord>, StoreError> {
         let mut sql = format!("SELECT {} FROM sessions WHERE 1 = 1", col_list());
         let mut n = 0;
@@ -397,14 +412,16 @@ impl Store {
             n += 1;
             format!(" AND {clause} ${n}")
         };
-        if q.username.is_some() {
-            sql += &next("username =");
-        }
-        if q.framed_ip_address.is_some() {
-            sql += &next("framed_ip_address =");
-        }
-        if q.nas_ip_address.is_some() {
-            sql += &next("nas_ip_address =");
+        let texts = [
+            (&q.username, "username ="),
+            (&q.framed_ip_address, "framed_ip_address ="),
+            (&q.calling_station_id, "calling_station_id ="),
+            (&q.nas_ip_address, "nas_ip_address ="),
+        ];
+        for (v, clause) in texts {
+            if v.is_some() {
+                sql += &next(clause);
+            }
         }
         if q.since.is_some() {
             sql += &next("acct_start_time >=");
@@ -412,27 +429,80 @@ impl Store {
         if q.until.is_some() {
             sql += &next("acct_start_time <");
         }
+        if q.after.is_some() {
+            // Placeholders first appear in increasing order (SQLite binds by first use).
+            n += 2;
+            sql += &format!(
+                " AND (acct_start_time < ${a} OR (acct_start_time = ${a} AND acct_unique_id < ${b}))",
+                a = n - 1,
+                b = n
+            );
+        }
         if q.open_only {
             sql += " AND acct_stop_time IS NULL";
         }
+        if q.closed_only {
+            sql += " AND acct_stop_time IS NOT NULL";
+        }
         sql += &format!(
-            " ORDER BY acct_start_time DESC, id DESC LIMIT {}",
+            " ORDER BY acct_start_time DESC, acct_unique_id DESC LIMIT {}",
             q.limit.max(0)
         );
         let mut out = Vec::new();
         on_pool!(self, p => {
             let mut query = sqlx::query(&sql);
-            for s in [&q.username, &q.framed_ip_address, &q.nas_ip_address].into_iter().flatten() {
-                query = query.bind(s.as_str());
+            for s in texts.iter().filter_map(|(v, _)| v.as_deref()) {
+                query = query.bind(s);
             }
             for t in [q.since, q.until].into_iter().flatten() {
                 query = query.bind(t);
+            }
+            if let Some((start, id)) = &q.after {
+                query = query.bind(*start).bind(id.as_str());
             }
             for row in query.fetch_all(p).await? {
                 out.push(record_from_row(&row)?);
             }
         });
         Ok(out)
+    }
+
+    /// One session by its unique id.
+    pub async fn session_get(&self, unique_id: &str) -> Result<SessionRecord, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM sessions WHERE acct_unique_id = $1",
+            col_list()
+        );
+        let row = on_pool!(self, p => match sqlx::query(&sql).bind(unique_id).fetch_optional(p).await? {
+            Some(row) => Some(record_from_row(&row)?),
+            None => None,
+        });
+        row.ok_or_else(|| StoreError::NotFound("session", unique_id.to_string()))
+    }
+
+    /// A subscriber's usage per UTC day of session start, oldest first: octets in and out,
+    /// session seconds and sessions, for sessions that started in `[since, until)`.
+    pub async fn usage_by_day(
+        &self,
+        username: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<DayUsage>, StoreError> {
+        let sql = "SELECT acct_start_time / 86400 AS day,
+                COALESCE(SUM(acct_input_octets), 0) AS input_octets,
+                COALESCE(SUM(acct_output_octets), 0) AS output_octets,
+                COALESCE(SUM(acct_session_time), 0) AS session_seconds,
+                COUNT(*) AS sessions
+             FROM sessions
+             WHERE username = $1 AND acct_start_time >= $2 AND acct_start_time < $3
+             GROUP BY acct_start_time / 86400 ORDER BY 1";
+        let rows: Vec<DayUsage> = on_pool!(self, p => sqlx::query_as(sql)
+            .bind(username)
+            .bind(since)
+            .bind(until)
+            .fetch_all(p)
+            .await?);
+        Ok(rows)
     }
 
     /// Deletes closed sessions that stopped before `before` (Unix seconds). Returns how many.

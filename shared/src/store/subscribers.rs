@@ -54,6 +54,33 @@ pub struct SubscriberChanges {
     pub deletions: Vec<String>,
 }
 
+const SELECT_RECORD: &str =
+    "SELECT s.username, s.password, p.name AS plan, s.status, s.static_ipv4, s.calling_station_id
+     FROM subscribers s LEFT JOIN plans p ON p.id = s.plan_id";
+
+#[derive(sqlx::FromRow)]
+struct RecordRow {
+    username: String,
+    password: String,
+    plan: Option<String>,
+    status: String,
+    static_ipv4: Option<String>,
+    calling_station_id: Option<String>,
+}
+
+impl RecordRow {
+    fn into_record(self) -> SubscriberRecord {
+        SubscriberRecord {
+            username: self.username,
+            password: self.password,
+            plan: self.plan,
+            status: SubscriberStatus::parse(&self.status).unwrap_or(SubscriberStatus::Suspended),
+            static_ipv4: self.static_ipv4.and_then(|a| a.parse().ok()),
+            calling_station_id: self.calling_station_id,
+        }
+    }
+}
+
 impl Store {
     /// Inserts or updates subscribers in one transaction: all of them or none. `records` come
     /// with the line number to blame when a row cannot be written.
@@ -129,40 +156,37 @@ impl Store {
         }
     }
 
-    /// Subscribers in username order, after `after`, at most `limit`.
+    /// Subscribers in username order, after `after`, at most `limit`; passwords left empty.
     pub async fn subscriber_list(
         &self,
         after: &str,
         limit: i64,
     ) -> Result<Vec<SubscriberRecord>, StoreError> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            username: String,
-            plan: Option<String>,
-            status: String,
-            static_ipv4: Option<String>,
-            calling_station_id: Option<String>,
-        }
-        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(
-            "SELECT s.username, p.name AS plan, s.status, s.static_ipv4, s.calling_station_id
-             FROM subscribers s LEFT JOIN plans p ON p.id = s.plan_id
-             WHERE s.username > $1 ORDER BY s.username LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(p)
-        .await?);
+        let sql = format!("{SELECT_RECORD} WHERE s.username > $1 ORDER BY s.username LIMIT $2");
+        let rows: Vec<RecordRow> = on_pool!(self, p => sqlx::query_as(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(p)
+            .await?);
         Ok(rows
             .into_iter()
-            .map(|r| SubscriberRecord {
-                username: r.username,
-                password: String::new(),
-                plan: r.plan,
-                status: SubscriberStatus::parse(&r.status).unwrap_or(SubscriberStatus::Suspended),
-                static_ipv4: r.static_ipv4.and_then(|a| a.parse().ok()),
-                calling_station_id: r.calling_station_id,
+            .map(|r| {
+                let mut rec = r.into_record();
+                rec.password.clear();
+                rec
             })
             .collect())
+    }
+
+    /// One subscriber, password included (as stored: cleartext or a hash).
+    pub async fn subscriber_get(&self, username: &str) -> Result<SubscriberRecord, StoreError> {
+        let sql = format!("{SELECT_RECORD} WHERE s.username = $1");
+        let row: Option<RecordRow> = on_pool!(self, p => sqlx::query_as(&sql)
+            .bind(username)
+            .fetch_optional(p)
+            .await?);
+        row.map(RecordRow::into_record)
+            .ok_or_else(|| StoreError::NotFound("subscriber", username.to_string()))
     }
 
     /// Subscribers written after `rev`, and usernames deleted after it.
