@@ -16,6 +16,7 @@ pub struct Config {
     pub accounting: Accounting,
     pub ipam: Ipam,
     pub http: Http,
+    pub api: Api,
     pub acs: Acs,
     pub log: Log,
 }
@@ -151,6 +152,62 @@ pub struct Http {
     pub listen: SocketAddr,
 }
 
+/// A secret read from configuration; `Debug` never shows it.
+#[derive(Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "<redacted>" })
+    }
+}
+
+/// The REST API under `/api/v1` on the HTTP listener.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Api {
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Requests served at once; more get 429 (the data plane never waits on the API).
+    pub max_concurrent: usize,
+    /// The API's own database connections, apart from the data plane's.
+    pub database_connections: u32,
+    /// Longest a request may take (a Disconnect waiting on a NAS included); then 503.
+    pub request_timeout_seconds: u64,
+    /// Require a bearer token (read scope) on `/metrics`.
+    pub metrics_require_token: bool,
+    /// HS256 key for the control plane's JWTs; empty: HS256 off.
+    pub jwt_hs256_secret: Secret,
+    /// PEM file with the RS256 public key for the control plane's JWTs; empty: RS256 off.
+    pub jwt_rs256_public_key_file: String,
+    /// Required `iss` and `aud` of JWTs (when JWTs are on).
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// Each Disconnect/CoA try waits this long for the NAS...
+    pub coa_timeout_ms: u64,
+    /// ...and is sent this many times in all.
+    pub coa_tries: u32,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            max_body_bytes: 64 * 1024,
+            max_concurrent: 64,
+            database_connections: 4,
+            request_timeout_seconds: 15,
+            metrics_require_token: false,
+            jwt_hs256_secret: Secret::default(),
+            jwt_rs256_public_key_file: String::new(),
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            coa_timeout_ms: 1000,
+            coa_tries: 3,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Acs {
@@ -177,6 +234,7 @@ impl Default for Config {
             accounting: Accounting::default(),
             ipam: Ipam::default(),
             http: Http::default(),
+            api: Api::default(),
             acs: Acs::default(),
             log: Log::default(),
         }
@@ -240,13 +298,14 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "tenant",
     "database",
     "radius",
     "accounting",
     "ipam",
     "http",
+    "api",
     "acs",
     "log",
 ];
@@ -330,6 +389,23 @@ impl Config {
             || i.dead_after_seconds < 2 * i.heartbeat_seconds
         {
             bail!("ipam: offer_seconds and heartbeat_seconds must be at least 1, and dead_after_seconds at least twice heartbeat_seconds");
+        }
+        let api = &self.api;
+        if api.max_body_bytes < 1024
+            || api.max_concurrent == 0
+            || api.database_connections == 0
+            || api.request_timeout_seconds == 0
+            || api.coa_timeout_ms == 0
+            || api.coa_tries == 0
+        {
+            bail!("api: max_body_bytes must be at least 1024, and max_concurrent, database_connections, request_timeout_seconds, coa_timeout_ms and coa_tries at least 1");
+        }
+        let jwt = !api.jwt_hs256_secret.0.is_empty() || !api.jwt_rs256_public_key_file.is_empty();
+        if jwt && (api.jwt_issuer.is_empty() || api.jwt_audience.is_empty()) {
+            bail!("api: JWTs need jwt_issuer and jwt_audience");
+        }
+        if !api.jwt_hs256_secret.0.is_empty() && api.jwt_hs256_secret.0.len() < 32 {
+            bail!("api.jwt_hs256_secret must be at least 32 characters");
         }
         if self.radius.reply_cache_ttl_seconds == 0 || self.radius.slow_queue == 0 {
             bail!("radius.reply_cache_ttl_seconds and radius.slow_queue must be at least 1");

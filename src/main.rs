@@ -1,8 +1,10 @@
 //! dotmac-edge: the per-tenant network-edge data plane of an ISP.
 
+mod api;
 mod cmd;
 mod config;
 mod http;
+mod ops;
 
 use std::path::PathBuf;
 
@@ -33,6 +35,11 @@ enum Command {
         /// into an empty database.
         #[arg(long)]
         demo: bool,
+        /// What this process runs: any of radius, acs, api, comma-separated (default all).
+        /// An API-only process lets the control plane's traffic live apart from the data
+        /// plane's.
+        #[arg(long, default_value = "radius,acs,api", value_parser = cmd::serve::Roles::parse)]
+        roles: cmd::serve::Roles,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -52,7 +59,10 @@ enum Command {
     Pools(cmd::pools::PoolCmd),
     /// Search leases by address, subscriber or session.
     Leases(cmd::pools::LeaseQuery),
-    /// Accounting sessions: list, prune.
+    /// Bearer tokens for the REST API: create, list, remove.
+    #[command(subcommand)]
+    Tokens(cmd::tokens::TokenCmd),
+    /// Accounting sessions: list, prune, disconnect, change authorization (CoA).
     #[command(subcommand)]
     Sessions(cmd::sessions::SessionCmd),
 }
@@ -86,7 +96,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let cfg = config::Config::load(cli.config.as_deref(), std::env::vars())?;
     match cli.command {
-        Command::Serve { demo } => cmd::serve::run(cfg, demo).await,
+        Command::Serve { demo, roles } => cmd::serve::run(cfg, demo, roles).await,
         Command::Migrate => {
             let store = edge_shared::store::Store::connect(&cfg.database.url).await?;
             store.migrate().await?;
@@ -97,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Nas(c) => cmd::admin::nas(&cfg, c).await,
         Command::Plans(c) => cmd::admin::plans(&cfg, c).await,
         Command::Subscribers(c) => cmd::admin::subscribers(&cfg, c).await,
+        Command::Tokens(c) => cmd::tokens::tokens(&cfg, c).await,
         Command::Sessions(c) => cmd::sessions::sessions(&cfg, c).await,
         Command::Pools(c) => cmd::pools::pools(&cfg, c).await,
         Command::Leases(q) => cmd::pools::leases(&cfg, q).await,

@@ -1,15 +1,16 @@
 //! The operator commands: NAS clients, plans and subscribers.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Subcommand;
 use edge_radius::dict::Dictionary;
-use edge_shared::store::{NewNas, NewPlan, Store};
+use edge_shared::store::{NewNas, Store};
 use edge_shared::types::{SubscriberRecord, SubscriberStatus};
 
 use crate::config::Config;
+use crate::ops::catalog;
 
 #[derive(Subcommand)]
 pub enum NasCmd {
@@ -127,16 +128,9 @@ pub async fn nas(cfg: &Config, c: NasCmd) -> anyhow::Result<()> {
             allow_missing_message_authenticator,
             rate_limit,
         } => {
-            if address.parse::<IpAddr>().is_err()
-                && address.parse::<ipnetwork::IpNetwork>().is_err()
-            {
-                bail!("--address must be an IP address or a CIDR");
-            }
-            if secret.is_empty() {
-                bail!("--secret must not be empty");
-            }
-            let n = store
-                .nas_add(&NewNas {
+            let n = catalog::nas_add(
+                &store,
+                NewNas {
                     name,
                     address,
                     secret,
@@ -144,8 +138,9 @@ pub async fn nas(cfg: &Config, c: NasCmd) -> anyhow::Result<()> {
                     coa_port,
                     require_message_authenticator: !allow_missing_message_authenticator,
                     rate_limit_per_second: rate_limit,
-                })
-                .await?;
+                },
+            )
+            .await?;
             println!("added NAS {} ({})", n.name, n.address);
         }
         NasCmd::List => {
@@ -190,35 +185,22 @@ pub async fn plans(cfg: &Config, c: PlanCmd) -> anyhow::Result<()> {
             ipv6_pool,
             delegated_pool,
         } => {
-            let mut ids = [None, None, None];
-            for (i, (name, family)) in [(pool, 4), (ipv6_pool, 6), (delegated_pool, 6)]
-                .into_iter()
-                .enumerate()
-            {
-                let Some(name) = name else { continue };
-                let p = store.pool_get(&name).await?;
-                if p.family != family {
-                    bail!("pool {name} is IPv{}, not IPv{family}", p.family);
-                }
-                ids[i] = Some(p.id);
-            }
             let dict = Dictionary::load_with(&cfg.radius.dictionary_dirs)?;
-            for line in &reply {
-                dict.compile_pair(line)
-                    .with_context(|| format!("reply attribute `{line}`"))?;
-            }
-            let p = store
-                .plan_add(&NewPlan {
+            let p = catalog::plan_add(
+                &store,
+                &dict,
+                catalog::PlanSpec {
                     name,
                     reply_attributes: reply,
                     session_timeout_seconds: session_timeout,
                     interim_interval_seconds: interim_interval,
                     simultaneous_use,
-                    pool: ids[0],
-                    ipv6_pool: ids[1],
-                    delegated_pool: ids[2],
-                })
-                .await?;
+                    pool,
+                    ipv6_pool,
+                    delegated_pool,
+                },
+            )
+            .await?;
             println!("added plan {}", p.name);
         }
         PlanCmd::List => {
@@ -275,12 +257,6 @@ pub async fn subscribers(cfg: &Config, c: SubscriberCmd) -> anyhow::Result<()> {
         } => {
             let status =
                 SubscriberStatus::parse(&status).context("--status must be active or suspended")?;
-            if username.is_empty() || password.is_empty() {
-                bail!("--username and --password must not be empty");
-            }
-            if let Some(ip) = static_ipv4 {
-                super::pools::check_static(&store, &username, ip.into()).await?;
-            }
             let rec = SubscriberRecord {
                 username: username.clone(),
                 password,
@@ -289,7 +265,7 @@ pub async fn subscribers(cfg: &Config, c: SubscriberCmd) -> anyhow::Result<()> {
                 static_ipv4,
                 calling_station_id,
             };
-            store.subscribers_upsert(&[(0, rec)]).await?;
+            catalog::subscriber_save(&store, rec).await?;
             println!("saved subscriber {username}");
         }
         SubscriberCmd::Remove { username } => {

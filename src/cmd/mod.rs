@@ -3,3 +3,4 @@ pub mod import;
 pub mod pools;
 pub mod serve;
 pub mod sessions;
+pub mod tokens;

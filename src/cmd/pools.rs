@@ -1,20 +1,15 @@
 //! `pools` and `leases`: address pools, reservations, utilization, next available
 //! addresses, and lease search.
 
-use std::collections::HashSet;
-use std::net::IpAddr;
-
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::{Args, Subcommand};
-use edge_ipam::alloc::PoolAlloc;
 use edge_ipam::space::Space;
 use edge_radius::dict::Dictionary;
 use edge_shared::accounting::unix_now;
-use edge_shared::store::{NewPool, Store};
-use edge_shared::types::Pool;
 
 use super::admin::open_store;
 use crate::config::Config;
+use crate::ops::pools as ops;
 
 #[derive(Subcommand)]
 pub enum PoolCmd {
@@ -64,6 +59,11 @@ pub enum PoolCmd {
         #[arg(long)]
         blocks: bool,
     },
+    /// Free a lease now (an address handed out from any pool); refused while an open
+    /// session holds it.
+    ReleaseLease {
+        address: String,
+    },
     /// The next free addresses (as NetBox's available-ips).
     Next {
         name: String,
@@ -89,11 +89,6 @@ pub struct LeaseQuery {
     json: bool,
 }
 
-/// A block size giving about 64 blocks, between 4 and 1024 slots.
-fn default_block_size(len: u64) -> u32 {
-    (len / 64).clamp(4, 1024).next_power_of_two().min(1024) as u32
-}
-
 pub async fn pools(cfg: &Config, c: PoolCmd) -> anyhow::Result<()> {
     let store = open_store(cfg).await?;
     match c {
@@ -106,49 +101,31 @@ pub async fn pools(cfg: &Config, c: PoolCmd) -> anyhow::Result<()> {
             reply,
             next_pool,
         } => {
-            let v6 = cidr.iter().any(|c| c.contains(':'));
-            if v6 && cidr.iter().any(|c| !c.contains(':')) {
-                bail!("a pool is all IPv4 or all IPv6");
-            }
-            let (family, prefix_len) = if v6 { (6, prefix_length) } else { (4, 32) };
-            let space = Space::parse(family, &cidr, prefix_len).map_err(anyhow::Error::msg)?;
-            space.excluded(&exclude).map_err(anyhow::Error::msg)?;
             let dict = Dictionary::load_with(&cfg.radius.dictionary_dirs)?;
-            for line in &reply {
-                dict.compile_pair(line)
-                    .with_context(|| format!("reply attribute `{line}`"))?;
-            }
-            if let Some(next) = &next_pool {
-                store.pool_get(next).await?;
-            }
-            let block_size = block_size.unwrap_or_else(|| default_block_size(space.len()));
-            if block_size == 0 {
-                bail!("--block-size must be at least 1");
-            }
-            let blocks = PoolAlloc::new(space.len(), block_size).block_count();
-            let p = store
-                .pool_add(&NewPool {
+            let (p, len) = ops::pool_add(
+                &store,
+                &dict,
+                ops::PoolSpec {
                     name,
-                    family,
                     ranges: cidr,
                     excludes: exclude,
-                    prefix_len,
+                    prefix_length,
                     block_size,
                     reply_attributes: reply,
                     next_pool,
-                    blocks,
-                })
-                .await?;
+                },
+            )
+            .await?;
             println!(
-                "added pool {} ({} {}, {} blocks of {block_size})",
+                "added pool {} ({len} {}, {} blocks of {})",
                 p.name,
-                space.len(),
-                if v6 {
-                    format!("/{prefix_len} prefixes")
+                if p.family == 6 {
+                    format!("/{} prefixes", p.prefix_len)
                 } else {
                     "addresses".into()
                 },
-                blocks
+                len.div_ceil(u64::from(p.block_size)),
+                p.block_size
             );
         }
         PoolCmd::List => {
@@ -181,101 +158,42 @@ pub async fn pools(cfg: &Config, c: PoolCmd) -> anyhow::Result<()> {
             println!("removed pool {name}");
         }
         PoolCmd::Reserve { name, address } => {
-            let pool = store.pool_get(&name).await?;
-            let space = space_of(&pool)?;
-            if space
-                .excluded(std::slice::from_ref(&address))
-                .map_err(anyhow::Error::msg)?
-                .is_empty()
-            {
-                bail!("{address} is not in pool {name}");
-            }
-            let mut excludes = pool.excludes.clone();
-            if !excludes.contains(&address) {
-                excludes.push(address.clone());
-            }
-            store.pool_set_excludes(&name, &excludes).await?;
+            ops::reserve(&store, &name, &address).await?;
             println!("reserved {address} in pool {name}");
         }
         PoolCmd::Release { name, address } => {
-            let pool = store.pool_get(&name).await?;
-            let excludes: Vec<String> = pool
-                .excludes
-                .iter()
-                .filter(|e| **e != address)
-                .cloned()
-                .collect();
-            if excludes.len() == pool.excludes.len() {
-                bail!("{address} is not reserved in pool {name}");
-            }
-            store.pool_set_excludes(&name, &excludes).await?;
+            ops::unreserve(&store, &name, &address).await?;
             println!("released {address} in pool {name}");
         }
         PoolCmd::Usage { name, blocks } => {
-            let pool = store.pool_get(&name).await?;
-            let space = space_of(&pool)?;
-            let reserved = reserved(&store, &pool, &space).await?;
-            let total = space.len() - reserved.len() as u64;
-            let u = store.pool_use(&pool, unix_now()).await?;
-            let used = (u.offered + u.bound) as u64;
+            let u = ops::usage(&store, &name).await?;
             println!("pool      {name}");
+            println!("total     {}  (excluded or static: {})", u.total, u.reserved);
             println!(
-                "total     {total}  (excluded or static: {})",
-                reserved.len()
+                "used      {}  (offered {}, bound {})",
+                u.offered + u.bound,
+                u.offered,
+                u.bound
             );
-            println!(
-                "used      {used}  (offered {}, bound {})",
-                u.offered, u.bound
-            );
-            println!(
-                "kept      {}  (released, kept for their subscriber)",
-                u.sticky
-            );
-            println!("free      {}", total.saturating_sub(used));
-            println!(
-                "utilization {:.1}%",
-                if total == 0 {
-                    0.0
-                } else {
-                    used as f64 * 100.0 / total as f64
-                }
-            );
+            println!("kept      {}  (released, kept for their subscriber)", u.kept);
+            println!("free      {}", u.free);
+            println!("utilization {:.1}%", u.utilization_percent);
             if blocks {
-                let alloc = PoolAlloc::new(space.len(), pool.block_size);
                 println!("{:<8} {:<36} {:<16} USED", "BLOCK", "RANGE", "OWNER");
                 for b in &u.blocks {
-                    let (from, to) = alloc.block_range(b.block as u32);
                     println!(
                         "{:<8} {:<36} {:<16} {}/{}",
                         b.block,
-                        format!(
-                            "{} - {}",
-                            space.text(from).unwrap_or_default(),
-                            space.text(to.saturating_sub(1)).unwrap_or_default()
-                        ),
+                        format!("{} - {}", b.first, b.last),
                         b.owner.as_deref().unwrap_or("-"),
                         b.used,
-                        to - from
+                        b.size
                     );
                 }
             }
         }
         PoolCmd::Next { name, count } => {
-            let pool = store.pool_get(&name).await?;
-            let space = space_of(&pool)?;
-            let mut taken = reserved(&store, &pool, &space).await?;
-            taken.extend(
-                store
-                    .leases_held(pool.id, unix_now())
-                    .await?
-                    .into_iter()
-                    .map(|s| s as u64),
-            );
-            let free: Vec<String> = (0..space.len())
-                .filter(|s| !taken.contains(s))
-                .take(count)
-                .filter_map(|s| space.text(s))
-                .collect();
+            let free = ops::next_free(&store, &name, count).await?;
             if free.is_empty() {
                 bail!("pool {name} has no free address");
             }
@@ -283,26 +201,12 @@ pub async fn pools(cfg: &Config, c: PoolCmd) -> anyhow::Result<()> {
                 println!("{a}");
             }
         }
+        PoolCmd::ReleaseLease { address } => {
+            let row = ops::release_lease(&store, &address).await?;
+            println!("released lease {} of {}", row.address, row.username);
+        }
     }
     Ok(())
-}
-
-fn space_of(pool: &Pool) -> anyhow::Result<Space> {
-    Space::parse(pool.family, &pool.ranges, pool.prefix_len).map_err(anyhow::Error::msg)
-}
-
-/// Excluded slots and those of static addresses.
-async fn reserved(store: &Store, pool: &Pool, space: &Space) -> anyhow::Result<HashSet<u64>> {
-    let statics: Vec<_> = store
-        .static_addresses()
-        .await?
-        .into_iter()
-        .map(|(_, ip)| ip)
-        .collect();
-    let slots = space
-        .reserved(&pool.excludes, &statics)
-        .map_err(anyhow::Error::msg)?;
-    Ok(slots.into_iter().collect())
 }
 
 pub async fn leases(cfg: &Config, q: LeaseQuery) -> anyhow::Result<()> {
@@ -350,19 +254,3 @@ pub async fn leases(cfg: &Config, q: LeaseQuery) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses a static address that a pool has leased to somebody else.
-pub async fn check_static(store: &Store, username: &str, ip: IpAddr) -> anyhow::Result<()> {
-    let now = unix_now();
-    for row in store
-        .lease_search(Some(&ip.to_string()), None, None, 10)
-        .await?
-    {
-        if row.username != username && row.expires_at > now && row.state != "released" {
-            bail!(
-                "{ip} is leased to {} from a pool until it is released; a static address must not be in use",
-                row.username
-            );
-        }
-    }
-    Ok(())
-}

@@ -21,7 +21,38 @@ use crate::config::Config;
 
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
-pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
+/// Which parts of the service this process runs (`serve --roles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// RADIUS auth and accounting, the accounting writer and reaper, the IPAM.
+    pub radius: bool,
+    /// The TR-069 ACS (accepted now; the ACS itself is not built yet).
+    pub acs: bool,
+    /// The REST API under `/api/v1`.
+    pub api: bool,
+}
+
+impl Roles {
+    /// `radius,acs,api` in any order and combination.
+    pub fn parse(s: &str) -> Result<Roles, String> {
+        let mut r = Roles {
+            radius: false,
+            acs: false,
+            api: false,
+        };
+        for part in s.split(',').map(str::trim) {
+            match part {
+                "radius" => r.radius = true,
+                "acs" => r.acs = true,
+                "api" => r.api = true,
+                other => return Err(format!("unknown role `{other}` (radius, acs, api)")),
+            }
+        }
+        Ok(r)
+    }
+}
+
+pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
     init_logging(&cfg)?;
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -57,16 +88,105 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         Duration::from_secs(cfg.database.refresh_interval_seconds),
         cancel.clone(),
     );
+    let plane = if roles.radius {
+        Some(start_radius(&cfg, &store, &dict, &index, &health, &cancel).await?)
+    } else {
+        None
+    };
+    let api = if roles.api {
+        // The API's own connections: its queries never take the data plane's.
+        let api_store = Store::connect_with(&cfg.database.url, cfg.api.database_connections)
+            .await
+            .context("cannot open the API's database connections")?;
+        Some(crate::api::ApiState::new(
+            api_store,
+            Arc::clone(&dict),
+            cfg.api.clone(),
+        )?)
+    } else {
+        None
+    };
+    let http = crate::http::start(
+        cfg.http.listen,
+        Arc::clone(&health),
+        prometheus,
+        api,
+        cfg.api.metrics_require_token,
+        cancel.clone(),
+    )
+    .await
+    .with_context(|| format!("cannot bind HTTP on {}", cfg.http.listen))?;
+    health.set_started();
+    health.set_ready(true);
+    tracing::info!(
+        radius_auth = ?plane.as_ref().map(|p| p.auth.local_addr),
+        radius_acct = ?plane.as_ref().and_then(|p| p.auth.acct_addr),
+        http = %http.local_addr,
+        roles = ?roles,
+        database = store.backend(),
+        tenant = %cfg.tenant.id,
+        "dotmac-edge ready"
+    );
+    if let (true, Some(p)) = (demo, &plane) {
+        println!(
+            "demo ready: radtest demo demo {} 0 testing123",
+            match p.auth.local_addr.port() {
+                1812 => "127.0.0.1".to_string(),
+                p => format!("127.0.0.1:{p}"),
+            }
+        );
+    }
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    health.set_ready(false);
+    cancel.cancel();
+    let drain = async {
+        // Receivers first (no new records), then the reaper; the server's handler holds the
+        // last writer handle, so once both are gone the writer commits what is queued and
+        // ends.
+        if let Some(p) = plane {
+            p.auth.join().await;
+            let _ = p.reaper.await;
+            let _ = p.ipam_task.await;
+            let _ = p.writer_task.await;
+        }
+        let _ = refresher.await;
+        http.join().await;
+    };
+    if tokio::time::timeout(DRAIN_DEADLINE, drain).await.is_err() {
+        tracing::warn!("drain deadline passed; exiting");
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// The data plane: RADIUS listeners, the accounting writer and reaper, the IPAM.
+struct Plane {
+    auth: server::RunningServer,
+    reaper: tokio::task::JoinHandle<()>,
+    ipam_task: tokio::task::JoinHandle<()>,
+    writer_task: tokio::task::JoinHandle<()>,
+}
+
+async fn start_radius(
+    cfg: &Config,
+    store: &Store,
+    dict: &Arc<Dictionary>,
+    index: &Arc<Index>,
+    health: &Arc<Health>,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Plane> {
     let sessions = Arc::new(ActiveSessions::default());
     // What a crash left in the journal goes into sessions before anything is answered.
     // (0: no writer of this process has written yet.)
-    let recovered = recover(&store, &sessions, i64::MAX, 0)
+    let recovered = recover(store, &sessions, i64::MAX, 0)
         .await
         .context("folding the accounting journal")?;
     if recovered > 0 {
         tracing::info!(records = recovered, "accounting journal folded");
     }
-    let open = load_active(&store, &sessions)
+    let open = load_active(store, &sessions)
         .await
         .context("loading open sessions")?;
     tracing::info!(open_sessions = open, "accounting sessions loaded");
@@ -74,7 +194,7 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     let (writer, writer_task) = Writer::spawn(
         store.clone(),
         Arc::clone(&sessions),
-        Arc::clone(&health),
+        Arc::clone(health),
         WriterConfig {
             max_batch: a.batch_max,
             max_wait: Duration::from_millis(a.batch_wait_ms),
@@ -104,11 +224,11 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
         },
         writer.id(),
     );
-    let upkeep = ipam.prepare(&store, &index).await;
+    let upkeep = ipam.prepare(store, index).await;
     let ipam_task = tokio::spawn(Arc::clone(&ipam).run(
         upkeep,
         store.clone(),
-        Arc::clone(&index),
+        Arc::clone(index),
         cancel.clone(),
     ));
     // Accounting events (and the reaper's closes) pass the IPAM on their way to the
@@ -140,8 +260,8 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
     };
     let auth = server::start(
         &auth_cfg,
-        Arc::clone(&dict),
-        Arc::clone(&index),
+        Arc::clone(dict),
+        Arc::clone(index),
         Some(Accounting {
             sink,
             sessions: Arc::clone(&sessions),
@@ -156,54 +276,12 @@ pub async fn run(cfg: Config, demo: bool) -> anyhow::Result<()> {
             cfg.radius.auth_listen, cfg.radius.acct_listen
         )
     })?;
-    let http = crate::http::start(
-        cfg.http.listen,
-        Arc::clone(&health),
-        prometheus,
-        cancel.clone(),
-    )
-    .await
-    .with_context(|| format!("cannot bind HTTP on {}", cfg.http.listen))?;
-    health.set_started();
-    health.set_ready(true);
-    tracing::info!(
-        radius_auth = %auth.local_addr,
-        radius_acct = ?auth.acct_addr,
-        http = %http.local_addr,
-        database = store.backend(),
-        tenant = %cfg.tenant.id,
-        "dotmac-edge ready"
-    );
-    if demo {
-        println!(
-            "demo ready: radtest demo demo {} 0 testing123",
-            match auth.local_addr.port() {
-                1812 => "127.0.0.1".to_string(),
-                p => format!("127.0.0.1:{p}"),
-            }
-        );
-    }
-
-    wait_for_signal().await;
-    tracing::info!("shutting down");
-    health.set_ready(false);
-    cancel.cancel();
-    let drain = async {
-        // Receivers first (no new records), then the reaper; the server's handler holds the
-        // last writer handle, so once both are gone the writer commits what is queued and
-        // ends.
-        auth.join().await;
-        let _ = reaper.await;
-        let _ = ipam_task.await;
-        let _ = writer_task.await;
-        let _ = refresher.await;
-        http.join().await;
-    };
-    if tokio::time::timeout(DRAIN_DEADLINE, drain).await.is_err() {
-        tracing::warn!("drain deadline passed; exiting");
-    }
-    store.close().await;
-    Ok(())
+    Ok(Plane {
+        auth,
+        reaper,
+        ipam_task,
+        writer_task,
+    })
 }
 
 async fn wait_for_signal() {

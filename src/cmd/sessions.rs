@@ -1,10 +1,13 @@
 //! `dotmac-edge sessions`: accounting sessions from the database.
 
 use clap::Subcommand;
+use edge_radius::coa::DynAuthKind;
+use edge_radius::dict::Dictionary;
 use edge_shared::accounting::unix_now;
 use edge_shared::store::SessionQuery;
 
 use crate::config::Config;
+use crate::ops::dynauth;
 
 #[derive(Subcommand)]
 pub enum SessionCmd {
@@ -36,6 +39,26 @@ pub enum SessionCmd {
         #[arg(long)]
         older_than_days: u32,
     },
+    /// Send a Disconnect-Request (RFC 5176) for one session, or for every open session of a
+    /// subscriber, and print the NAS's answer (one JSON object per session).
+    Disconnect {
+        /// The session's unique id.
+        #[arg(long, conflicts_with = "username", required_unless_present = "username")]
+        session: Option<String>,
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Send a CoA-Request for one session with a plan's reply attributes or the attributes
+    /// given, and print the NAS's answer.
+    Coa {
+        #[arg(long)]
+        session: String,
+        #[arg(long)]
+        plan: Option<String>,
+        /// `Attribute = value`. Repeat for more.
+        #[arg(long = "attribute")]
+        attribute: Vec<String>,
+    },
 }
 
 pub async fn sessions(cfg: &Config, c: SessionCmd) -> anyhow::Result<()> {
@@ -63,6 +86,35 @@ pub async fn sessions(cfg: &Config, c: SessionCmd) -> anyhow::Result<()> {
             for r in store.sessions_list(&q).await? {
                 println!("{}", serde_json::to_string(&r)?);
             }
+        }
+        SessionCmd::Disconnect { session, username } => {
+            let retry = dynauth::retry(cfg.api.coa_timeout_ms, cfg.api.coa_tries);
+            let results = match (session, username) {
+                (Some(id), _) => {
+                    vec![dynauth::one(&store, &id, DynAuthKind::Disconnect, &[], retry).await?]
+                }
+                (None, Some(u)) => {
+                    dynauth::all_of(&store, &u, DynAuthKind::Disconnect, retry).await?
+                }
+                (None, None) => anyhow::bail!("give --session or --username"),
+            };
+            if results.is_empty() {
+                println!("no open session");
+            }
+            for r in results {
+                println!("{}", serde_json::to_string(&r)?);
+            }
+        }
+        SessionCmd::Coa {
+            session,
+            plan,
+            attribute,
+        } => {
+            let dict = Dictionary::load_with(&cfg.radius.dictionary_dirs)?;
+            let pairs = dynauth::coa_pairs(&store, &dict, plan.as_deref(), &attribute).await?;
+            let retry = dynauth::retry(cfg.api.coa_timeout_ms, cfg.api.coa_tries);
+            let r = dynauth::one(&store, &session, DynAuthKind::Coa, &pairs, retry).await?;
+            println!("{}", serde_json::to_string(&r)?);
         }
         SessionCmd::Prune { older_than_days } => {
             let before = unix_now() - i64::from(older_than_days) * 86_400;

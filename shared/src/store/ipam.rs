@@ -225,6 +225,16 @@ impl Store {
             .map_err(|e| unique_violation(e, "pool", &n.name))
     }
 
+    /// Writes one lease change outside the data plane (an operator's release); the newest
+    /// change of a slot wins, as in the fold. The owning instance picks it up in its sync.
+    pub async fn lease_write(&self, change: &LeaseChange) -> Result<(), StoreError> {
+        on_pool!(self, p => {
+            let mut conn = p.acquire().await?;
+            conn.upsert_leases(std::slice::from_ref(change)).await?;
+        });
+        Ok(())
+    }
+
     pub async fn pool_list(&self) -> Result<Vec<Pool>, StoreError> {
         let sql = format!("SELECT {POOL_COLUMNS} FROM ip_pools ORDER BY name");
         let rows: Vec<PoolRow> = on_pool!(self, p => sqlx::query_as(&sql).fetch_all(p).await?);

@@ -103,9 +103,16 @@ pub struct NewPlan {
 
 impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let sqlite = url.starts_with("sqlite:");
+        Store::connect_with(url, if sqlite { 4 } else { 16 }).await
+    }
+
+    /// A store with its own pool of at most `connections` (the REST API's, apart from the
+    /// data plane's).
+    pub async fn connect_with(url: &str, connections: u32) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
-                .max_connections(16)
+                .max_connections(connections)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
@@ -119,7 +126,7 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
             let pool = SqlitePoolOptions::new()
-                .max_connections(4)
+                .max_connections(connections)
                 .connect_with(opts)
                 .await?;
             Ok(Store::Sqlite(pool))

@@ -1,0 +1,384 @@
+//! The API's response shapes: `{"data", "meta", "links"}` for answers and
+//! `{"error": {"code", "message", "details", "request_id"}}` for refusals, with stable codes;
+//! and extractors whose rejections use the same error shape.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use edge_shared::store::StoreError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::ops::OpError;
+
+tokio::task_local! {
+    /// The id of the request being served (from `X-Request-Id` or made up).
+    pub static REQUEST_ID: String;
+}
+
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// An answer: `data`, plus `meta` (request id, and for lists the count and the cursor of
+/// the next page) and `links` (this page, the next).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Envelope<T> {
+    pub data: T,
+    pub meta: Meta,
+    pub links: Links,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Meta {
+    pub request_id: String,
+    /// Lists: items in this page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
+    /// Lists: the page size asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Lists: pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Links {
+    #[serde(rename = "self")]
+    pub this: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+pub type Answer<T> = Result<Json<Envelope<T>>, ApiError>;
+
+/// One object.
+pub fn one<T>(uri: &axum::http::Uri, data: T) -> Answer<T> {
+    Ok(Json(Envelope {
+        data,
+        meta: Meta {
+            request_id: request_id(),
+            ..Meta::default()
+        },
+        links: Links {
+            this: uri.to_string(),
+            next: None,
+        },
+    }))
+}
+
+/// A page of a list; `next` is the cursor after its last item when more may follow.
+pub fn page<T>(
+    uri: &axum::http::Uri,
+    items: Vec<T>,
+    limit: usize,
+    next: Option<String>,
+) -> Answer<Vec<T>> {
+    let next_link = next.as_ref().map(|c| {
+        let kept: Vec<&str> = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|kv| !kv.is_empty() && !kv.starts_with("cursor="))
+            .collect();
+        let mut q = kept.join("&");
+        if !q.is_empty() {
+            q.push('&');
+        }
+        format!("{}?{q}cursor={c}", uri.path())
+    });
+    Ok(Json(Envelope {
+        meta: Meta {
+            request_id: request_id(),
+            count: Some(items.len()),
+            limit: Some(limit),
+            next_cursor: next,
+        },
+        data: items,
+        links: Links {
+            this: uri.to_string(),
+            next: next_link,
+        },
+    }))
+}
+
+/// Page size: `limit` if given (1 to 1000), else 50.
+pub fn limit_of(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n @ 1..=1000) => Ok(n),
+        Some(_) => Err(ApiError::invalid("limit", "must be between 1 and 1000")),
+    }
+}
+
+/// Opaque cursors: base64url of the position text.
+pub fn encode_cursor(position: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position)
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API gave out"))
+}
+
+/// Pages a list already in memory and in `key` order (small tables: plans, NAS, pools,
+/// tokens).
+pub fn page_in_memory<T>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let after = cursor.map(decode_cursor).transpose()?;
+    let mut rest: Vec<T> = items
+        .into_iter()
+        .filter(|i| after.as_deref().is_none_or(|a| key(i) > a))
+        .collect();
+    let more = rest.len() > limit;
+    rest.truncate(limit);
+    let next = if more {
+        rest.last().map(|i| encode_cursor(key(i)))
+    } else {
+        None
+    };
+    Ok((rest, next))
+}
+
+/// A refusal. `code` is stable; `message` is for people.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Vec<Detail>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Detail {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorFields,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorFields {
+    /// Stable: `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`,
+    /// `invalid_json`, `validation_failed`, `invalid_query`, `invalid_path`,
+    /// `unsupported_media_type`, `payload_too_large`, `conflict`, `already_exists`,
+    /// `busy`, `unavailable`, `timeout`.
+    pub code: String,
+    pub message: String,
+    pub details: Vec<Detail>,
+    pub request_id: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "validation_failed",
+            message: format!("{field}: {message}"),
+            details: vec![Detail {
+                field: field.to_string(),
+                message,
+            }],
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorFields {
+                code: self.code.to_string(),
+                message: self.message,
+                details: self.details,
+                request_id: request_id(),
+            },
+        };
+        let mut r = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound(..) => ApiError::not_found(e.to_string()),
+            StoreError::Exists(..) => {
+                ApiError::new(StatusCode::CONFLICT, "already_exists", e.to_string())
+            }
+            StoreError::InUse(..) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            StoreError::UnsupportedUrl | StoreError::Sql(_) | StoreError::Migrate(_) => {
+                tracing::warn!(error = %e, "api: database error");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is not answering; try again",
+                )
+            }
+        }
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> ApiError {
+        match e {
+            OpError::Invalid { field, message } => ApiError::invalid(field, message),
+            OpError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            OpError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are API errors: 400 for broken JSON, 422 for JSON of the
+/// wrong shape (unknown fields included), 413, 415.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(r) => Err(json_rejection(r)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::JsonDataError(e) => {
+            // serde's text after the axum prefix names the field and the problem.
+            let text = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.body_text());
+            let (field, message) = match text.split_once(": ") {
+                Some((path, m)) if !path.contains(' ') => (path.to_string(), m.to_string()),
+                _ => ("body".to_string(), text.clone()),
+            };
+            ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "validation_failed",
+                message: text,
+                details: vec![Detail { field, message }],
+            }
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text())
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as Content-Type: application/json",
+        ),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the body is larger than this API accepts",
+            )
+        }
+        other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", other.body_text()),
+    }
+}
+
+/// `Query<T>` with API errors (400 `invalid_query`, unknown parameters included).
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(q) => Ok(ApiQuery(q.0)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                e.body_text(),
+            )),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                e.body_text(),
+            )),
+        }
+    }
+}
+
+/// `Path<T>` with API errors (400 `invalid_path`).
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(p) => Ok(ApiPath(p.0)),
+            Err(e @ PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                e.body_text(),
+            )),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                e.body_text(),
+            )),
+        }
+    }
+}
+
+pub type Created<T> = Result<(StatusCode, [(axum::http::HeaderName, String); 1], Json<Envelope<T>>), ApiError>;
+
+/// 201 with a `Location` of the new item (`uri` is the collection).
+pub fn created<T>(uri: &axum::http::Uri, key: &str, data: T) -> Created<T> {
+    let location = format!("{}/{}", uri.path().trim_end_matches('/'), key);
+    let Json(env) = one(uri, data)?;
+    Ok((
+        StatusCode::CREATED,
+        [(axum::http::header::LOCATION, location)],
+        Json(Envelope {
+            links: Links {
+                this: location_of(uri, key),
+                next: None,
+            },
+            ..env
+        }),
+    ))
+}
+
+fn location_of(uri: &axum::http::Uri, key: &str) -> String {
+    format!("{}/{}", uri.path().trim_end_matches('/'), key)
+}

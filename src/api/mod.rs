@@ -1,0 +1,222 @@
+//! The REST API under `/api/v1`: thin handlers over the store and the shared operations,
+//! bearer-token or JWT authentication, an audit record for every write, and an OpenAPI
+//! document generated from the handlers themselves.
+//!
+//! It never slows the data plane: its own database connections, a cap on requests in
+//! flight (429 past it), a deadline per request, and no lock the RADIUS path takes.
+
+mod admin;
+mod auth;
+mod catalog;
+mod envelope;
+mod ipam;
+mod openapi;
+mod sessions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use edge_radius::dict::Dictionary;
+use edge_shared::accounting::unix_now;
+use edge_shared::leases::unix_micros;
+use edge_shared::metric_names as m;
+use edge_shared::store::{AuditEntry, Store};
+use tokio::sync::Semaphore;
+
+pub use admin::make_token;
+pub use auth::{hash_token, new_token, AuthFailure, Verifier};
+use envelope::{ApiError, REQUEST_ID};
+
+use crate::config::Api as ApiConfig;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    pub dict: Arc<Dictionary>,
+    pub cfg: Arc<ApiConfig>,
+    verifier: Arc<Verifier>,
+    permits: Arc<Semaphore>,
+}
+
+impl ApiState {
+    pub fn new(store: Store, dict: Arc<Dictionary>, cfg: ApiConfig) -> anyhow::Result<ApiState> {
+        Ok(ApiState {
+            verifier: Arc::new(Verifier::from_config(&cfg)?),
+            permits: Arc::new(Semaphore::new(cfg.max_concurrent)),
+            store,
+            dict,
+            cfg: Arc::new(cfg),
+        })
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    fn retry(&self) -> edge_radius::server::coa_client::Retry {
+        crate::ops::dynauth::retry(self.cfg.coa_timeout_ms, self.cfg.coa_tries)
+    }
+}
+
+/// The `/api/v1` routes with their middleware.
+pub fn router(state: ApiState) -> Router {
+    let (routes, doc) = openapi::routes().split_for_parts();
+    let doc = Arc::new(doc);
+    let limit = state.cfg.max_body_bytes;
+    let api = routes
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(state.clone());
+    Router::new()
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || {
+                let doc = Arc::clone(&doc);
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .merge(api)
+        .layer(axum::middleware::from_fn_with_state(state, frame))
+}
+
+/// Outermost: request id, the concurrency cap, the deadline, the status metric.
+async fn frame(State(s): State<ApiState>, req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
+    let timeout = Duration::from_secs(s.cfg.request_timeout_seconds);
+    let mut resp = REQUEST_ID
+        .scope(id.clone(), async move {
+            let Ok(_permit) = s.permits.try_acquire() else {
+                metrics::counter!(m::API_SHED_TOTAL).increment(1);
+                return ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "busy",
+                    "too many requests in flight; retry shortly",
+                )
+                .into_response();
+            };
+            match tokio::time::timeout(timeout, next.run(req)).await {
+                Ok(r) => r,
+                Err(_) => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "timeout",
+                    "the request took too long and was abandoned",
+                )
+                .into_response(),
+            }
+        })
+        .await;
+    let class = match resp.status().as_u16() {
+        200..=299 => "2xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    };
+    metrics::counter!(m::API_REQUESTS_TOTAL, "class" => class).increment(1);
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// Credentials for every route under it; write scope for anything but reads; an audit
+/// record for every write.
+async fn authenticate(State(s): State<ApiState>, mut req: Request, next: Next) -> Response {
+    let header = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let principal = match s.verifier.check(&s.store, header).await {
+        Ok(p) => p,
+        Err(f) => {
+            metrics::counter!(m::API_AUTH_FAILURES_TOTAL, "reason" => f.label()).increment(1);
+            return refusal(f).into_response();
+        }
+    };
+    let read_only = matches!(*req.method(), Method::GET | Method::HEAD);
+    if !read_only && !principal.write {
+        metrics::counter!(m::API_AUTH_FAILURES_TOTAL, "reason" => "scope").increment(1);
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this credential may only read",
+        )
+        .into_response();
+    }
+    let (method, path) = (req.method().to_string(), req.uri().path().to_string());
+    req.extensions_mut().insert(principal.clone());
+    let resp = next.run(req).await;
+    if !read_only {
+        let entry = AuditEntry {
+            id: 0,
+            at_us: unix_micros(),
+            actor: principal.actor,
+            method,
+            path,
+            status: i32::from(resp.status().as_u16()),
+            request_id: envelope::request_id(),
+        };
+        if let Err(e) = s.store.audit_append(&entry).await {
+            tracing::warn!(error = %e, request_id = %entry.request_id, "api: audit record not stored");
+        }
+    }
+    resp
+}
+
+pub fn refusal(f: AuthFailure) -> ApiError {
+    match f {
+        AuthFailure::Unavailable => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "credentials cannot be checked now; try again",
+        ),
+        AuthFailure::Expired => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the token has expired",
+        ),
+        AuthFailure::Missing => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send Authorization: Bearer <token>",
+        ),
+        AuthFailure::Invalid => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the credential is not valid",
+        ),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method",
+    )
+}
+
+/// Unix seconds now; handlers' default time ranges.
+fn now() -> i64 {
+    unix_now()
+}
