@@ -79,22 +79,7 @@ fn reply_message(server: &Server, user: &str) -> String {
 }
 
 fn acct(server: &Server, status: &str, user: &str, id: &str, extra: &str) {
-    let out = radclient(
-        server.acct,
-        "acct",
-        SECRET,
-        &format!(
-            "Acct-Status-Type = {status}\n{}Acct-Session-Id = \"{id}\"\n\
-             NAS-IP-Address = 127.0.0.1\nNAS-Port = 1\n{extra}",
-            if user.is_empty() {
-                String::new()
-            } else {
-                format!("User-Name = \"{user}\"\n")
-            }
-        ),
-    );
-    assert!(out.contains("Received Accounting-Response"), "{out}");
-    server.settled();
+    common::accounting(server, SECRET, status, user, id, extra);
 }
 
 fn leases(db: &TestDb, args: &[&str]) -> Vec<Value> {

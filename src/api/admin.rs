@@ -175,6 +175,10 @@ pub async fn list_audit(
     } else {
         None
     };
-    page(&uri, rows.into_iter().map(Into::into).collect(), limit, next)
+    page(
+        &uri,
+        rows.into_iter().map(Into::into).collect(),
+        limit,
+        next,
+    )
 }
-

@@ -119,7 +119,12 @@ pub async fn list_subscribers(
     } else {
         None
     };
-    page(&uri, rows.into_iter().map(Into::into).collect(), limit, next)
+    page(
+        &uri,
+        rows.into_iter().map(Into::into).collect(),
+        limit,
+        next,
+    )
 }
 
 /// Creates a subscriber.
@@ -387,8 +392,12 @@ pub async fn list_nas(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Answer<Vec<NasView>> {
     let limit = limit_of(q.limit)?;
-    let (items, next) =
-        page_in_memory(nas_sorted(&s).await?, |n| &n.name, q.cursor.as_deref(), limit)?;
+    let (items, next) = page_in_memory(
+        nas_sorted(&s).await?,
+        |n| &n.name,
+        q.cursor.as_deref(),
+        limit,
+    )?;
     page(&uri, items, limit, next)
 }
 

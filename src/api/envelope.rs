@@ -270,11 +270,58 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|m| {
+                let m = m.trim().to_ascii_lowercase();
+                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !json {
+            return Err(json_rejection(JsonRejection::MissingJsonContentType(
+                Default::default(),
+            )));
+        }
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => b,
+            Err(e) => return Err(json_rejection(JsonRejection::BytesRejection(e))),
+        };
+        if has_nul_escape(&bytes) {
+            return Err(nul_refused("body"));
+        }
+        match Json::<T>::from_bytes(&bytes) {
             Ok(Json(v)) => Ok(ApiJson(v)),
             Err(r) => Err(json_rejection(r)),
         }
     }
+}
+
+/// Text with NUL can be neither a name nor an address, and PostgreSQL refuses it in text
+/// columns: it is refused here, as bad input, before it can become a database error.
+fn has_nul_escape(b: &[u8]) -> bool {
+    b.windows(6)
+        .any(|w| w[0] == b'\\' && w[1] == b'u' && &w[2..] == b"0000")
+}
+
+fn has_nul_percent(s: &str) -> bool {
+    s.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
+}
+
+fn nul_refused(where_: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        if where_ == "body" {
+            "invalid_json"
+        } else {
+            "invalid_query"
+        },
+        format!("the {where_} holds a NUL character"),
+    )
 }
 
 fn json_rejection(r: JsonRejection) -> ApiError {
@@ -321,6 +368,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if parts.uri.query().is_some_and(has_nul_percent) {
+            return Err(nul_refused("query"));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(q) => Ok(ApiQuery(q.0)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::new(
@@ -344,6 +394,13 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if has_nul_percent(parts.uri.path()) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                "the path holds a NUL character",
+            ));
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(p) => Ok(ApiPath(p.0)),
             Err(e @ PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::new(
@@ -360,7 +417,14 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-pub type Created<T> = Result<(StatusCode, [(axum::http::HeaderName, String); 1], Json<Envelope<T>>), ApiError>;
+pub type Created<T> = Result<
+    (
+        StatusCode,
+        [(axum::http::HeaderName, String); 1],
+        Json<Envelope<T>>,
+    ),
+    ApiError,
+>;
 
 /// 201 with a `Location` of the new item (`uri` is the collection).
 pub fn created<T>(uri: &axum::http::Uri, key: &str, data: T) -> Created<T> {

@@ -288,7 +288,10 @@ pub async fn list_leases(
         )
         .await?;
     let now = unix_now();
-    let items = rows.into_iter().map(|r| lease_view(r, &pools, now)).collect();
+    let items = rows
+        .into_iter()
+        .map(|r| lease_view(r, &pools, now))
+        .collect();
     page(&uri, items, limit, None)
 }
 

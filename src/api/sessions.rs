@@ -184,8 +184,8 @@ pub async fn coa_session(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CoaBody>,
 ) -> Answer<DynAuthResult> {
-    let pairs = dynauth::coa_pairs(&s.store, &s.dict, body.plan.as_deref(), &body.attributes)
-        .await?;
+    let pairs =
+        dynauth::coa_pairs(&s.store, &s.dict, body.plan.as_deref(), &body.attributes).await?;
     let r = dynauth::one(&s.store, &id, DynAuthKind::Coa, &pairs, s.retry()).await?;
     one(&uri, r)
 }
@@ -244,7 +244,8 @@ pub async fn subscriber_usage(
         Some("month") => true,
         Some(_) => return Err(ApiError::invalid("period", "day or month")),
     };
-    let until = f.until.unwrap_or_else(super::now);
+    // Default: through tomorrow, so a session that started this second counts.
+    let until = f.until.unwrap_or_else(|| super::now() + 86_400);
     let since = f
         .since
         .unwrap_or(until - if monthly { 366 } else { 31 } * 86_400);

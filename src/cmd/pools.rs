@@ -168,14 +168,20 @@ pub async fn pools(cfg: &Config, c: PoolCmd) -> anyhow::Result<()> {
         PoolCmd::Usage { name, blocks } => {
             let u = ops::usage(&store, &name).await?;
             println!("pool      {name}");
-            println!("total     {}  (excluded or static: {})", u.total, u.reserved);
+            println!(
+                "total     {}  (excluded or static: {})",
+                u.total, u.reserved
+            );
             println!(
                 "used      {}  (offered {}, bound {})",
                 u.offered + u.bound,
                 u.offered,
                 u.bound
             );
-            println!("kept      {}  (released, kept for their subscriber)", u.kept);
+            println!(
+                "kept      {}  (released, kept for their subscriber)",
+                u.kept
+            );
             println!("free      {}", u.free);
             println!("utilization {:.1}%", u.utilization_percent);
             if blocks {
@@ -253,4 +259,3 @@ pub async fn leases(cfg: &Config, q: LeaseQuery) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

@@ -43,7 +43,11 @@ pub enum SessionCmd {
     /// subscriber, and print the NAS's answer (one JSON object per session).
     Disconnect {
         /// The session's unique id.
-        #[arg(long, conflicts_with = "username", required_unless_present = "username")]
+        #[arg(
+            long,
+            conflicts_with = "username",
+            required_unless_present = "username"
+        )]
         session: Option<String>,
         #[arg(long)]
         username: Option<String>,

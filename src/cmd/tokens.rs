@@ -17,7 +17,9 @@ pub enum TokenCmd {
     },
     List,
     /// Revoke a token; requests carrying it are refused at once.
-    Remove { name: String },
+    Remove {
+        name: String,
+    },
 }
 
 pub async fn tokens(cfg: &Config, c: TokenCmd) -> anyhow::Result<()> {

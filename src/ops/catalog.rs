@@ -13,8 +13,7 @@ pub async fn nas_add(store: &Store, n: NewNas) -> Result<Nas, OpError> {
     if n.name.is_empty() {
         return Err(invalid("name", "must not be empty"));
     }
-    if n.address.parse::<IpAddr>().is_err() && n.address.parse::<ipnetwork::IpNetwork>().is_err()
-    {
+    if n.address.parse::<IpAddr>().is_err() && n.address.parse::<ipnetwork::IpNetwork>().is_err() {
         return Err(invalid("address", "must be an IP address or a CIDR"));
     }
     if n.secret.is_empty() {

@@ -4,7 +4,9 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use edge_radius::coa::{error_cause_name, identification, DynAuthKind, DynAuthRequest, SessionIdent};
+use edge_radius::coa::{
+    error_cause_name, identification, DynAuthKind, DynAuthRequest, SessionIdent,
+};
 use edge_radius::dict::{CompiledPair, Dictionary};
 use edge_radius::server::coa_client::{self, Delivery, Retry};
 use edge_shared::accounting::{c, SessionRecord};
@@ -175,8 +177,7 @@ async fn send(
             )));
         }
     };
-    metrics::counter!(m::COA_REQUESTS_TOTAL, "kind" => kind_label, "result" => result)
-        .increment(1);
+    metrics::counter!(m::COA_REQUESTS_TOTAL, "kind" => kind_label, "result" => result).increment(1);
     tracing::info!(
         session = %unique_id,
         nas = %nas.name,

@@ -100,7 +100,10 @@ pub async fn reserve(store: &Store, name: &str, address: &str) -> Result<(), OpE
         .excluded(&[address.to_string()])
         .map_err(|e| invalid("address", e))?;
     if slots.is_empty() {
-        return Err(invalid("address", format!("{address} is not in pool {name}")));
+        return Err(invalid(
+            "address",
+            format!("{address} is not in pool {name}"),
+        ));
     }
     let mut excludes = pool.excludes.clone();
     if !excludes.iter().any(|e| e == address) {

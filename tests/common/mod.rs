@@ -235,6 +235,11 @@ impl Server {
     }
 
     pub fn start_with(db: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_args(db, &[], env)
+    }
+
+    /// `serve` with extra arguments (`--roles api`, say) and environment.
+    pub fn start_args(db: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
             .parse()
             .expect("addr");
@@ -246,6 +251,7 @@ impl Server {
             .expect("addr");
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
+            .args(args)
             .env("EDGE_DATABASE_URL", db)
             .env("EDGE_RADIUS_AUTH_LISTEN", auth.to_string())
             .env("EDGE_RADIUS_ACCT_LISTEN", acct.to_string())
@@ -396,4 +402,115 @@ macro_rules! both_backends {
             }
         }
     };
+}
+
+/// An HTTP answer: status, headers (names lower-cased), body.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("JSON body ({e}): {} {}", self.status, self.body))
+    }
+}
+
+/// One HTTP/1.1 request over a real socket (`Connection: close`); chunked answers decoded.
+/// `headers` are full lines without CRLF (`Authorization: Bearer x`).
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: Option<&[u8]>,
+) -> HttpAnswer {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .expect("connect to the HTTP listener");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    if let Some(b) = body {
+        req.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    if let Some(b) = body {
+        bytes.extend_from_slice(b);
+    }
+    // A server may answer (413) before it has read a large body; a failed write is fine then.
+    let _ = s.write_all(&bytes);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("an HTTP status line: {text:?}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        let mut out = String::new();
+        let mut rest = rest;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 || tail.len() < n {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = tail[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        rest.to_string()
+    };
+    HttpAnswer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Sends one Accounting-Request with radclient and waits until the server has folded it.
+/// `user` may be empty (no User-Name); `extra` holds more attribute lines.
+pub fn accounting(server: &Server, secret: &str, status: &str, user: &str, id: &str, extra: &str) {
+    let user_line = if user.is_empty() {
+        String::new()
+    } else {
+        format!("User-Name = \"{user}\"\n")
+    };
+    let out = radclient(
+        server.acct,
+        "acct",
+        secret,
+        &format!(
+            "Acct-Status-Type = {status}\n{user_line}Acct-Session-Id = \"{id}\"\n\
+             NAS-IP-Address = 127.0.0.1\nNAS-Port = 1\n{extra}"
+        ),
+    );
+    assert!(out.contains("Received Accounting-Response"), "{out}");
+    server.settled();
 }

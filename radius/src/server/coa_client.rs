@@ -18,9 +18,14 @@ pub struct Retry {
 /// What came of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
-    Answered { answer: Answer, tries: u32 },
+    Answered {
+        answer: Answer,
+        tries: u32,
+    },
     /// No valid answer after every try.
-    NoAnswer { tries: u32 },
+    NoAnswer {
+        tries: u32,
+    },
 }
 
 /// Sends `req` to `nas` from an ephemeral port of its own (so Identifiers never collide

@@ -308,7 +308,12 @@ impl Store {
         match done {
             Ok(0) => Err(StoreError::NotFound(what, name.to_string())),
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
+            // SQLite reports a deferred check at commit as code 1811, not as its
+            // foreign-key code, so the message is the common ground.
+            Err(sqlx::Error::Database(e))
+                if e.is_foreign_key_violation()
+                    || e.message().contains("FOREIGN KEY constraint failed") =>
+            {
                 Err(StoreError::InUse(what, name.to_string()))
             }
             Err(e) => Err(e.into()),

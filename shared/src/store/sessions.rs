@@ -489,9 +489,9 @@ impl Store {
         until: i64,
     ) -> Result<Vec<DayUsage>, StoreError> {
         let sql = "SELECT acct_start_time / 86400 AS day,
-                COALESCE(SUM(acct_input_octets), 0) AS input_octets,
-                COALESCE(SUM(acct_output_octets), 0) AS output_octets,
-                COALESCE(SUM(acct_session_time), 0) AS session_seconds,
+                CAST(COALESCE(SUM(acct_input_octets), 0) AS BIGINT) AS input_octets,
+                CAST(COALESCE(SUM(acct_output_octets), 0) AS BIGINT) AS output_octets,
+                CAST(COALESCE(SUM(acct_session_time), 0) AS BIGINT) AS session_seconds,
                 COUNT(*) AS sessions
              FROM sessions
              WHERE username = $1 AND acct_start_time >= $2 AND acct_start_time < $3
