@@ -116,7 +116,8 @@ fn lifecycle(backend: Backend) {
     );
     // Asking again before the session starts: the same address.
     assert_eq!(auth(&server, "alice").as_deref(), Some(a.as_str()));
-    // The lease was stored before the answer.
+    // The lease was stored (in the journal) before the answer; `ip_leases` follows it.
+    server.settled();
     let l = lease(&db, &a);
     assert_eq!(
         (l["username"].as_str(), l["state"].as_str()),
@@ -268,6 +269,7 @@ fn ipv6(backend: Backend) {
         "{wan}"
     );
     assert!(pd.starts_with("2001:db8:2") && pd.ends_with("/56"), "{pd}");
+    server.settled();
     assert_eq!(lease(&db, &wan)["state"], "offered");
     acct(
         &server,

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The REST API's two targets, in one run on a throwaway PostgreSQL:
+#  1. session lookup by username over ROWS session rows (default 10 million): api-load at
+#     500 requests/s of `GET /api/v1/sessions?username=…&limit=50`, median and p99;
+#  2. the data plane's cost: RADIUS PAP throughput alone, then again while api-load keeps
+#     the API at 500 requests/s (the same lookups), and the ratio.
+#
+#   benches/api_bench.sh [ROWS=10000000] [SECONDS=8] [ROUNDS=3]
+#
+# Rows: 100,000 subscribers with ROWS/100,000 closed sessions each, start times spread over
+# a year, as `generate_series` writes them (indexes built after the load, as a restore does).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${1:-10000000}; SECONDS_EACH=${2:-8}; ROUNDS=${3:-3}
+USERS=100000; SECRET=testing123
+PGPORT=55436; EDGE_PORT=24812; EDGE_ACCT_PORT=24813; EDGE_HTTP=28084
+. benches/common.sh
+cargo build --release --bins -q
+B=target/release
+work_and_postgres edge-api $PGPORT
+psql "$PG/postgres" -qc "CREATE DATABASE edge"
+export EDGE_DATABASE_URL=$PG/edge
+$B/dotmac-edge migrate >/dev/null
+$B/dotmac-edge nas add --name bench --address 127.0.0.1 --secret $SECRET >/dev/null
+$B/radius-load csv --users $USERS > "$work/users.csv"
+$B/dotmac-edge subscribers import "$work/users.csv" >/dev/null
+
+loaded=$(date +%s)
+psql "$PG/edge" -q <<SQL
+SET maintenance_work_mem = '1GB';
+DROP INDEX sessions_username_start, sessions_framed_ip_start, sessions_calling_station_start,
+  sessions_start, sessions_open;
+ALTER TABLE sessions DROP CONSTRAINT sessions_pkey;
+INSERT INTO sessions (acct_session_id, acct_unique_id, username, nas_ip_address,
+    acct_start_time, acct_update_time, acct_stop_time, acct_session_time, acct_input_octets,
+    acct_output_octets, framed_ip_address, calling_station_id, acct_terminate_cause, last_seen,
+    start_reported)
+SELECT to_hex(g), md5(g::text), 'user' || lpad((g % $USERS)::text, 6, '0'), '127.0.0.1',
+    1700000000 + g * (31536000 / $ROWS), 1700000000 + g * (31536000 / $ROWS) + 600,
+    1700000000 + g * (31536000 / $ROWS) + 3600, 3600, g * 7 % 1000000000, g * 13 % 1000000000,
+    '100.64.' || (g % 250) || '.' || (g / 250 % 250), 'aa-bb-cc-' || to_hex(g % 4096),
+    'User-Request', 1700000000 + g * (31536000 / $ROWS) + 3600, 1
+FROM generate_series(1, $ROWS) AS g;
+ALTER TABLE sessions ADD PRIMARY KEY (acct_unique_id);
+CREATE INDEX sessions_open ON sessions (nas_ip_address) WHERE acct_stop_time IS NULL;
+CREATE INDEX sessions_username_start ON sessions (username, acct_start_time);
+CREATE INDEX sessions_framed_ip_start ON sessions (framed_ip_address, acct_start_time);
+CREATE INDEX sessions_calling_station_start ON sessions (calling_station_id, acct_start_time);
+CREATE INDEX sessions_start ON sessions USING brin (acct_start_time);
+VACUUM ANALYZE sessions;
+SQL
+rows=$(psql "$PG/edge" -Atc "SELECT COUNT(*) FROM sessions")
+echo "loaded $rows sessions in $(( $(date +%s) - loaded )) s"
+
+TOKEN=$($B/dotmac-edge tokens create --name bench --scope read | tail -1)
+EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:$EDGE_ACCT_PORT \
+  EDGE_HTTP_LISTEN=127.0.0.1:$EDGE_HTTP EDGE_LOG_LEVEL=warn \
+  $B/dotmac-edge serve >"$work/edge.log" 2>&1 & pids+=($!)
+until curl -sf 127.0.0.1:$EDGE_HTTP/health/ready >/dev/null; do sleep 0.2; done
+
+api() { # seconds
+  $B/api-load --server 127.0.0.1:$EDGE_HTTP --token "$TOKEN" --rate 500 --seconds "$1" \
+    --users $USERS --connections 8 --path '/api/v1/sessions?username=user{n}&limit=50'
+}
+auth() { # label
+  $B/radius-load load --server 127.0.0.1:$EDGE_PORT --secret $SECRET --users $USERS --method pap \
+    --seconds "$SECONDS_EACH" --label "$1" | tee -a "$work/raw.txt" | sed -n 's/.* rps=\([0-9]*\).*/\1/p'
+}
+
+api 3 >/dev/null   # warm the cache as a running service's would be
+lookup=$(api "$SECONDS_EACH"); echo "$lookup" >> "$work/raw.txt"
+alone=$(for _ in $(seq 1 "$ROUNDS"); do auth auth-alone; done | median)
+loaded_rps=$(for _ in $(seq 1 "$ROUNDS"); do
+  api $((SECONDS_EACH + 1)) >> "$work/api-during.txt" & apid=$!
+  auth auth-with-api
+  wait $apid
+done | median)
+p50=$(sed -n 's/.* p50_ms=\([0-9.]*\).*/\1/p' <<<"$lookup")
+p99=$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$lookup")
+api_5xx=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^server_errors=/) { split($i, a, "="); s += a[2] }} END { print s + 0 }' "$work/api-during.txt")
+
+echo
+echo "REST API on PostgreSQL, $rows session rows, $(nproc) cores"
+printf "| %-52s | %12s |\n" "measure" "value"
+printf "|%s|%s|\n" "------------------------------------------------------" "--------------"
+printf "| %-52s | %9s ms |\n" "session lookup by username, 500 req/s, median" "$p50"
+printf "| %-52s | %9s ms |\n" "session lookup by username, 500 req/s, p99" "$p99"
+printf "| %-52s | %8s r/s |\n" "RADIUS PAP alone (median of $ROUNDS)" "$alone"
+printf "| %-52s | %8s r/s |\n" "RADIUS PAP while the API serves 500 req/s" "$loaded_rps"
+printf "| %-52s | %12s |\n" "data plane kept (with API / alone)" "$(ratio "$loaded_rps" "$alone")"
+echo "API 5xx answers during the runs: $api_5xx"
+echo "raw runs:"; cat "$work/raw.txt" "$work/api-during.txt"
