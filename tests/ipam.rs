@@ -454,3 +454,72 @@ fn three_instances_never_share_an_address() {
         assert!(usage.contains(&format!(" {n} ")), "blocks of {n}: {usage}");
     }
 }
+
+/// An instance killed with its blocks: a second instance takes them over once the first has
+/// been silent for `dead_after`, with the dead one's leases (never handing them to others),
+/// so its subscribers get their addresses back from the survivor.
+#[test]
+fn a_dead_instances_blocks_are_taken_over_with_their_leases() {
+    let db = provisioned(
+        Backend::Postgres,
+        &[
+            "pools add --name small --cidr 10.6.0.0/29 --block-size 2",
+            "plans add --name dyn --pool small",
+        ],
+    );
+    subscribers(&db, "dyn", &["u0", "u1", "u2", "u3", "u4", "u5", "late"]);
+    let env = |name: &'static str| {
+        [
+            ("EDGE_IPAM_INSTANCE", name),
+            ("EDGE_IPAM_HEARTBEAT_SECONDS", "1"),
+            ("EDGE_IPAM_DEAD_AFTER_SECONDS", "3"),
+            ("EDGE_IPAM_CLAIM_AHEAD", "2"),
+            ("EDGE_IPAM_OFFER_SECONDS", "3600"),
+            ("EDGE_ACCOUNTING_ORPHAN_SECONDS", "2"),
+        ]
+    };
+    let mut a = Server::start_with(&db.url, &env("a"));
+    let first = addresses(&a, &["u0", "u1"]);
+    a.settled();
+    a.kill();
+
+    let b = Server::start_with(&db.url, &env("b"));
+    // b claims its free blocks one at a time as it fills them (a refusal meanwhile is
+    // retried, as a NAS would).
+    let rest: Vec<String> = ["u2", "u3", "u4", "u5"]
+        .iter()
+        .map(|u| {
+            let mut got = None;
+            eventually(Duration::from_secs(10), || {
+                got = auth(&b, u);
+                got.is_some()
+            });
+            got.unwrap_or_else(|| panic!("an address for {u}"))
+        })
+        .collect();
+    let all: HashSet<&String> = first.iter().chain(&rest).collect();
+    assert_eq!(
+        all.len(),
+        6,
+        "six subscribers, six addresses: {first:?} {rest:?}"
+    );
+    // u0's address is in a block of the dead instance: refused until b takes the block over,
+    // then the same address (its offer was loaded with the block), never another one.
+    assert!(
+        eventually(Duration::from_secs(30), || match auth(&b, "u0") {
+            Some(got) => {
+                assert_eq!(got, first[0], "u0 got another subscriber's address");
+                true
+            }
+            None => false,
+        }),
+        "b never took over a's blocks"
+    );
+    assert_eq!(auth(&b, "u1").as_deref(), Some(first[1].as_str()));
+    assert_eq!(
+        auth(&b, "late"),
+        None,
+        "the pool is full: nothing is handed out twice"
+    );
+    assert!(b.metric("edge_ipam_blocks_claimed_total") >= 3.0);
+}

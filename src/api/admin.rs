@@ -110,6 +110,7 @@ pub async fn delete_token(
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     s.store.token_remove(&name).await?;
+    s.verifier().forget(&name);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,6 +2,10 @@
 //! stored) or a JWT signed by the control plane (HS256 or RS256; issuer, audience and `exp`
 //! checked; `scope` claim).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use base64::Engine;
 use edge_shared::store::Store;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -64,9 +68,19 @@ struct Claims {
     scope: String,
 }
 
+/// How long a token, once found in the database, is trusted without asking again. A token
+/// revoked through the API is forgotten at once; one revoked with the CLI (another process)
+/// stops working within this time.
+const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Bound on remembered tokens; when full, the cache starts over.
+const TOKEN_CACHE_MAX: usize = 4096;
+
 /// Checks credentials.
 pub struct Verifier {
     jwt: Vec<(DecodingKey, Validation)>,
+    /// Token hash -> (caller, when looked up): one database query per token per TTL rather
+    /// than per request.
+    tokens: Mutex<HashMap<String, (Principal, Instant)>>,
 }
 
 impl Verifier {
@@ -97,7 +111,10 @@ impl Verifier {
                 .map_err(|e| anyhow::anyhow!("api.jwt_rs256_public_key_file: {e}"))?;
             jwt.push((key, validation(Algorithm::RS256)));
         }
-        Ok(Verifier { jwt })
+        Ok(Verifier {
+            jwt,
+            tokens: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The caller named by an `Authorization` header value.
@@ -113,17 +130,44 @@ impl Verifier {
         }
         let credential = credential.trim();
         if credential.starts_with(TOKEN_PREFIX) {
+            let hash = hash_token(credential);
+            if let Some(p) = self.cached(&hash) {
+                return Ok(p);
+            }
             let t = store
-                .token_by_hash(&hash_token(credential))
+                .token_by_hash(&hash)
                 .await
                 .map_err(|_| AuthFailure::Unavailable)?
                 .ok_or(AuthFailure::Invalid)?;
-            return Ok(Principal {
+            let p = Principal {
                 actor: format!("token:{}", t.name),
                 write: t.scope == "write",
-            });
+            };
+            let mut cache = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= TOKEN_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(hash, (p.clone(), Instant::now()));
+            return Ok(p);
         }
         self.check_jwt(credential)
+    }
+
+    fn cached(&self, hash: &str) -> Option<Principal> {
+        let cache = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
+            .map(|(p, _)| p.clone())
+    }
+
+    /// Forgets the token named `name` (revoked through the API).
+    pub fn forget(&self, name: &str) {
+        let actor = format!("token:{name}");
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, (p, _)| p.actor != actor);
     }
 
     fn check_jwt(&self, jwt: &str) -> Result<Principal, AuthFailure> {
@@ -180,6 +224,32 @@ mod tests {
 
     fn now() -> i64 {
         edge_shared::accounting::unix_now()
+    }
+
+    /// RS256 with a key pair made for this test only (`testdata/`, never used elsewhere).
+    #[test]
+    fn rs256_jwts_verify_with_the_public_key() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api/testdata");
+        let cfg = ApiConfig {
+            jwt_rs256_public_key_file: dir.join("rs256-test-public.pem").display().to_string(),
+            jwt_issuer: "control-plane".into(),
+            jwt_audience: "edge".into(),
+            ..ApiConfig::default()
+        };
+        let v = Verifier::from_config(&cfg).unwrap();
+        let private = std::fs::read(dir.join("rs256-test-private.pem")).unwrap();
+        let claims = serde_json::json!({"sub": "cp", "iss": "control-plane", "aud": "edge",
+            "exp": now() + 60, "scope": "write"});
+        let signed = encode(
+            &Header::new(Algorithm::RS256),
+            &claims,
+            &EncodingKey::from_rsa_pem(&private).unwrap(),
+        )
+        .unwrap();
+        assert!(v.check_jwt(&signed).unwrap().write);
+        // An HS256 token is refused where only RS256 is configured (no algorithm confusion).
+        let hs = jwt(claims, "anything-at-all-32-characters-long");
+        assert_eq!(v.check_jwt(&hs).unwrap_err(), AuthFailure::Invalid);
     }
 
     #[test]

@@ -429,20 +429,19 @@ pub type Created<T> = Result<
 /// 201 with a `Location` of the new item (`uri` is the collection).
 pub fn created<T>(uri: &axum::http::Uri, key: &str, data: T) -> Created<T> {
     let location = format!("{}/{}", uri.path().trim_end_matches('/'), key);
-    let Json(env) = one(uri, data)?;
     Ok((
         StatusCode::CREATED,
-        [(axum::http::header::LOCATION, location)],
+        [(axum::http::header::LOCATION, location.clone())],
         Json(Envelope {
+            data,
+            meta: Meta {
+                request_id: request_id(),
+                ..Meta::default()
+            },
             links: Links {
-                this: location_of(uri, key),
+                this: location,
                 next: None,
             },
-            ..env
         }),
     ))
-}
-
-fn location_of(uri: &axum::http::Uri, key: &str) -> String {
-    format!("{}/{}", uri.path().trim_end_matches('/'), key)
 }

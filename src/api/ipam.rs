@@ -307,5 +307,6 @@ pub async fn release_lease(
 ) -> Answer<LeaseView> {
     let row = ops::release_lease(&s.store, &b.address).await?;
     let pools = s.store.pool_list().await?;
-    one(&uri, lease_view(row, &pools, unix_now() - 1))
+    // Released now: shown as released (not expired) in this answer.
+    one(&uri, lease_view(row, &pools, i64::MIN))
 }
