@@ -522,11 +522,14 @@ fn resources(backend: Backend) {
     assert_eq!(c("DELETE", "/api/v1/nas/bng1", None).status, 204);
 }
 
+/// A request's attributes: (type, value) in order.
+type Attrs = Vec<(u8, Vec<u8>)>;
+
 /// What the NAS simulator saw and how it answers.
 #[derive(Default)]
 struct NasLog {
     /// (code, attributes by type) of every request whose authenticator verified.
-    requests: Vec<(u8, Vec<(u8, Vec<u8>)>)>,
+    requests: Vec<(u8, Attrs)>,
     /// Requests whose authenticator or Message-Authenticator did not verify.
     forged: usize,
 }
@@ -631,7 +634,7 @@ impl NasSim {
         *self.mode.lock().unwrap() = mode;
     }
 
-    fn last(&self) -> (u8, Vec<(u8, Vec<u8>)>) {
+    fn last(&self) -> (u8, Attrs) {
         self.log
             .lock()
             .unwrap()
@@ -642,7 +645,7 @@ impl NasSim {
     }
 }
 
-fn parse_attrs(mut b: &[u8]) -> Vec<(u8, Vec<u8>)> {
+fn parse_attrs(mut b: &[u8]) -> Attrs {
     let mut out = Vec::new();
     while b.len() >= 2 && usize::from(b[1]) >= 2 && usize::from(b[1]) <= b.len() {
         out.push((b[0], b[2..usize::from(b[1])].to_vec()));
@@ -678,7 +681,7 @@ fn message_authenticator_ok(zeroed_auth: &[u8], got: &[u8]) -> bool {
     outer == got
 }
 
-fn attr<'a>(attrs: &'a [(u8, Vec<u8>)], t: u8) -> Option<&'a [u8]> {
+fn attr(attrs: &[(u8, Vec<u8>)], t: u8) -> Option<&[u8]> {
     attrs
         .iter()
         .find(|(k, _)| *k == t)
