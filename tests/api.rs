@@ -471,14 +471,13 @@ fn resources(backend: Backend) {
         free["data"],
         json!(["10.8.0.2", "10.8.0.3", "10.8.0.4", "10.8.0.5"])
     );
-    ok(
-        c(
-            "POST",
-            "/api/v1/pools/v4/reservations",
-            Some(json!({"address": "10.8.0.2"})),
-        ),
-        201,
+    let reserved = c(
+        "POST",
+        "/api/v1/pools/v4/reservations",
+        Some(json!({"address": "10.8.0.2"})),
     );
+    assert_eq!(reserved.header("location"), Some("/api/v1/pools/v4"));
+    ok(reserved, 201);
     let free = ok(c("GET", "/api/v1/pools/v4/available?count=1", None), 200);
     assert_eq!(free["data"], json!(["10.8.0.3"]));
     assert_eq!(

@@ -428,7 +428,14 @@ pub type Created<T> = Result<
 
 /// 201 with a `Location` of the new item (`uri` is the collection).
 pub fn created<T>(uri: &axum::http::Uri, key: &str, data: T) -> Created<T> {
-    let location = format!("{}/{}", uri.path().trim_end_matches('/'), key);
+    created_at(
+        format!("{}/{}", uri.path().trim_end_matches('/'), key),
+        data,
+    )
+}
+
+/// 201 with `location` as the `Location` (and `links.self`).
+pub fn created_at<T>(location: String, data: T) -> Created<T> {
     Ok((
         StatusCode::CREATED,
         [(axum::http::header::LOCATION, location.clone())],

@@ -11,8 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::catalog::PageQuery;
 use super::envelope::{
-    created, limit_of, one, page, page_in_memory, Answer, ApiError, ApiJson, ApiPath, ApiQuery,
-    Created, Envelope, ErrorBody,
+    created, created_at, limit_of, one, page, page_in_memory, Answer, ApiError, ApiJson, ApiPath,
+    ApiQuery, Created, Envelope, ErrorBody,
 };
 use super::ApiState;
 use crate::ops::pools::{self as ops, PoolReport, PoolSpec};
@@ -199,12 +199,13 @@ pub struct AddressBody {
     security(("bearer" = [])))]
 pub async fn reserve(
     State(s): State<ApiState>,
-    uri: Uri,
     ApiPath(name): ApiPath<String>,
     ApiJson(b): ApiJson<AddressBody>,
 ) -> Created<PoolView> {
     ops::reserve(&s.store, &name, &b.address).await?;
-    created(&uri, &b.address, s.store.pool_get(&name).await?.into())
+    // The reservation lives in the pool's excludes; the pool is what there is to GET.
+    let pool = s.store.pool_get(&name).await?;
+    created_at(format!("/api/v1/pools/{name}"), pool.into())
 }
 
 /// Undoes a reservation.
