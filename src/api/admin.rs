@@ -2,17 +2,15 @@
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use edge_shared::accounting::unix_now;
 use edge_shared::store::{ApiToken, AuditEntry};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::catalog::PageQuery;
 use super::envelope::{
-    created, decode_cursor, encode_cursor, limit_of, page, page_in_memory, Answer, ApiError,
-    ApiJson, ApiPath, ApiQuery, Created, Envelope, ErrorBody,
+    created, decode_cursor, encode_cursor, limit_of, page, page_by_key, Answer, ApiError, ApiJson,
+    ApiPath, ApiQuery, Created, Envelope, ErrorBody, PageQuery,
 };
-use super::{hash_token, new_token, ApiState};
+use super::ApiState;
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TokenView {
@@ -45,25 +43,6 @@ pub struct TokenCreate {
     scope: String,
 }
 
-/// Creates a token and returns it (the only time it is shown).
-pub async fn make_token(
-    store: &edge_shared::store::Store,
-    name: &str,
-    scope: &str,
-) -> Result<(ApiToken, String), ApiError> {
-    if name.is_empty() || name.len() > 64 {
-        return Err(ApiError::invalid("name", "1 to 64 characters"));
-    }
-    if scope != "read" && scope != "write" {
-        return Err(ApiError::invalid("scope", "read or write"));
-    }
-    let token = new_token();
-    let t = store
-        .token_create(name, scope, &hash_token(&token), unix_now())
-        .await?;
-    Ok((t, token))
-}
-
 /// Tokens in name order (never the tokens themselves).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "admin", params(PageQuery),
     responses((status = 200, body = Envelope<Vec<TokenView>>)), security(("bearer" = [])))]
@@ -72,7 +51,6 @@ pub async fn list_tokens(
     uri: Uri,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Answer<Vec<TokenView>> {
-    let limit = limit_of(q.limit)?;
     let all: Vec<TokenView> = s
         .store
         .token_list()
@@ -80,8 +58,7 @@ pub async fn list_tokens(
         .into_iter()
         .map(Into::into)
         .collect();
-    let (items, next) = page_in_memory(all, |t| &t.name, q.cursor.as_deref(), limit)?;
-    page(&uri, items, limit, next)
+    page_by_key(&uri, all, |t| &t.name, &q)
 }
 
 /// Creates a token; the answer holds it once.
@@ -94,7 +71,7 @@ pub async fn create_token(
     uri: Uri,
     ApiJson(b): ApiJson<TokenCreate>,
 ) -> Created<TokenView> {
-    let (t, token) = make_token(&s.store, &b.name, &b.scope).await?;
+    let (t, token) = crate::ops::tokens::create(&s.store, &b.name, &b.scope).await?;
     let name = t.name.clone();
     let mut v = TokenView::from(t);
     v.token = Some(token);

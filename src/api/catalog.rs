@@ -7,24 +7,14 @@ use axum::http::{StatusCode, Uri};
 use edge_shared::store::NewNas;
 use edge_shared::types::{Nas, Plan, Pool, SubscriberRecord, SubscriberStatus};
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::envelope::{
-    created, decode_cursor, encode_cursor, limit_of, one, page, page_in_memory, Answer, ApiError,
-    ApiJson, ApiPath, ApiQuery, Created, Envelope, ErrorBody,
+    created, decode_cursor, encode_cursor, limit_of, one, page, page_by_key, Answer, ApiError,
+    ApiJson, ApiPath, ApiQuery, Created, Envelope, ErrorBody, PageQuery,
 };
 use super::ApiState;
 use crate::ops::catalog::{self, PlanSpec};
-
-/// `limit` and `cursor` of a list.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Page size, 1 to 1000 (default 50).
-    pub limit: Option<usize>,
-    pub cursor: Option<String>,
-}
 
 /// A subscriber (never its password).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -254,14 +244,13 @@ fn plan_view(p: Plan, pools: &[Pool]) -> PlanView {
 
 async fn plans(s: &ApiState) -> Result<Vec<PlanView>, ApiError> {
     let pools = s.store.pool_list().await?;
-    let mut v: Vec<PlanView> = s
+    let v: Vec<PlanView> = s
         .store
         .plan_list()
         .await?
         .into_iter()
         .map(|p| plan_view(p, &pools))
         .collect();
-    v.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(v)
 }
 
@@ -273,9 +262,7 @@ pub async fn list_plans(
     uri: Uri,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Answer<Vec<PlanView>> {
-    let limit = limit_of(q.limit)?;
-    let (items, next) = page_in_memory(plans(&s).await?, |p| &p.name, q.cursor.as_deref(), limit)?;
-    page(&uri, items, limit, next)
+    page_by_key(&uri, plans(&s).await?, |p| &p.name, &q)
 }
 
 /// Creates a plan; reply attributes are checked against the dictionaries.
@@ -377,10 +364,8 @@ pub struct NasCreate {
     rate_limit_per_second: Option<u32>,
 }
 
-async fn nas_sorted(s: &ApiState) -> Result<Vec<NasView>, ApiError> {
-    let mut v: Vec<NasView> = s.store.nas_list().await?.iter().map(Into::into).collect();
-    v.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(v)
+async fn nas_views(s: &ApiState) -> Result<Vec<NasView>, ApiError> {
+    Ok(s.store.nas_list().await?.iter().map(Into::into).collect())
 }
 
 /// NAS clients in name order.
@@ -391,14 +376,7 @@ pub async fn list_nas(
     uri: Uri,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Answer<Vec<NasView>> {
-    let limit = limit_of(q.limit)?;
-    let (items, next) = page_in_memory(
-        nas_sorted(&s).await?,
-        |n| &n.name,
-        q.cursor.as_deref(),
-        limit,
-    )?;
-    page(&uri, items, limit, next)
+    page_by_key(&uri, nas_views(&s).await?, |n| &n.name, &q)
 }
 
 /// Registers a NAS.
@@ -436,7 +414,7 @@ pub async fn get_nas(
     uri: Uri,
     ApiPath(name): ApiPath<String>,
 ) -> Answer<NasView> {
-    let n = nas_sorted(&s)
+    let n = nas_views(&s)
         .await?
         .into_iter()
         .find(|n| n.name == name)

@@ -2,7 +2,7 @@
 //! `{"error": {"code", "message", "details", "request_id"}}` for refusals, with stable codes;
 //! and extractors whose rejections use the same error shape.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -11,8 +11,8 @@ use axum::Json;
 use base64::Engine;
 use edge_shared::store::StoreError;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::ops::OpError;
 
@@ -130,15 +130,27 @@ pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API gave out"))
 }
 
-/// Pages a list already in memory and in `key` order (small tables: plans, NAS, pools,
-/// tokens).
-pub fn page_in_memory<T>(
-    items: Vec<T>,
+/// `limit` and `cursor` of a list.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 1000 (default 50).
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// A page of a small table read whole (plans, NAS, pools, tokens), in `key` order; the
+/// cursor is the last key of the page before.
+pub fn page_by_key<T>(
+    uri: &axum::http::Uri,
+    mut items: Vec<T>,
     key: impl Fn(&T) -> &str,
-    cursor: Option<&str>,
-    limit: usize,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
-    let after = cursor.map(decode_cursor).transpose()?;
+    q: &PageQuery,
+) -> Answer<Vec<T>> {
+    let limit = limit_of(q.limit)?;
+    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    items.sort_by(|a, b| key(a).cmp(key(b)));
     let mut rest: Vec<T> = items
         .into_iter()
         .filter(|i| after.as_deref().is_none_or(|a| key(i) > a))
@@ -150,7 +162,7 @@ pub fn page_in_memory<T>(
     } else {
         None
     };
-    Ok((rest, next))
+    page(uri, rest, limit, next)
 }
 
 /// A refusal. `code` is stable; `message` is for people.
@@ -269,6 +281,8 @@ pub struct ApiJson<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
+    /// Reads the bytes itself (rather than through `Json`) to refuse NUL before parsing, so
+    /// it checks the content type as `Json` would.
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let json = req
             .headers()
@@ -290,7 +304,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             Err(e) => return Err(json_rejection(JsonRejection::BytesRejection(e))),
         };
         if has_nul_escape(&bytes) {
-            return Err(nul_refused("body"));
+            return Err(nul_refused("invalid_json", "body"));
         }
         match Json::<T>::from_bytes(&bytes) {
             Ok(Json(v)) => Ok(ApiJson(v)),
@@ -312,15 +326,11 @@ fn has_nul_percent(s: &str) -> bool {
         .any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
 }
 
-fn nul_refused(where_: &str) -> ApiError {
+fn nul_refused(code: &'static str, place: &str) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
-        if where_ == "body" {
-            "invalid_json"
-        } else {
-            "invalid_query"
-        },
-        format!("the {where_} holds a NUL character"),
+        code,
+        format!("the {place} holds a NUL character"),
     )
 }
 
@@ -369,21 +379,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         if parts.uri.query().is_some_and(has_nul_percent) {
-            return Err(nul_refused("query"));
+            return Err(nul_refused("invalid_query", "query"));
         }
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(q) => Ok(ApiQuery(q.0)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                e.body_text(),
-            )),
-            Err(e) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                e.body_text(),
-            )),
-        }
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
     }
 }
 
@@ -395,25 +396,12 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         if has_nul_percent(parts.uri.path()) {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_path",
-                "the path holds a NUL character",
-            ));
+            return Err(nul_refused("invalid_path", "path"));
         }
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(p) => Ok(ApiPath(p.0)),
-            Err(e @ PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_path",
-                e.body_text(),
-            )),
-            Err(e) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_path",
-                e.body_text(),
-            )),
-        }
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))
     }
 }
 

@@ -2,17 +2,15 @@
 
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use edge_ipam::space::Space;
 use edge_shared::accounting::unix_now;
 use edge_shared::store::LeaseRow;
 use edge_shared::types::Pool;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::catalog::PageQuery;
 use super::envelope::{
-    created, created_at, limit_of, one, page, page_in_memory, Answer, ApiError, ApiJson, ApiPath,
-    ApiQuery, Created, Envelope, ErrorBody,
+    created, created_at, limit_of, one, page, page_by_key, Answer, ApiError, ApiJson, ApiPath,
+    ApiQuery, Created, Envelope, ErrorBody, PageQuery,
 };
 use super::ApiState;
 use crate::ops::pools::{self as ops, PoolReport, PoolSpec};
@@ -37,7 +35,7 @@ pub struct PoolView {
 
 impl From<Pool> for PoolView {
     fn from(p: Pool) -> Self {
-        let size = Space::parse(p.family, &p.ranges, p.prefix_len).map_or(0, |s| s.len());
+        let size = ops::size_of(&p);
         PoolView {
             name: p.name,
             family: p.family,
@@ -77,17 +75,14 @@ pub async fn list_pools(
     uri: Uri,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Answer<Vec<PoolView>> {
-    let limit = limit_of(q.limit)?;
-    let mut pools: Vec<PoolView> = s
+    let pools: Vec<PoolView> = s
         .store
         .pool_list()
         .await?
         .into_iter()
         .map(Into::into)
         .collect();
-    pools.sort_by(|a, b| a.name.cmp(&b.name));
-    let (items, next) = page_in_memory(pools, |p| &p.name, q.cursor.as_deref(), limit)?;
-    page(&uri, items, limit, next)
+    page_by_key(&uri, pools, |p| &p.name, &q)
 }
 
 /// Creates a pool.

@@ -28,8 +28,7 @@ use edge_shared::metric_names as m;
 use edge_shared::store::{AuditEntry, Store};
 use tokio::sync::Semaphore;
 
-pub use admin::make_token;
-pub use auth::{hash_token, new_token, AuthFailure, Verifier};
+pub use auth::{AuthFailure, Verifier};
 use envelope::{ApiError, REQUEST_ID};
 
 use crate::config::Api as ApiConfig;
@@ -137,7 +136,7 @@ async fn frame(State(s): State<ApiState>, req: Request, next: Next) -> Response 
 
 /// Credentials for every route under it; write scope for anything but reads; an audit
 /// record for every write.
-async fn authenticate(State(s): State<ApiState>, mut req: Request, next: Next) -> Response {
+async fn authenticate(State(s): State<ApiState>, req: Request, next: Next) -> Response {
     let header = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
@@ -160,7 +159,6 @@ async fn authenticate(State(s): State<ApiState>, mut req: Request, next: Next) -
         .into_response();
     }
     let (method, path) = (req.method().to_string(), req.uri().path().to_string());
-    req.extensions_mut().insert(principal.clone());
     let resp = next.run(req).await;
     if !read_only {
         let entry = AuditEntry {

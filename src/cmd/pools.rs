@@ -3,7 +3,6 @@
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use edge_ipam::space::Space;
 use edge_radius::dict::Dictionary;
 use edge_shared::accounting::unix_now;
 
@@ -134,7 +133,7 @@ pub async fn pools(cfg: &Config, c: PoolCmd) -> anyhow::Result<()> {
                 "NAME", "IP", "SIZE", "PREFIX", "BLOCK", "NEXT"
             );
             for p in store.pool_list().await? {
-                let size = Space::parse(p.family, &p.ranges, p.prefix_len).map_or(0, |s| s.len());
+                let size = ops::size_of(&p);
                 println!(
                     "{:<16} {:<4} {:<10} {:<7} {:<10} {:<12} {}",
                     p.name,

@@ -26,9 +26,7 @@ pub async fn tokens(cfg: &Config, c: TokenCmd) -> anyhow::Result<()> {
     let store = open_store(cfg).await?;
     match c {
         TokenCmd::Create { name, scope } => {
-            let (t, token) = crate::api::make_token(&store, &name, &scope)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            let (t, token) = crate::ops::tokens::create(&store, &name, &scope).await?;
             println!(
                 "created token {} ({} scope); it is shown once, below:",
                 t.name, t.scope

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod dynauth;
 pub mod pools;
+pub mod tokens;
 
 use edge_shared::store::StoreError;
 

@@ -87,6 +87,11 @@ pub async fn pool_add(
     Ok((pool, space.len()))
 }
 
+/// Addresses (prefixes) in a pool's ranges; 0 if they no longer parse.
+pub fn size_of(pool: &Pool) -> u64 {
+    Space::parse(pool.family, &pool.ranges, pool.prefix_len).map_or(0, |s| s.len())
+}
+
 pub fn space_of(pool: &Pool) -> Result<Space, OpError> {
     // A stored pool parsed when it was added; failing now means the row was edited by hand.
     Space::parse(pool.family, &pool.ranges, pool.prefix_len).map_err(|e| invalid("ranges", e))
