@@ -9,17 +9,14 @@
 //! `RESULT rps=… p50_ms=… p99_ms=… ok=… client_errors=… server_errors=… failed=…`.
 //! Bounded by `seconds`; loopback only.
 
+#[path = "cli_args.rs"]
+mod cli_args;
+
+use cli_args::arg;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-
-fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_string())
-}
 
 #[derive(Default)]
 struct Tally {
@@ -70,11 +67,7 @@ fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.latencies_us.sort_unstable();
-    let pct = |p: f64| {
-        all.latencies_us
-            .get(((all.latencies_us.len() as f64) * p) as usize)
-            .map_or(0.0, |v| f64::from(*v) / 1000.0)
-    };
+    let pct = |p: f64| cli_args::quantile_ms(&all.latencies_us, p);
     println!(
         "RESULT rps={:.0} p50_ms={:.3} p99_ms={:.3} ok={} client_errors={} server_errors={} failed={}",
         all.latencies_us.len() as f64 / elapsed,

@@ -9,6 +9,11 @@
 //! correctly signed Access-Accept and does nothing else: the ceiling any server can reach.
 //! Both modes stop by themselves (a time bound), and only ever talk to loopback.
 
+#[path = "cli_args.rs"]
+mod cli_args;
+
+use cli_args::arg;
+
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,14 +25,6 @@ use edge_radius::codec::{
     accounting_request_authenticator, attr, encode_vsa, hide_password, message_authenticator,
     response_authenticator, Code, MacKey, PacketBuilder, RawPacket, VendorFormat,
 };
-
-fn arg(args: &[String], name: &str, default: &str) -> String {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_else(|| default.to_string())
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -215,11 +212,7 @@ fn load(args: &[String]) {
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.latencies_us.sort_unstable();
-    let pct = |p: f64| {
-        all.latencies_us
-            .get(((all.latencies_us.len() as f64) * p) as usize)
-            .map_or(0.0, |v| f64::from(*v) / 1000.0)
-    };
+    let pct = |p: f64| cli_args::quantile_ms(&all.latencies_us, p);
     let done = all.accepts + all.rejects;
     let label = if method.is_accounting() {
         format!("{label} mode=accounting")

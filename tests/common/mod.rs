@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod api_client;
+pub mod nas_sim;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,0 +1,349 @@
+//! Sessions and dynamic authorization through the REST API: sessions made by radclient,
+//! queried and filtered; Disconnect and CoA to a NAS simulator that verifies each request
+//! itself (ACK, NAK, a lost datagram, a silent NAS); an operator's lease release. Both
+//! backends.
+
+mod common;
+
+use std::time::Duration;
+
+use common::api_client::{call, error_code, now, ok, server, token, ENV};
+use common::nas_sim::{attr, Mode, NasSim};
+use common::{accounting, cli, cli_line, Backend, Server, TestDb};
+use serde_json::{json, Value};
+
+const SECRET: &str = "api-nas-s3cret";
+
+/// Sessions from radclient, queried and filtered through the API; Disconnect and CoA to
+/// the NAS simulator with ACK, NAK, a lost datagram and a silent NAS.
+fn sessions_and_dynamic_authorization(backend: Backend) {
+    let db = TestDb::new(backend);
+    let nas = NasSim::start(SECRET, &["s-alice-1", "s-bob-1"]);
+    cli_line(
+        &db.url,
+        &format!(
+            "nas add --name bng1 --address 127.0.0.1 --secret {SECRET} --vendor mikrotik --coa-port {}",
+            nas.port
+        ),
+    );
+    cli(
+        &db.url,
+        &[
+            "plans",
+            "add",
+            "--name",
+            "gold",
+            "--reply",
+            "Mikrotik-Rate-Limit = \"100M/100M\"",
+        ],
+    );
+    for u in ["alice", "bob"] {
+        cli_line(
+            &db.url,
+            &format!("subscribers add --username {u} --password pw --plan gold"),
+        );
+    }
+    let t = token(&db, "ops", "write");
+    // One request at a time, so a second one while a Disconnect waits is shed (429).
+    let mut env = ENV.to_vec();
+    env.push(("EDGE_API_MAX_CONCURRENT", "1"));
+    let s = Server::start_with(&db.url, &env);
+    let c = |m: &str, p: &str, b: Option<Value>| call(&s, Some(&t), m, p, b);
+    let disconnect = |id: &str| {
+        ok(
+            c("POST", &format!("/api/v1/sessions/{id}/disconnect"), None),
+            200,
+        )
+    };
+
+    accounting(
+        &s,
+        SECRET,
+        "Start",
+        "alice",
+        "s-alice-1",
+        "Framed-IP-Address = 100.64.0.7\nCalling-Station-Id = \"aa-bb-cc-00-00-01\"\n",
+    );
+    accounting(
+        &s,
+        SECRET,
+        "Start",
+        "bob",
+        "s-bob-1",
+        "Framed-IP-Address = 100.64.0.8\n",
+    );
+    accounting(
+        &s,
+        SECRET,
+        "Start",
+        "bob",
+        "s-bob-gone",
+        "Framed-IP-Address = 100.64.0.9\n",
+    );
+    accounting(&s, SECRET, "Start", "alice", "s-alice-0", "");
+    accounting(
+        &s,
+        SECRET,
+        "Stop",
+        "alice",
+        "s-alice-0",
+        "Acct-Session-Time = 60\nAcct-Input-Octets = 1000\nAcct-Output-Octets = 5000\n",
+    );
+
+    let active = ok(c("GET", "/api/v1/sessions?status=active", None), 200);
+    assert_eq!(active["data"].as_array().unwrap().len(), 3, "{active}");
+    let closed = ok(
+        c("GET", "/api/v1/sessions?status=closed&username=alice", None),
+        200,
+    );
+    assert_eq!(closed["data"][0]["acct_session_id"], "s-alice-0");
+    assert_eq!(closed["data"][0]["acct_output_octets"], 5000);
+    let by_ip = ok(
+        c("GET", "/api/v1/sessions?framed_ip_address=100.64.0.8", None),
+        200,
+    );
+    assert_eq!(by_ip["data"][0]["username"], "bob");
+    let by_mac = ok(
+        c(
+            "GET",
+            "/api/v1/sessions?calling_station_id=aa-bb-cc-00-00-01",
+            None,
+        ),
+        200,
+    );
+    assert_eq!(by_mac["data"].as_array().unwrap().len(), 1);
+    let by_nas = ok(
+        c(
+            "GET",
+            "/api/v1/sessions?nas_ip_address=127.0.0.1&limit=2",
+            None,
+        ),
+        200,
+    );
+    assert_eq!(by_nas["data"].as_array().unwrap().len(), 2);
+    let rest = ok(
+        c("GET", by_nas["links"]["next"].as_str().unwrap(), None),
+        200,
+    );
+    assert_eq!(rest["data"].as_array().unwrap().len(), 2);
+    let none = ok(
+        c(
+            "GET",
+            &format!("/api/v1/sessions?since={}", now() + 3600),
+            None,
+        ),
+        200,
+    );
+    assert!(none["data"].as_array().unwrap().is_empty());
+    let alice_id = ok(
+        c("GET", "/api/v1/sessions?status=active&username=alice", None),
+        200,
+    )["data"][0]["acct_unique_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let one = ok(c("GET", &format!("/api/v1/sessions/{alice_id}"), None), 200);
+    assert_eq!(one["data"]["framed_ip_address"], "100.64.0.7");
+    let usage = ok(c("GET", "/api/v1/subscribers/alice/usage", None), 200);
+    assert_eq!(usage["data"][0]["output_octets"], 5000, "{usage}");
+    assert_eq!(usage["data"][0]["sessions"], 2);
+    let monthly = ok(
+        c("GET", "/api/v1/subscribers/alice/usage?period=month", None),
+        200,
+    );
+    assert_eq!(monthly["data"][0]["period"].as_str().unwrap().len(), 7);
+
+    // Disconnect: ACK, and the NAS saw MikroTik's identification, signed with its secret.
+    let r = disconnect(&alice_id);
+    assert_eq!(r["data"]["result"], "ack", "{r}");
+    assert_eq!(r["data"]["tries"], 1);
+    let (code, attrs) = nas.last();
+    assert_eq!(code, 40);
+    assert_eq!(attr(&attrs, 1), Some(&b"alice"[..]));
+    assert_eq!(attr(&attrs, 44), Some(&b"s-alice-1"[..]));
+    assert_eq!(attr(&attrs, 8), Some(&[100, 64, 0, 7][..]));
+    assert!(attr(&attrs, 80).is_some(), "Message-Authenticator");
+    assert_eq!(nas.log.lock().unwrap().forged, 0);
+
+    // CoA with a plan's rate limit: the vendor attribute reaches the NAS.
+    let r = ok(
+        c(
+            "POST",
+            &format!("/api/v1/sessions/{alice_id}/coa"),
+            Some(json!({"plan": "gold"})),
+        ),
+        200,
+    );
+    assert_eq!(r["data"]["result"], "ack");
+    let (code, attrs) = nas.last();
+    assert_eq!(code, 43);
+    let vsa = attr(&attrs, 26).expect("a vendor-specific attribute");
+    assert_eq!(&vsa[..4], &14988u32.to_be_bytes(), "MikroTik's vendor id");
+    assert!(vsa.ends_with(b"100M/100M"));
+    let bad = c(
+        "POST",
+        &format!("/api/v1/sessions/{alice_id}/coa"),
+        Some(json!({})),
+    );
+    assert_eq!(bad.status, 422);
+
+    // A session the NAS does not know: NAK with the Error-Cause.
+    let gone = ok(
+        c("GET", "/api/v1/sessions?framed_ip_address=100.64.0.9", None),
+        200,
+    )["data"][0]["acct_unique_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = disconnect(&gone);
+    assert_eq!(r["data"]["result"], "nak");
+    assert_eq!(r["data"]["error_cause"], 503);
+    assert_eq!(r["data"]["error_cause_name"], "Session-Context-Not-Found");
+
+    // A lost datagram is sent again (same request); a silent NAS is a timeout after 3 tries.
+    nas.set(Mode::DropFirst);
+    let r = disconnect(&alice_id);
+    assert_eq!(
+        (r["data"]["result"].as_str(), r["data"]["tries"].as_u64()),
+        (Some("ack"), Some(2))
+    );
+    nas.set(Mode::Silent);
+    let r = std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| disconnect(&alice_id));
+        // While it waits on the silent NAS (3 x 300 ms), the API's one slot is taken.
+        std::thread::sleep(Duration::from_millis(300));
+        let shed = c("GET", "/api/v1/plans", None);
+        assert_eq!(
+            (shed.status, error_code(&shed)),
+            (429, "busy".into()),
+            "{}",
+            shed.body
+        );
+        assert_eq!(shed.header("retry-after"), Some("1"));
+        waiting.join().expect("the waiting request")
+    });
+    assert_eq!(
+        (r["data"]["result"].as_str(), r["data"]["tries"].as_u64()),
+        (Some("timeout"), Some(3))
+    );
+    nas.set(Mode::Answer);
+
+    // Every session of a subscriber, from the API and from the CLI.
+    let r = ok(c("POST", "/api/v1/subscribers/bob/disconnect", None), 200);
+    let results: Vec<&str> = r["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(results.len(), 2);
+    assert!(results.contains(&"ack") && results.contains(&"nak"), "{r}");
+    let out = common::cli_output(&db.url, &["sessions", "disconnect", "--session", &alice_id]);
+    let line: Value = serde_json::from_slice(&out.stdout).expect("a JSON line");
+    assert_eq!(line["result"], "ack");
+    assert_eq!(
+        c("POST", "/api/v1/sessions/no-such-session/disconnect", None).status,
+        404
+    );
+    assert!(s.metric("edge_coa_requests_total{kind=\"disconnect\",result=\"ack\"}") >= 3.0);
+}
+
+/// An operator frees a lease through the API; one held by an open session is refused.
+fn lease_release(backend: Backend) {
+    let db = TestDb::new(backend);
+    cli_line(
+        &db.url,
+        &format!("nas add --name bng1 --address 127.0.0.1 --secret {SECRET}"),
+    );
+    cli_line(&db.url, "pools add --name v4 --cidr 10.9.0.0/30");
+    cli_line(&db.url, "plans add --name dyn --pool v4");
+    for u in ["ann", "ben", "cy"] {
+        cli_line(
+            &db.url,
+            &format!("subscribers add --username {u} --password pw --plan dyn"),
+        );
+    }
+    let t = token(&db, "ops", "write");
+    let s = server(&db);
+    let c = |m: &str, p: &str, b: Option<Value>| call(&s, Some(&t), m, p, b);
+    let auth = |u: &str| {
+        let out = common::radclient(
+            s.auth,
+            "auth",
+            SECRET,
+            &format!("User-Name = \"{u}\"\nUser-Password = \"pw\"\nMessage-Authenticator = 0x00\n"),
+        );
+        out.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("Framed-IP-Address = ")
+                .map(str::to_string)
+        })
+    };
+    let a = auth("ann").expect("an address for ann");
+    let b = auth("ben").expect("an address for ben");
+    assert_eq!(auth("cy"), None, "a /30 holds two");
+    accounting(
+        &s,
+        SECRET,
+        "Start",
+        "ben",
+        "s-ben",
+        &format!("Framed-IP-Address = {b}\n"),
+    );
+    let leases = ok(c("GET", &format!("/api/v1/leases?address={b}"), None), 200);
+    assert_eq!(leases["data"][0]["state"], "bound");
+    assert_eq!(leases["data"][0]["pool"], "v4");
+    let refused = c(
+        "POST",
+        "/api/v1/leases/release",
+        Some(json!({"address": b})),
+    );
+    assert_eq!(
+        (refused.status, error_code(&refused)),
+        (409, "conflict".into())
+    );
+    let released = ok(
+        c(
+            "POST",
+            "/api/v1/leases/release",
+            Some(json!({"address": a})),
+        ),
+        200,
+    );
+    assert_eq!(released["data"]["state"], "released");
+    // The owning instance takes the release in its next sync: cy gets ann's address.
+    assert!(
+        common::eventually(Duration::from_secs(10), || auth("cy").as_deref()
+            == Some(a.as_str())),
+        "the released address is handed out again"
+    );
+    assert_eq!(
+        c(
+            "POST",
+            "/api/v1/leases/release",
+            Some(json!({"address": "10.200.0.1"}))
+        )
+        .status,
+        404
+    );
+}
+
+#[test]
+fn sessions_and_dynamic_authorization_sqlite() {
+    sessions_and_dynamic_authorization(Backend::Sqlite);
+}
+
+#[test]
+fn sessions_and_dynamic_authorization_postgres() {
+    sessions_and_dynamic_authorization(Backend::Postgres);
+}
+
+#[test]
+fn lease_release_sqlite() {
+    lease_release(Backend::Sqlite);
+}
+
+#[test]
+fn lease_release_postgres() {
+    lease_release(Backend::Postgres);
+}
