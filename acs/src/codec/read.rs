@@ -270,10 +270,9 @@ impl Walk {
         if d == 4 {
             // Direct children of the method: scalar fields (Status, CommandKey...) and the
             // ends of lists.
-            if !text.is_empty() || m.scalars.iter().all(|(k, _)| k != leaf) {
-                if m.scalars.len() < 64 {
-                    m.scalars.push((leaf.clone(), text));
-                }
+            let new = !text.is_empty() || m.scalars.iter().all(|(k, _)| k != leaf);
+            if new && m.scalars.len() < 64 {
+                m.scalars.push((leaf.clone(), text));
             }
             return Ok(());
         }
