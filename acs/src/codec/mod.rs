@@ -10,7 +10,7 @@ mod read;
 mod types;
 mod write;
 
-pub use read::{parse, ParseError, Limits};
+pub use read::{parse, Limits, ParseError};
 pub use types::*;
 pub use write::{fault_envelope, AcsMessage, Envelope};
 

@@ -183,7 +183,9 @@ impl Walk {
                     }
                 }
             } else if is(local(key), "type") {
-                let v = a.unescape_value().map_err(|e| ParseError::Xml(e.to_string()))?;
+                let v = a
+                    .unescape_value()
+                    .map_err(|e| ParseError::Xml(e.to_string()))?;
                 self.kind = Some(String::from_utf8_lossy(local(v.as_bytes())).into_owned());
             }
         }
@@ -321,8 +323,7 @@ impl Walk {
             } else if is(leaf, "Notification") {
                 m.attribute.notification = text.parse().unwrap_or(0);
             }
-        } else if d >= 7 && is(parent, "AccessList") && is(&s[d - 3], "ParameterAttributeStruct")
-        {
+        } else if d >= 7 && is(parent, "AccessList") && is(&s[d - 3], "ParameterAttributeStruct") {
             Walk::push(lim, &mut m.attribute.access_list, text)?;
         } else if is(leaf, "ParameterAttributeStruct") {
             let a = std::mem::take(&mut m.attribute);
@@ -373,10 +374,7 @@ impl Walk {
             .unwrap_or("")
     }
 
-    fn number<T: std::str::FromStr + Default>(
-        &self,
-        name: &'static str,
-    ) -> Result<T, ParseError> {
+    fn number<T: std::str::FromStr + Default>(&self, name: &'static str) -> Result<T, ParseError> {
         let s = self.scalar(name).trim();
         if s.is_empty() {
             return Ok(T::default());
@@ -397,7 +395,9 @@ impl Walk {
             return Err(ParseError::NoEnvelope);
         }
         if !self.stack.is_empty() {
-            return Err(ParseError::Xml("the document ends inside an element".into()));
+            return Err(ParseError::Xml(
+                "the document ends inside an element".into(),
+            ));
         }
         let method = self.method.take().ok_or(ParseError::NoMethod)?;
         let version = self
@@ -460,9 +460,9 @@ impl Walk {
                 next: self.scalar("Next").to_string(),
             },
             "fault" => CpeMessage::Fault(std::mem::take(&mut self.msg.fault)),
-            "getrpcmethodsresponse" => {
-                CpeMessage::Response(Response::GetRpcMethods(std::mem::take(&mut self.msg.strings)))
-            }
+            "getrpcmethodsresponse" => CpeMessage::Response(Response::GetRpcMethods(
+                std::mem::take(&mut self.msg.strings),
+            )),
             "getparameternamesresponse" => CpeMessage::Response(Response::GetParameterNames(
                 std::mem::take(&mut self.msg.infos),
             )),

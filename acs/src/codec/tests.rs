@@ -41,7 +41,10 @@ fn zte_latin1_inform_is_transcoded() {
     let (m, i) = inform("zte_f660_inform_latin1.xml");
     assert_eq!(m.version, CwmpVersion::V1_1);
     assert_eq!(m.header.id.as_deref(), Some("ZTE0000a1"));
-    assert_eq!(i.parameter(".Description"), Some("Terminal d\u{e9}tude GPON"));
+    assert_eq!(
+        i.parameter(".Description"),
+        Some("Terminal d\u{e9}tude GPON")
+    );
     assert!(i.has_event("2 PERIODIC"));
     assert_eq!(i.events[0].command_key, "");
     assert_eq!(i.parameter(".ParameterKey"), Some("preset-1"));
@@ -92,7 +95,11 @@ fn nokia_cwmp14_header_and_cdata() {
 
 #[test]
 fn transfer_complete_with_fault() {
-    let m = parse(&fixture("nokia_g240_transfer_complete.xml"), &Limits::default()).unwrap();
+    let m = parse(
+        &fixture("nokia_g240_transfer_complete.xml"),
+        &Limits::default(),
+    )
+    .unwrap();
     let CpeMessage::TransferComplete(t) = m.body else {
         panic!("{:?}", m.body)
     };
@@ -123,7 +130,9 @@ fn set_parameter_values_fault_lists_the_parameter() {
     assert_eq!(f.code, 9003);
     assert_eq!(f.parameter_faults.len(), 1);
     assert_eq!(f.parameter_faults[0].code, 9007);
-    assert!(f.parameter_faults[0].name.ends_with("PeriodicInformInterval"));
+    assert!(f.parameter_faults[0]
+        .name
+        .ends_with("PeriodicInformInterval"));
 }
 
 fn gpv_body(n: usize) -> Vec<u8> {

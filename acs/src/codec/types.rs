@@ -61,7 +61,9 @@ pub struct Inform {
 
 impl Inform {
     pub fn has_event(&self, code: &str) -> bool {
-        self.events.iter().any(|e| e.code.eq_ignore_ascii_case(code))
+        self.events
+            .iter()
+            .any(|e| e.code.eq_ignore_ascii_case(code))
     }
 
     pub fn parameter(&self, suffix: &str) -> Option<&str> {
@@ -156,16 +158,31 @@ pub enum Response {
     GetParameterNames(Vec<ParameterInfo>),
     GetParameterValues(Vec<ParameterValue>),
     /// 0: applied; 1: applied, takes effect after a reboot or commit.
-    SetParameterValues { status: u8 },
+    SetParameterValues {
+        status: u8,
+    },
     GetParameterAttributes(Vec<ParameterAttribute>),
     SetParameterAttributes,
-    AddObject { instance: u32, status: u8 },
-    DeleteObject { status: u8 },
+    AddObject {
+        instance: u32,
+        status: u8,
+    },
+    DeleteObject {
+        status: u8,
+    },
     Reboot,
     FactoryReset,
     /// Status 0: done (times given); 1: will complete later with a TransferComplete.
-    Download { status: u8, start_time: String, complete_time: String },
-    Upload { status: u8, start_time: String, complete_time: String },
+    Download {
+        status: u8,
+        start_time: String,
+        complete_time: String,
+    },
+    Upload {
+        status: u8,
+        start_time: String,
+        complete_time: String,
+    },
     ScheduleInform,
 }
 

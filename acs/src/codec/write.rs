@@ -71,7 +71,8 @@ pub fn fault_envelope(version: CwmpVersion, id: &str, code: u32) -> Vec<u8> {
     };
     w.out.push_str("<soap-env:Fault><faultcode>");
     w.out.push_str(who);
-    w.out.push_str("</faultcode><faultstring>CWMP fault</faultstring><detail><cwmp:Fault>");
+    w.out
+        .push_str("</faultcode><faultstring>CWMP fault</faultstring><detail><cwmp:Fault>");
     w.field("FaultCode", &code.to_string());
     w.field("FaultString", fault_code::acs_fault_string(code));
     w.out.push_str("</cwmp:Fault></detail></soap-env:Fault>");
