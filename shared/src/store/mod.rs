@@ -4,6 +4,7 @@
 //! numbered in order of first use, bind the same way on SQLite. `on_pool!` expands a body once
 //! per backend so each gets its own statically typed sqlx code.
 
+mod acs;
 mod api;
 mod ipam;
 mod rows;
@@ -21,6 +22,10 @@ use thiserror::Error;
 
 use crate::types::{Nas, Plan, PoolId};
 
+pub use acs::{
+    AcsBatch, ConnectionRequestTarget, DeviceQuery, DeviceRow, DeviceSeen, DeviceState, FileRow,
+    ParameterRow, ParameterView, TaskRow, TaskUpdate,
+};
 pub use api::{ApiToken, AuditEntry};
 pub use ipam::{BlockUse, LeaseRow, NewPool, PoolUse};
 pub use sessions::{BatchOp, BatchOutcome, DayUsage, JournalKey, SessionQuery};

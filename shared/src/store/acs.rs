@@ -1,0 +1,756 @@
+//! The ACS's tables: devices, their parameters, tasks, presets and files.
+//!
+//! Sessions write through `acs_apply`, one transaction per batch of many sessions; PostgreSQL
+//! takes each table's rows of a batch in one `UNNEST` statement.
+
+use serde::Serialize;
+
+use super::{on_pool, unique_violation, Store, StoreError};
+
+/// What one Inform tells about a device.
+#[derive(Debug, Clone)]
+pub struct DeviceSeen {
+    pub id: String,
+    pub oui: String,
+    pub product_class: String,
+    pub serial_number: String,
+    pub manufacturer: String,
+    pub model: String,
+    pub software_version: String,
+    pub hardware_version: String,
+    pub ip: String,
+    pub data_model: String,
+    pub cwmp_version: String,
+    pub at_us: i64,
+    pub events: String,
+    pub connection_request_url: String,
+    /// `0 BOOTSTRAP`: the device forgot its configuration; presets are checked again.
+    pub bootstrap: bool,
+}
+
+/// A parameter value learned from a device.
+#[derive(Debug, Clone)]
+pub struct ParameterRow {
+    pub device_id: String,
+    pub name: String,
+    pub value: String,
+    pub kind: Option<String>,
+    pub at_us: i64,
+}
+
+/// How a task's attempt ended.
+#[derive(Debug, Clone)]
+pub enum TaskUpdate {
+    Done {
+        id: i64,
+        result: String,
+    },
+    /// A download the CPE accepted; closed by its TransferComplete.
+    Waiting {
+        id: i64,
+    },
+    /// A fault or no answer: queued again after `base_backoff_us << attempts`, or `fault` once
+    /// `max_attempts` are spent.
+    Failed {
+        id: i64,
+        code: Option<i32>,
+        string: String,
+        base_backoff_us: i64,
+        max_attempts: i32,
+    },
+}
+
+/// One batch of session effects, committed together.
+#[derive(Debug, Default)]
+pub struct AcsBatch {
+    pub devices: Vec<DeviceSeen>,
+    pub parameters: Vec<ParameterRow>,
+    pub fingerprints: Vec<(String, i64)>,
+    pub tasks: Vec<TaskUpdate>,
+    pub now_us: i64,
+}
+
+impl AcsBatch {
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+            && self.parameters.is_empty()
+            && self.fingerprints.is_empty()
+            && self.tasks.is_empty()
+    }
+}
+
+/// A device as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct DeviceRow {
+    pub id: String,
+    pub oui: String,
+    pub product_class: String,
+    pub serial_number: String,
+    pub manufacturer: String,
+    pub model: String,
+    pub software_version: String,
+    pub hardware_version: String,
+    pub ip: String,
+    pub data_model: String,
+    pub cwmp_version: String,
+    pub first_inform_us: i64,
+    pub last_inform_us: i64,
+    pub last_events: String,
+    pub connection_request_url: String,
+    pub tags: String,
+    pub preset_fingerprint: Option<i64>,
+}
+
+const DEVICE_COLUMNS: &str = "id, oui, product_class, serial_number, manufacturer, model, \
+    software_version, hardware_version, ip, data_model, cwmp_version, first_inform_us, \
+    last_inform_us, last_events, connection_request_url, tags, preset_fingerprint";
+
+/// What a session needs of its device beyond the Inform.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct DeviceState {
+    pub tags: String,
+    pub preset_fingerprint: Option<i64>,
+}
+
+/// Where and how to send a connection request.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct ConnectionRequestTarget {
+    pub connection_request_url: String,
+    pub connection_request_username: String,
+    pub connection_request_password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ParameterView {
+    pub name: String,
+    pub value: String,
+    #[sqlx(rename = "kind")]
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub updated_us: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct TaskRow {
+    pub id: i64,
+    pub device_id: String,
+    pub kind: String,
+    pub spec: String,
+    pub status: String,
+    pub attempts: i32,
+    pub not_before_us: i64,
+    pub created_us: i64,
+    pub updated_us: i64,
+    pub result: Option<String>,
+    pub fault_code: Option<i32>,
+    pub fault_string: Option<String>,
+}
+
+const TASK_COLUMNS: &str = "id, device_id, kind, spec, status, attempts, not_before_us, \
+    created_us, updated_us, result, fault_code, fault_string";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct FileRow {
+    pub name: String,
+    pub file_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub created_us: i64,
+}
+
+/// Filters for the device listing.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceQuery {
+    pub after: Option<String>,
+    pub limit: i64,
+    pub product_class: Option<String>,
+    pub tag: Option<String>,
+}
+
+const UPSERT_DEVICE_SET: &str = "
+    ON CONFLICT (id) DO UPDATE SET
+        manufacturer = excluded.manufacturer,
+        model = CASE WHEN excluded.model <> '' THEN excluded.model ELSE cwmp_devices.model END,
+        software_version = CASE WHEN excluded.software_version <> ''
+            THEN excluded.software_version ELSE cwmp_devices.software_version END,
+        hardware_version = CASE WHEN excluded.hardware_version <> ''
+            THEN excluded.hardware_version ELSE cwmp_devices.hardware_version END,
+        ip = excluded.ip,
+        data_model = excluded.data_model,
+        cwmp_version = excluded.cwmp_version,
+        last_inform_us = GREATEST_(cwmp_devices.last_inform_us, excluded.last_inform_us),
+        last_events = excluded.last_events,
+        connection_request_url = CASE WHEN excluded.connection_request_url <> ''
+            THEN excluded.connection_request_url ELSE cwmp_devices.connection_request_url END";
+
+impl Store {
+    /// Writes one batch of session effects in one transaction.
+    pub async fn acs_apply(&self, b: &AcsBatch) -> Result<(), StoreError> {
+        match self {
+            Store::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                if !b.devices.is_empty() {
+                    let ds = last_by_key(&b.devices, |d| d.id.as_str());
+                    let col = |f: fn(&DeviceSeen) -> &str| -> Vec<&str> {
+                        ds.iter().map(|d| f(d)).collect()
+                    };
+                    let at: Vec<i64> = ds.iter().map(|d| d.at_us).collect();
+                    let sql = format!(
+                        "INSERT INTO cwmp_devices (id, oui, product_class, serial_number,
+                            manufacturer, model, software_version, hardware_version, ip,
+                            data_model, cwmp_version, first_inform_us, last_inform_us,
+                            last_events, connection_request_url)
+                         SELECT id, oui, pc, sn, mf, mo, sw, hw, ip, dm, cv, at, at, ev, cr
+                         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
+                            $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                            $10::text[], $11::text[], $12::bigint[], $13::text[], $14::text[])
+                            AS t(id, oui, pc, sn, mf, mo, sw, hw, ip, dm, cv, at, ev, cr)
+                         {}",
+                        UPSERT_DEVICE_SET.replace("GREATEST_", "GREATEST")
+                    );
+                    sqlx::query(&sql)
+                        .bind(col(|d| &d.id))
+                        .bind(col(|d| &d.oui))
+                        .bind(col(|d| &d.product_class))
+                        .bind(col(|d| &d.serial_number))
+                        .bind(col(|d| &d.manufacturer))
+                        .bind(col(|d| &d.model))
+                        .bind(col(|d| &d.software_version))
+                        .bind(col(|d| &d.hardware_version))
+                        .bind(col(|d| &d.ip))
+                        .bind(col(|d| &d.data_model))
+                        .bind(col(|d| &d.cwmp_version))
+                        .bind(at)
+                        .bind(col(|d| &d.events))
+                        .bind(col(|d| &d.connection_request_url))
+                        .execute(&mut *tx)
+                        .await?;
+                    let boot: Vec<&str> =
+                        ds.iter().filter(|d| d.bootstrap).map(|d| d.id.as_str()).collect();
+                    if !boot.is_empty() {
+                        sqlx::query(
+                            "UPDATE cwmp_devices SET preset_fingerprint = NULL
+                             WHERE id = ANY($1::text[])",
+                        )
+                        .bind(boot)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                if !b.parameters.is_empty() {
+                    let ps = last_by_key(&b.parameters, |p| (p.device_id.as_str(), p.name.as_str()));
+                    sqlx::query(
+                        "INSERT INTO cwmp_parameters (device_id, name, value, kind, updated_us)
+                         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
+                            $5::bigint[])
+                         ON CONFLICT (device_id, name) DO UPDATE SET value = excluded.value,
+                            kind = excluded.kind, updated_us = excluded.updated_us",
+                    )
+                    .bind(ps.iter().map(|p| p.device_id.as_str()).collect::<Vec<_>>())
+                    .bind(ps.iter().map(|p| p.name.as_str()).collect::<Vec<_>>())
+                    .bind(ps.iter().map(|p| p.value.as_str()).collect::<Vec<_>>())
+                    .bind(ps.iter().map(|p| p.kind.as_deref()).collect::<Vec<_>>())
+                    .bind(ps.iter().map(|p| p.at_us).collect::<Vec<_>>())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for (id, fp) in &b.fingerprints {
+                    sqlx::query("UPDATE cwmp_devices SET preset_fingerprint = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(fp)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for t in &b.tasks {
+                    task_update!(t, b.now_us, tx);
+                }
+                tx.commit().await?;
+            }
+            Store::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                let sql = format!(
+                    "INSERT INTO cwmp_devices (id, oui, product_class, serial_number,
+                        manufacturer, model, software_version, hardware_version, ip, data_model,
+                        cwmp_version, first_inform_us, last_inform_us, last_events,
+                        connection_request_url)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)
+                     {}",
+                    UPSERT_DEVICE_SET.replace("GREATEST_", "MAX")
+                );
+                for d in &b.devices {
+                    sqlx::query(&sql)
+                        .bind(&d.id)
+                        .bind(&d.oui)
+                        .bind(&d.product_class)
+                        .bind(&d.serial_number)
+                        .bind(&d.manufacturer)
+                        .bind(&d.model)
+                        .bind(&d.software_version)
+                        .bind(&d.hardware_version)
+                        .bind(&d.ip)
+                        .bind(&d.data_model)
+                        .bind(&d.cwmp_version)
+                        .bind(d.at_us)
+                        .bind(&d.events)
+                        .bind(&d.connection_request_url)
+                        .execute(&mut *tx)
+                        .await?;
+                    if d.bootstrap {
+                        sqlx::query(
+                            "UPDATE cwmp_devices SET preset_fingerprint = NULL WHERE id = $1",
+                        )
+                        .bind(&d.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
+                for r in &b.parameters {
+                    sqlx::query(
+                        "INSERT INTO cwmp_parameters (device_id, name, value, kind, updated_us)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (device_id, name) DO UPDATE SET value = excluded.value,
+                            kind = excluded.kind, updated_us = excluded.updated_us",
+                    )
+                    .bind(&r.device_id)
+                    .bind(&r.name)
+                    .bind(&r.value)
+                    .bind(&r.kind)
+                    .bind(r.at_us)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for (id, fp) in &b.fingerprints {
+                    sqlx::query("UPDATE cwmp_devices SET preset_fingerprint = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(fp)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for t in &b.tasks {
+                    task_update!(t, b.now_us, tx);
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn device_state(&self, id: &str) -> Result<Option<DeviceState>, StoreError> {
+        let row = on_pool!(self, p => sqlx::query_as(
+            "SELECT tags, preset_fingerprint FROM cwmp_devices WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
+        Ok(row)
+    }
+
+    pub async fn device_get(&self, id: &str) -> Result<DeviceRow, StoreError> {
+        let sql = format!("SELECT {DEVICE_COLUMNS} FROM cwmp_devices WHERE id = $1");
+        let row: Option<DeviceRow> = on_pool!(self, p => sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await?);
+        row.ok_or_else(|| StoreError::NotFound("device", id.to_string()))
+    }
+
+    /// Devices in id order after `q.after`.
+    pub async fn device_list(&self, q: &DeviceQuery) -> Result<Vec<DeviceRow>, StoreError> {
+        let sql = format!(
+            "SELECT {DEVICE_COLUMNS} FROM cwmp_devices
+             WHERE ($1 IS NULL OR id > $1) AND ($2 IS NULL OR product_class = $2)
+               AND ($3 IS NULL OR tags LIKE $3)
+             ORDER BY id LIMIT $4"
+        );
+        // Tags are a JSON array of strings: `"tag"` with its quotes is one whole tag.
+        let tag = q.tag.as_ref().map(|t| {
+            let quoted = serde_json::to_string(t).unwrap_or_default();
+            format!("%{}%", quoted.replace('%', "\\%").replace('_', "\\_"))
+        });
+        let rows = on_pool!(self, p => sqlx::query_as(&sql)
+            .bind(q.after.as_deref())
+            .bind(q.product_class.as_deref())
+            .bind(tag.as_deref())
+            .bind(q.limit)
+            .fetch_all(p)
+            .await?);
+        Ok(rows)
+    }
+
+    pub async fn device_count(&self) -> Result<i64, StoreError> {
+        let n: (i64,) = on_pool!(self, p => sqlx::query_as("SELECT COUNT(*) FROM cwmp_devices")
+            .fetch_one(p)
+            .await?);
+        Ok(n.0)
+    }
+
+    /// Replaces a device's tags (a JSON array); its presets are checked again.
+    pub async fn device_set_tags(&self, id: &str, tags: &[String]) -> Result<(), StoreError> {
+        let json = serde_json::to_string(tags).unwrap_or_else(|_| "[]".into());
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE cwmp_devices SET tags = $2, preset_fingerprint = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(json)
+        .execute(p)
+        .await?
+        .rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound("device", id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Sets the credentials for connection requests to this device, and those it must
+    /// authenticate with (empty: the global ones).
+    pub async fn device_set_credentials(
+        &self,
+        id: &str,
+        connection_request: Option<(&str, &str)>,
+        auth: Option<(&str, &str)>,
+    ) -> Result<(), StoreError> {
+        let n = on_pool!(self, p => sqlx::query(
+            "UPDATE cwmp_devices SET
+                connection_request_username = COALESCE($2, connection_request_username),
+                connection_request_password = COALESCE($3, connection_request_password),
+                auth_username = COALESCE($4, auth_username),
+                auth_password = COALESCE($5, auth_password)
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(connection_request.map(|c| c.0))
+        .bind(connection_request.map(|c| c.1))
+        .bind(auth.map(|c| c.0))
+        .bind(auth.map(|c| c.1))
+        .execute(p)
+        .await?
+        .rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound("device", id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Per-device CPE credentials (username, password, device id).
+    pub async fn device_credentials(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows = on_pool!(self, p => sqlx::query_as(
+            "SELECT auth_username, auth_password, id FROM cwmp_devices WHERE auth_username <> ''",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
+    }
+
+    pub async fn device_connection_request(
+        &self,
+        id: &str,
+    ) -> Result<ConnectionRequestTarget, StoreError> {
+        let row: Option<ConnectionRequestTarget> = on_pool!(self, p => sqlx::query_as(
+            "SELECT connection_request_url, connection_request_username,
+                    connection_request_password
+             FROM cwmp_devices WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
+        row.ok_or_else(|| StoreError::NotFound("device", id.to_string()))
+    }
+
+    pub async fn device_remove(&self, id: &str) -> Result<(), StoreError> {
+        let n = on_pool!(self, p => sqlx::query("DELETE FROM cwmp_devices WHERE id = $1")
+            .bind(id)
+            .execute(p)
+            .await?
+            .rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound("device", id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// A device's parameters under `prefix` (all when empty), in name order after `after`.
+    pub async fn device_parameters(
+        &self,
+        id: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ParameterView>, StoreError> {
+        let like = format!("{}%", prefix.replace('%', "\\%").replace('_', "\\_"));
+        let rows = on_pool!(self, p => sqlx::query_as(
+            "SELECT name, value, kind, updated_us FROM cwmp_parameters
+             WHERE device_id = $1 AND name LIKE $2 ESCAPE '\\' AND ($3 IS NULL OR name > $3)
+             ORDER BY name LIMIT $4",
+        )
+        .bind(id)
+        .bind(like)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
+    }
+
+    pub async fn task_add(
+        &self,
+        device_id: &str,
+        kind: &str,
+        spec: &str,
+        now_us: i64,
+    ) -> Result<TaskRow, StoreError> {
+        let sql = format!(
+            "INSERT INTO cwmp_tasks (device_id, kind, spec, status, not_before_us, created_us,
+                updated_us)
+             SELECT id, $2, $3, 'queued', $4, $4, $4 FROM cwmp_devices WHERE id = $1
+             RETURNING {TASK_COLUMNS}"
+        );
+        let row: Option<TaskRow> = on_pool!(self, p => sqlx::query_as(&sql)
+            .bind(device_id)
+            .bind(kind)
+            .bind(spec)
+            .bind(now_us)
+            .fetch_optional(p)
+            .await?);
+        row.ok_or_else(|| StoreError::NotFound("device", device_id.to_string()))
+    }
+
+    /// The device's queued tasks that are due, oldest first.
+    pub async fn tasks_due(
+        &self,
+        device_id: &str,
+        now_us: i64,
+        limit: i64,
+    ) -> Result<Vec<TaskRow>, StoreError> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM cwmp_tasks
+             WHERE status = 'queued' AND device_id = $1 AND not_before_us <= $2
+             ORDER BY id LIMIT $3"
+        );
+        let rows = on_pool!(self, p => sqlx::query_as(&sql)
+            .bind(device_id)
+            .bind(now_us)
+            .bind(limit)
+            .fetch_all(p)
+            .await?);
+        Ok(rows)
+    }
+
+    /// Devices with queued tasks.
+    pub async fn tasks_pending_devices(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT DISTINCT device_id FROM cwmp_tasks WHERE status = 'queued'",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    pub async fn task_get(&self, id: i64) -> Result<TaskRow, StoreError> {
+        let sql = format!("SELECT {TASK_COLUMNS} FROM cwmp_tasks WHERE id = $1");
+        let row: Option<TaskRow> = on_pool!(self, p => sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await?);
+        row.ok_or_else(|| StoreError::NotFound("task", id.to_string()))
+    }
+
+    /// Tasks in id order after `after`, optionally of one device and status.
+    pub async fn task_list(
+        &self,
+        device_id: Option<&str>,
+        status: Option<&str>,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<TaskRow>, StoreError> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM cwmp_tasks
+             WHERE ($1 IS NULL OR device_id = $1) AND ($2 IS NULL OR status = $2)
+               AND ($3 IS NULL OR id > $3)
+             ORDER BY id LIMIT $4"
+        );
+        let rows = on_pool!(self, p => sqlx::query_as(&sql)
+            .bind(device_id)
+            .bind(status)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(p)
+            .await?);
+        Ok(rows)
+    }
+
+    pub async fn task_remove(&self, id: i64) -> Result<(), StoreError> {
+        let n = on_pool!(self, p => sqlx::query("DELETE FROM cwmp_tasks WHERE id = $1")
+            .bind(id)
+            .execute(p)
+            .await?
+            .rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound("task", id.to_string()));
+        }
+        Ok(())
+    }
+
+    pub async fn preset_put(&self, name: &str, spec: &str, now_us: i64) -> Result<(), StoreError> {
+        on_pool!(self, p => sqlx::query(
+            "INSERT INTO cwmp_presets (name, spec, updated_us) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_us = excluded.updated_us",
+        )
+        .bind(name)
+        .bind(spec)
+        .bind(now_us)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Every preset (name, JSON spec) in name order.
+    pub async fn preset_list(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = on_pool!(self, p => sqlx::query_as(
+            "SELECT name, spec FROM cwmp_presets ORDER BY name",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
+    }
+
+    pub async fn preset_remove(&self, name: &str) -> Result<(), StoreError> {
+        let n = on_pool!(self, p => sqlx::query("DELETE FROM cwmp_presets WHERE name = $1")
+            .bind(name)
+            .execute(p)
+            .await?
+            .rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound("preset", name.to_string()));
+        }
+        Ok(())
+    }
+
+    pub async fn file_add(
+        &self,
+        name: &str,
+        file_type: &str,
+        content: &[u8],
+        sha256: &str,
+        now_us: i64,
+    ) -> Result<FileRow, StoreError> {
+        let row: Result<FileRow, sqlx::Error> = on_pool!(self, p => sqlx::query_as(
+            "INSERT INTO cwmp_files (name, file_type, size, sha256, content, created_us)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             RETURNING name, file_type, size, sha256, created_us",
+        )
+        .bind(name)
+        .bind(file_type)
+        .bind(content.len() as i64)
+        .bind(sha256)
+        .bind(content)
+        .bind(now_us)
+        .fetch_one(p)
+        .await);
+        row.map_err(|e| unique_violation(e, "file", name))
+    }
+
+    pub async fn file_list(&self) -> Result<Vec<FileRow>, StoreError> {
+        let rows = on_pool!(self, p => sqlx::query_as(
+            "SELECT name, file_type, size, sha256, created_us FROM cwmp_files ORDER BY name",
+        )
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
+    }
+
+    pub async fn file_meta(&self, name: &str) -> Result<FileRow, StoreError> {
+        let row: Option<FileRow> = on_pool!(self, p => sqlx::query_as(
+            "SELECT name, file_type, size, sha256, created_us FROM cwmp_files WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(p)
+        .await?);
+        row.ok_or_else(|| StoreError::NotFound("file", name.to_string()))
+    }
+
+    pub async fn file_content(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+        let row: Option<(Vec<u8>,)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT content FROM cwmp_files WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(p)
+        .await?);
+        row.map(|r| r.0)
+            .ok_or_else(|| StoreError::NotFound("file", name.to_string()))
+    }
+
+    pub async fn file_remove(&self, name: &str) -> Result<(), StoreError> {
+        let n = on_pool!(self, p => sqlx::query("DELETE FROM cwmp_files WHERE name = $1")
+            .bind(name)
+            .execute(p)
+            .await?
+            .rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound("file", name.to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// Runs one task update in `$tx`; expanded in each backend's arm (same text on both).
+macro_rules! task_update {
+    ($t:expr, $now:expr, $tx:expr) => {
+        match $t {
+            TaskUpdate::Done { id, result } => {
+                sqlx::query(
+                    "UPDATE cwmp_tasks SET status = 'done', result = $2, updated_us = $3,
+                        attempts = attempts + 1, fault_code = NULL, fault_string = NULL
+                     WHERE id = $1",
+                )
+                .bind(*id)
+                .bind(result.as_str())
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?
+            }
+            TaskUpdate::Waiting { id } => {
+                sqlx::query("UPDATE cwmp_tasks SET status = 'waiting', updated_us = $2 WHERE id = $1")
+                    .bind(*id)
+                    .bind($now)
+                    .execute(&mut *$tx)
+                    .await?
+            }
+            TaskUpdate::Failed {
+                id,
+                code,
+                string,
+                base_backoff_us,
+                max_attempts,
+            } => {
+                sqlx::query(
+                    "UPDATE cwmp_tasks SET attempts = attempts + 1,
+                        status = CASE WHEN attempts + 1 >= $4 THEN 'fault' ELSE 'queued' END,
+                        not_before_us = $5 + ($6 * (1 << (CASE WHEN attempts < 16 THEN attempts ELSE 16 END))),
+                        fault_code = $2, fault_string = $3, updated_us = $5
+                     WHERE id = $1 AND status IN ('queued', 'waiting')",
+                )
+                .bind(*id)
+                .bind(*code)
+                .bind(string.as_str())
+                .bind(*max_attempts)
+                .bind($now)
+                .bind(*base_backoff_us)
+                .execute(&mut *$tx)
+                .await?
+            }
+        }
+    };
+}
+use task_update;
+
+/// The last entry for each key: PostgreSQL refuses to upsert one row twice in a statement.
+fn last_by_key<'a, T, K: Eq + std::hash::Hash>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> K,
+) -> Vec<&'a T> {
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    let mut out: Vec<&T> = items.iter().rev().filter(|t| seen.insert(key(t))).collect();
+    out.reverse();
+    out
+}
