@@ -212,10 +212,44 @@ impl Default for Api {
     }
 }
 
+/// The TR-069 ACS on TCP 7547.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Acs {
     pub listen: SocketAddr,
+    /// The URL CPEs reach this ACS at; Download requests point at `<public_url>/files/NAME`.
+    /// Empty: `http://<listen>`.
+    pub public_url: String,
+    /// Largest CWMP message accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// A session idle this long is closed (a CPE's SessionTimeout, 5-300 s, wins).
+    pub session_timeout_seconds: u64,
+    /// RPCs sent in one session; the rest wait for the next session.
+    pub max_rpcs_per_session: u32,
+    /// Open connections; at the cap the listener stops accepting.
+    pub max_connections: usize,
+    /// Entries in any list of one message (parameters, events...).
+    pub max_parameters: usize,
+    /// Global credentials CPEs authenticate with (HTTP Digest); empty username: none asked
+    /// (per-device credentials, set with `devices credentials`, are asked regardless).
+    pub cpe_username: String,
+    pub cpe_password: Secret,
+    /// Credentials for connection requests to devices that have none of their own.
+    pub connection_request_username: String,
+    pub connection_request_password: Secret,
+    pub connection_request_timeout_ms: u64,
+    /// Device state is written in batches of at most this many sessions' effects...
+    pub batch_max: usize,
+    /// ...gathered for at most this long.
+    pub batch_wait_ms: u64,
+    /// Writes waiting for the writer; at the limit sessions wait (nothing is dropped).
+    pub queue: usize,
+    /// A failed task is tried again after this, doubled per attempt...
+    pub task_retry_seconds: u64,
+    /// ...up to this many attempts, then it stays `fault`.
+    pub task_max_attempts: u32,
+    /// Presets, devices with queued tasks and credentials are reloaded this often.
+    pub refresh_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -289,6 +323,65 @@ impl Default for Acs {
     fn default() -> Self {
         Acs {
             listen: "0.0.0.0:7547".parse().expect("constant address"),
+            public_url: String::new(),
+            max_body_bytes: 8 << 20,
+            session_timeout_seconds: 30,
+            max_rpcs_per_session: 64,
+            max_connections: 20_000,
+            max_parameters: 200_000,
+            cpe_username: String::new(),
+            cpe_password: Secret::default(),
+            connection_request_username: String::new(),
+            connection_request_password: Secret::default(),
+            connection_request_timeout_ms: 5_000,
+            batch_max: 1_000,
+            batch_wait_ms: 20,
+            queue: 20_000,
+            task_retry_seconds: 60,
+            task_max_attempts: 3,
+            refresh_seconds: 2,
+        }
+    }
+}
+
+impl Acs {
+    /// The URL CPEs fetch files from, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        if self.public_url.is_empty() {
+            let host = match self.listen.ip() {
+                ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            format!("http://{host}:{}", self.listen.port())
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    pub fn server_config(&self) -> edge_acs::server::AcsConfig {
+        use std::time::Duration;
+        edge_acs::server::AcsConfig {
+            listen: self.listen,
+            public_url: self.public_url(),
+            max_body_bytes: self.max_body_bytes,
+            session_timeout: Duration::from_secs(self.session_timeout_seconds),
+            max_rpcs_per_session: self.max_rpcs_per_session,
+            max_connections: self.max_connections,
+            cpe_username: (!self.cpe_username.is_empty()).then(|| self.cpe_username.clone()),
+            cpe_password: self.cpe_password.0.clone(),
+            limits: edge_acs::codec::Limits {
+                max_items: self.max_parameters,
+                ..edge_acs::codec::Limits::default()
+            },
+            writer: edge_acs::server::WriterConfig {
+                batch_max: self.batch_max,
+                batch_wait: Duration::from_millis(self.batch_wait_ms),
+                queue: self.queue,
+                task_retry: Duration::from_secs(self.task_retry_seconds),
+                task_max_attempts: self.task_max_attempts as i32,
+                refresh_every: Duration::from_secs(self.refresh_seconds),
+            },
         }
     }
 }
@@ -393,6 +486,25 @@ impl Config {
             || i.dead_after_seconds < 2 * i.heartbeat_seconds
         {
             bail!("ipam: offer_seconds and heartbeat_seconds must be at least 1, and dead_after_seconds at least twice heartbeat_seconds");
+        }
+        let acs = &self.acs;
+        if acs.max_body_bytes < 4096
+            || acs.session_timeout_seconds == 0
+            || acs.max_rpcs_per_session == 0
+            || acs.max_connections == 0
+            || acs.max_parameters == 0
+            || acs.batch_max == 0
+            || acs.queue == 0
+            || acs.task_max_attempts == 0
+            || acs.refresh_seconds == 0
+            || acs.connection_request_timeout_ms == 0
+        {
+            bail!("acs: max_body_bytes must be at least 4096; session_timeout_seconds, max_rpcs_per_session, max_connections, max_parameters, batch_max, queue, task_max_attempts, refresh_seconds and connection_request_timeout_ms at least 1");
+        }
+        if !acs.public_url.is_empty()
+            && !(acs.public_url.starts_with("http://") || acs.public_url.starts_with("https://"))
+        {
+            bail!("acs.public_url must start with http:// or https://");
         }
         let api = &self.api;
         if api.max_body_bytes < 1024

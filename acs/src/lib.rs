@@ -7,3 +7,5 @@ pub mod codec;
 pub mod preset;
 pub mod session;
 pub mod task;
+#[cfg(feature = "server")]
+pub mod server;

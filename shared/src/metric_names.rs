@@ -62,3 +62,26 @@ pub const API_REQUESTS_TOTAL: &str = "edge_api_requests_total";
 pub const API_AUTH_FAILURES_TOTAL: &str = "edge_api_auth_failures_total";
 /// Requests shed because the API was at its concurrency limit.
 pub const API_SHED_TOTAL: &str = "edge_api_shed_total";
+
+/// CWMP sessions ended, by result (`complete`: 204 sent; `timeout`; `refused`: not an
+/// Inform first, or the device already in a session).
+pub const ACS_SESSIONS_TOTAL: &str = "edge_acs_sessions_total";
+/// CWMP sessions open now.
+pub const ACS_SESSIONS_OPEN: &str = "edge_acs_sessions_open";
+/// Informs received, by whether the device was new (`new`, `known`).
+pub const ACS_INFORMS_TOTAL: &str = "edge_acs_informs_total";
+/// Requests refused before any session: bad XML, oversized bodies, wrong method or path, by
+/// reason (`xml`, `size`, `method`, `no_session`).
+pub const ACS_BAD_REQUESTS_TOTAL: &str = "edge_acs_bad_requests_total";
+/// CPE authentication failures (`missing`, `invalid`).
+pub const ACS_AUTH_FAILURES_TOTAL: &str = "edge_acs_auth_failures_total";
+/// Task attempts ended, by outcome (`done`, `fault`, `waiting`, `unanswered`).
+pub const ACS_TASKS_TOTAL: &str = "edge_acs_tasks_total";
+/// Batches of device state the database refused (the batch is retried, then dropped).
+pub const ACS_WRITE_FAILURES_TOTAL: &str = "edge_acs_write_failures_total";
+/// Device-state batches committed, and their size.
+pub const ACS_BATCH_SIZE: &str = "edge_acs_batch_size";
+/// Connection requests sent, by result (`ok`, `refused`, `error`).
+pub const ACS_CONNECTION_REQUESTS_TOTAL: &str = "edge_acs_connection_requests_total";
+/// Preset checks that ended in a fault from the device.
+pub const ACS_PRESET_FAULTS_TOTAL: &str = "edge_acs_preset_faults_total";

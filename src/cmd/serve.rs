@@ -26,7 +26,7 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 pub struct Roles {
     /// RADIUS auth and accounting, the accounting writer and reaper, the IPAM.
     pub radius: bool,
-    /// The TR-069 ACS (accepted now; the ACS itself is not built yet).
+    /// The TR-069 ACS on TCP 7547.
     pub acs: bool,
     /// The REST API under `/api/v1`.
     pub api: bool,
@@ -93,6 +93,14 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
     } else {
         None
     };
+    let acs = if roles.acs {
+        let running = edge_acs::server::start(cfg.acs.server_config(), store.clone(), cancel.clone())
+            .await
+            .with_context(|| format!("cannot bind the ACS on {}", cfg.acs.listen))?;
+        Some(running)
+    } else {
+        None
+    };
     let api = if roles.api {
         // The API's own connections: its queries never take the data plane's.
         let api_store = Store::connect_with(&cfg.database.url, cfg.api.database_connections)
@@ -121,6 +129,7 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
     tracing::info!(
         radius_auth = ?plane.as_ref().map(|p| p.auth.local_addr),
         radius_acct = ?plane.as_ref().and_then(|p| p.auth.acct_addr),
+        acs = ?acs.as_ref().map(|a| a.local_addr),
         http = %http.local_addr,
         roles = ?roles,
         database = store.backend(),
@@ -150,6 +159,9 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
             let _ = p.reaper.await;
             let _ = p.ipam_task.await;
             let _ = p.writer_task.await;
+        }
+        if let Some(a) = acs {
+            a.join().await;
         }
         let _ = refresher.await;
         http.join().await;

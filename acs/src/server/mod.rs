@@ -1,0 +1,188 @@
+//! The ACS service: HTTP/1.1 on TCP 7547 (hyper), one CWMP session per device, the registry
+//! writer, presets and tasks from memory caches, files, connection requests.
+
+mod conn_request;
+pub mod digest;
+mod files;
+mod live;
+mod registry;
+mod service;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use edge_shared::metric_names as m;
+use edge_shared::store::Store;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub use conn_request::{send as send_connection_request, ConnectionRequestError};
+pub use registry::{Registry, WriterConfig};
+
+use crate::codec::Limits;
+use live::Sessions;
+
+#[derive(Debug, Clone)]
+pub struct AcsConfig {
+    pub listen: SocketAddr,
+    /// How CPEs reach this ACS (file URLs in Download requests are made from it).
+    pub public_url: String,
+    pub max_body_bytes: usize,
+    /// Idle limit of a session (and of a connection waiting for its next request).
+    pub session_timeout: Duration,
+    pub max_rpcs_per_session: u32,
+    pub max_connections: usize,
+    /// Global CPE credentials; with neither these nor per-device ones, CPEs are not asked.
+    pub cpe_username: Option<String>,
+    pub cpe_password: String,
+    pub limits: Limits,
+    pub writer: WriterConfig,
+}
+
+impl AcsConfig {
+    fn require_auth(&self) -> bool {
+        self.cpe_username.is_some()
+    }
+}
+
+pub struct Acs {
+    cfg: AcsConfig,
+    registry: Arc<Registry>,
+    sessions: Sessions,
+    verifier: digest::Verifier,
+}
+
+pub struct RunningAcs {
+    pub local_addr: SocketAddr,
+    pub registry: Arc<Registry>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningAcs {
+    /// Waits until connections are drained and the writer has written what was queued.
+    pub async fn join(self) {
+        let _ = self.task.await;
+    }
+}
+
+pub async fn start(
+    cfg: AcsConfig,
+    store: Store,
+    cancel: CancellationToken,
+) -> std::io::Result<RunningAcs> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    let local_addr = listener.local_addr()?;
+    let (registry, writer) = Registry::spawn(store, cfg.writer.clone(), cancel.clone());
+    registry.refresh().await;
+    let acs = Arc::new(Acs {
+        cfg,
+        registry: Arc::clone(&registry),
+        sessions: Sessions::default(),
+        verifier: digest::Verifier::new(),
+    });
+    let sweeper = tokio::spawn(sweep(Arc::clone(&acs), cancel.clone()));
+    let accept = tokio::spawn(accept_loop(listener, Arc::clone(&acs), cancel));
+    let task = tokio::spawn(async move {
+        let _ = accept.await;
+        let _ = sweeper.await;
+        // Sessions still open have their unanswered tasks recorded before the writer ends.
+        for l in acs.sessions.sweep_all() {
+            let mut l = l.lock().await;
+            l.session.abandon();
+            let fx = l.session.take_effects();
+            service::write_effects(&acs, &l.device, fx).await;
+        }
+        drop(acs);
+        let _ = writer.await;
+    });
+    Ok(RunningAcs {
+        local_addr,
+        registry,
+        task,
+    })
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    acs: Arc<Acs>,
+    cancel: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(acs.cfg.max_connections));
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        // At the connection cap, stop accepting: the kernel's backlog holds the rest.
+        let permit = tokio::select! {
+            p = Arc::clone(&permits).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = cancel.cancelled() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "acs accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = cancel.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let acs = Arc::clone(&acs);
+        let cancel = cancel.clone();
+        while conns.try_join_next().is_some() {}
+        conns.spawn(async move {
+            let conn = Arc::new(service::Conn {
+                peer,
+                token: StdMutex::new(None),
+            });
+            let svc = {
+                let acs = Arc::clone(&acs);
+                let conn = Arc::clone(&conn);
+                service_fn(move |req| service::handle(Arc::clone(&acs), Arc::clone(&conn), req))
+            };
+            let http = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(acs.cfg.session_timeout)
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(http);
+            tokio::select! {
+                r = http.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, %peer, "acs connection ended");
+                    }
+                }
+                _ = cancel.cancelled() => {
+                    http.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+                }
+            }
+            let token = *conn.token.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(l) = token.and_then(|t| acs.sessions.get(t)) {
+                l.lock().await.attached = false;
+            }
+            drop(permit);
+        });
+    }
+    while conns.join_next().await.is_some() {}
+}
+
+async fn sweep(acs: Arc<Acs>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = cancel.cancelled() => return,
+        }
+        for l in acs.sessions.sweep() {
+            let mut l = l.lock().await;
+            l.session.abandon();
+            metrics::counter!(m::ACS_SESSIONS_TOTAL, "result" => "timeout").increment(1);
+            let fx = l.session.take_effects();
+            service::write_effects(&acs, &l.device, fx).await;
+        }
+    }
+}

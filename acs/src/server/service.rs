@@ -1,0 +1,474 @@
+//! The CWMP endpoint: one POST at a time through a CPE's session, GET for files.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use edge_shared::leases::unix_micros;
+use edge_shared::metric_names as m;
+use edge_shared::store::{DeviceSeen, ParameterRow};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming as Body;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::digest::{Check, Verifier};
+use super::live::{Busy, Live};
+use super::registry::Write;
+use super::Acs;
+use crate::codec::{parse, CpeMessage, Inform};
+use crate::preset::{desired, DeviceFacts};
+use crate::session::{device_id, Effect, Job, Origin, Reply, Session};
+use crate::task::{command_key, TaskSpec};
+
+pub type HttpResponse = Response<Full<Bytes>>;
+
+const COOKIE: &str = "edge-session";
+
+/// What the service keeps per TCP connection.
+pub struct Conn {
+    pub peer: SocketAddr,
+    pub token: StdMutex<Option<u64>>,
+}
+
+pub async fn handle(
+    acs: Arc<Acs>,
+    conn: Arc<Conn>,
+    req: Request<Body>,
+) -> Result<HttpResponse, Infallible> {
+    let path = req.uri().path();
+    let r = match *req.method() {
+        Method::POST => cwmp(&acs, &conn, req).await,
+        Method::GET | Method::HEAD if path.starts_with("/files/") => {
+            super::files::serve(&acs, req).await
+        }
+        _ => {
+            metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "method").increment(1);
+            plain(StatusCode::METHOD_NOT_ALLOWED, "CWMP takes POST")
+        }
+    };
+    Ok(r)
+}
+
+pub fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
+    let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn xml(body: Vec<u8>) -> HttpResponse {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=\"utf-8\""),
+    );
+    r
+}
+
+fn no_content() -> HttpResponse {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
+}
+
+/// The session token from the connection, or else from the cookie (CPEs that open a new
+/// connection per request, or send several cookies comma-separated).
+fn token_of(conn: &Conn, req: &Request<Body>) -> Option<u64> {
+    if let Some(t) = *conn.token.lock().unwrap_or_else(|e| e.into_inner()) {
+        return Some(t);
+    }
+    for v in req.headers().get_all(header::COOKIE) {
+        let Ok(v) = v.to_str() else { continue };
+        for part in v.split([';', ',']) {
+            if let Some(t) = part.trim().strip_prefix(COOKIE).and_then(|r| r.strip_prefix('=')) {
+                if let Ok(t) = u64::from_str_radix(t.trim(), 16) {
+                    return Some(t);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn set_token(conn: &Conn, t: Option<u64>) {
+    *conn.token.lock().unwrap_or_else(|e| e.into_inner()) = t;
+}
+
+async fn cwmp(acs: &Arc<Acs>, conn: &Arc<Conn>, req: Request<Body>) -> HttpResponse {
+    let token = token_of(conn, &req);
+    let live = token.and_then(|t| acs.sessions.get(t));
+    if live.is_none() {
+        if let Some(refusal) = authenticate(acs, &req) {
+            return refusal;
+        }
+    }
+    let limited = Limited::new(req.into_body(), acs.cfg.max_body_bytes);
+    let body = match tokio::time::timeout(acs.cfg.session_timeout, limited.collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "size").increment(1);
+            return plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+        }
+        _ => {
+            metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "body").increment(1);
+            return plain(StatusCode::BAD_REQUEST, "body not received");
+        }
+    };
+    let msg = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match parse(&body, &acs.cfg.limits) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "xml").increment(1);
+                tracing::debug!(error = %e, peer = %conn.peer, "unreadable CWMP message");
+                return plain(StatusCode::BAD_REQUEST, "not a CWMP message");
+            }
+        }
+    };
+    match (live, token) {
+        (Some(live), Some(token)) => continue_session(acs, conn, token, live, msg).await,
+        _ => open_session(acs, conn, msg).await,
+    }
+}
+
+/// HTTP Digest when credentials are configured (globally or for any device).
+fn authenticate(acs: &Acs, req: &Request<Body>) -> Option<HttpResponse> {
+    if !acs.cfg.require_auth() && !acs.registry.has_credentials() {
+        return None;
+    }
+    let now = (unix_micros() / 1_000_000) as u64;
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let check = header.map_or(Check::Missing, |h| {
+        let user = Verifier::username(h).unwrap_or_default();
+        let password = acs.registry.password_of(&user).or_else(|| {
+            (acs.cfg.cpe_username.as_deref() == Some(user.as_str()))
+                .then(|| acs.cfg.cpe_password.clone())
+        });
+        match password {
+            Some(p) => acs.verifier.check(h, "POST", &p, now),
+            None => Check::Invalid,
+        }
+    });
+    if check == Check::Ok {
+        return None;
+    }
+    let reason = if check == Check::Missing {
+        "missing"
+    } else {
+        "invalid"
+    };
+    if header.is_some() {
+        metrics::counter!(m::ACS_AUTH_FAILURES_TOTAL, "reason" => reason).increment(1);
+    }
+    let mut r = plain(StatusCode::UNAUTHORIZED, "authentication required");
+    if let Ok(v) = HeaderValue::from_str(&acs.verifier.challenge(now, check == Check::Stale)) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    Some(r)
+}
+
+async fn open_session(
+    acs: &Arc<Acs>,
+    conn: &Arc<Conn>,
+    msg: Option<crate::codec::Incoming>,
+) -> HttpResponse {
+    let Some(msg) = msg else {
+        metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "no_session").increment(1);
+        return plain(StatusCode::BAD_REQUEST, "no session: a session begins with an Inform");
+    };
+    let timeout = msg.header.session_timeout;
+    let (session, reply) = match Session::start(msg, acs.cfg.max_rpcs_per_session) {
+        Ok(s) => s,
+        Err(_) => {
+            metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "no_session").increment(1);
+            return plain(StatusCode::BAD_REQUEST, "no session: a session begins with an Inform");
+        }
+    };
+    let inform = &session.inform;
+    if inform.device.oui.is_empty() || inform.device.serial_number.is_empty() {
+        metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "xml").increment(1);
+        return plain(StatusCode::BAD_REQUEST, "the Inform has no DeviceId");
+    }
+    let device = device_id(inform);
+    let now_us = unix_micros();
+    let (seen, parameters) = seen(&session, &device, conn.peer, now_us, acs);
+    let idle = timeout
+        .map(|s| std::time::Duration::from_secs(u64::from(s.clamp(5, 300))))
+        .unwrap_or(acs.cfg.session_timeout);
+    let live = Live {
+        session,
+        device: device.clone(),
+        last_activity: Instant::now(),
+        idle,
+        jobs_loaded: false,
+        attached: true,
+    };
+    let (token, replaced) = match acs.sessions.open(live) {
+        Ok(t) => t,
+        Err(Busy::DeviceInSession) => {
+            metrics::counter!(m::ACS_SESSIONS_TOTAL, "result" => "refused").increment(1);
+            let mut r = plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this device is already in a session",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+            return r;
+        }
+    };
+    if let Some(old) = replaced {
+        let mut old = old.lock().await;
+        old.session.abandon();
+        let effects = old.session.take_effects();
+        write_effects(acs, &old.device, effects).await;
+        metrics::counter!(m::ACS_SESSIONS_TOTAL, "result" => "replaced").increment(1);
+    }
+    set_token(conn, Some(token));
+    acs.registry
+        .write(Write::Seen {
+            device: seen,
+            parameters,
+        })
+        .await;
+    let mut r = xml(reply);
+    if let Ok(v) = HeaderValue::from_str(&format!("{COOKIE}={token:x}; Path=/; HttpOnly")) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn continue_session(
+    acs: &Arc<Acs>,
+    conn: &Arc<Conn>,
+    token: u64,
+    live: super::live::LiveRef,
+    msg: Option<crate::codec::Incoming>,
+) -> HttpResponse {
+    let mut l = live.lock().await;
+    l.last_activity = Instant::now();
+    l.attached = true;
+    if msg.is_none() && !l.jobs_loaded {
+        load_jobs(acs, &mut l).await;
+    }
+    // An Inform on a session's connection starts over (the CPE gave up on the old one).
+    if matches!(&msg, Some(m) if matches!(m.body, CpeMessage::Inform(_))) && !l.session.awaiting_answer()
+    {
+        l.session.abandon();
+        let effects = l.session.take_effects();
+        let device = l.device.clone();
+        drop(l);
+        write_effects(acs, &device, effects).await;
+        acs.sessions.close(token, &device);
+        set_token(conn, None);
+        return open_session(acs, conn, msg).await;
+    }
+    let reply = l.session.handle(msg);
+    let effects = l.session.take_effects();
+    let device = l.device.clone();
+    drop(l);
+    if !effects.is_empty() {
+        for e in &effects {
+            if let Effect::PresetsConverged(fp) = e {
+                acs.registry.remember(&device, |c| c.fingerprint = Some(*fp));
+            }
+        }
+        write_effects(acs, &device, effects).await;
+    }
+    match reply {
+        Reply::Body(b) => xml(b),
+        Reply::End => {
+            acs.sessions.close(token, &device);
+            set_token(conn, None);
+            metrics::counter!(m::ACS_SESSIONS_TOTAL, "result" => "complete").increment(1);
+            no_content()
+        }
+    }
+}
+
+pub async fn write_effects(acs: &Acs, device: &str, effects: Vec<Effect>) {
+    if effects.is_empty() {
+        return;
+    }
+    acs.registry
+        .write(Write::Effects {
+            device: device.to_string(),
+            effects,
+            at_us: unix_micros(),
+        })
+        .await;
+}
+
+/// The device row an Inform updates, and its parameters when they changed since the last
+/// Inform this process saw.
+fn seen(
+    session: &Session,
+    id: &str,
+    peer: SocketAddr,
+    now_us: i64,
+    acs: &Acs,
+) -> (DeviceSeen, Vec<ParameterRow>) {
+    let i: &Inform = &session.inform;
+    let p = |suffix: &str| i.parameter(suffix).unwrap_or("").to_string();
+    let events: Vec<&str> = i.events.iter().map(|e| e.code.as_str()).collect();
+    let device = DeviceSeen {
+        id: id.to_string(),
+        oui: i.device.oui.clone(),
+        product_class: i.device.product_class.clone(),
+        serial_number: i.device.serial_number.clone(),
+        manufacturer: i.device.manufacturer.clone(),
+        model: p(".DeviceInfo.ModelName"),
+        software_version: p(".DeviceInfo.SoftwareVersion"),
+        hardware_version: p(".DeviceInfo.HardwareVersion"),
+        ip: peer.ip().to_string(),
+        data_model: session.root().to_string(),
+        cwmp_version: session.version.label().to_string(),
+        at_us: now_us,
+        events: events.join(","),
+        connection_request_url: p(".ManagementServer.ConnectionRequestURL"),
+        bootstrap: i.has_event("0 BOOTSTRAP"),
+    };
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in &i.parameters {
+        for b in v.name.bytes().chain([0]).chain(v.value.bytes()).chain([1]) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let known = acs.registry.cached(id);
+    if known.is_none() {
+        metrics::counter!(m::ACS_INFORMS_TOTAL, "device" => "new").increment(1);
+    } else {
+        metrics::counter!(m::ACS_INFORMS_TOTAL, "device" => "known").increment(1);
+    }
+    let changed = known.is_none_or(|c| c.inform_hash != h);
+    let mut rows = Vec::new();
+    if changed {
+        acs.registry.remember(id, |c| c.inform_hash = h);
+        rows = i
+            .parameters
+            .iter()
+            .map(|v| ParameterRow {
+                device_id: id.to_string(),
+                name: v.name.clone(),
+                value: v.value.clone(),
+                kind: v.kind.clone(),
+                at_us: now_us,
+            })
+            .collect();
+    }
+    if i.has_event("0 BOOTSTRAP") {
+        acs.registry.remember(id, |c| c.fingerprint = None);
+    }
+    (device, rows)
+}
+
+/// At the CPE's first empty POST: presets that need checking, then due tasks in order.
+async fn load_jobs(acs: &Acs, l: &mut Live) {
+    l.jobs_loaded = true;
+    let device = l.device.clone();
+    let state = acs.registry.state(&device).await;
+    let inform = &l.session.inform;
+    let recheck = inform.has_event("0 BOOTSTRAP") || inform.has_event("4 VALUE CHANGE");
+    let presets = acs.registry.presets();
+    if !presets.is_empty() {
+        let facts = DeviceFacts {
+            product_class: &inform.device.product_class,
+            software_version: inform.parameter(".DeviceInfo.SoftwareVersion").unwrap_or(""),
+            tags: &state.tags,
+        };
+        if let Some(d) = desired(&presets, &facts, l.session.root()) {
+            if recheck || state.fingerprint != Some(d.fingerprint) {
+                let names = d.values.iter().map(|v| v.name.clone()).collect();
+                l.session.push(Job {
+                    origin: Origin::PresetRead(d),
+                    rpc: crate::codec::Rpc::GetParameterValues(names),
+                });
+            }
+        }
+    }
+    if !acs.registry.has_pending(&device) {
+        return;
+    }
+    let tasks = match acs
+        .registry
+        .store
+        .tasks_due(&device, unix_micros(), i64::from(acs.cfg.max_rpcs_per_session))
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read tasks");
+            return;
+        }
+    };
+    let mut faults = Vec::new();
+    for t in tasks {
+        let spec: TaskSpec = match serde_json::from_str(&t.spec) {
+            Ok(s) => s,
+            Err(e) => {
+                faults.push(task_fault(t.id, format!("unreadable task: {e}")));
+                continue;
+            }
+        };
+        let file = match &spec {
+            TaskSpec::Download { file } => match acs.registry.store.file_meta(file).await {
+                Ok(f) => Some((
+                    format!("{}/files/{}", acs.cfg.public_url, percent(&f.name)),
+                    f.size as u64,
+                    f.file_type,
+                )),
+                Err(e) => {
+                    faults.push(task_fault(t.id, e.to_string()));
+                    continue;
+                }
+            },
+            _ => None,
+        };
+        let key = command_key(t.id);
+        let rpc = spec.rpc(
+            &key,
+            l.session.root(),
+            file.as_ref().map(|(u, s, ty)| (u.as_str(), *s, ty.as_str())),
+        );
+        if let Some(rpc) = rpc {
+            l.session.push(Job {
+                origin: Origin::Task(t.id),
+                rpc,
+            });
+        }
+    }
+    write_effects(acs, &device, faults).await;
+}
+
+fn task_fault(id: i64, string: String) -> Effect {
+    Effect::Task {
+        id,
+        outcome: crate::session::TaskOutcome::Fault(crate::codec::FaultStruct {
+            code: crate::codec::fault_code::INTERNAL_ERROR,
+            string,
+            parameter_faults: Vec::new(),
+        }),
+    }
+}
+
+/// A file name in a URL path.
+pub fn percent(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
