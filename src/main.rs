@@ -65,6 +65,18 @@ enum Command {
     /// Accounting sessions: list, prune, disconnect, change authorization (CoA).
     #[command(subcommand)]
     Sessions(cmd::sessions::SessionCmd),
+    /// TR-069 devices (CPEs): list, show, tag, credentials, kick (connection request).
+    #[command(subcommand)]
+    Devices(cmd::acs::DeviceCmd),
+    /// Tasks queued for devices: add, list, show, remove.
+    #[command(subcommand)]
+    Tasks(cmd::acs::TaskCmd),
+    /// Presets: desired values for every device matching a filter.
+    #[command(subcommand)]
+    Presets(cmd::acs::PresetCmd),
+    /// Files served to CPEs for Download (firmware, configuration).
+    #[command(subcommand)]
+    Files(cmd::acs::FileCmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -111,5 +123,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sessions(c) => cmd::sessions::sessions(&cfg, c).await,
         Command::Pools(c) => cmd::pools::pools(&cfg, c).await,
         Command::Leases(q) => cmd::pools::leases(&cfg, q).await,
+        Command::Devices(c) => cmd::acs::devices(&cfg, c).await,
+        Command::Tasks(c) => cmd::acs::tasks(&cfg, c).await,
+        Command::Presets(c) => cmd::acs::presets(&cfg, c).await,
+        Command::Files(c) => cmd::acs::files(&cfg, c).await,
     }
 }

@@ -1,3 +1,4 @@
+pub mod acs;
 pub mod admin;
 pub mod import;
 pub mod pools;

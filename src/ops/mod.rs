@@ -1,6 +1,7 @@
 //! Operations shared by the CLI and the REST API: each checks its input, writes through the
 //! store, and returns what a user sees. The CLI prints it; the API wraps it in its envelope.
 
+pub mod acs;
 pub mod catalog;
 pub mod dynauth;
 pub mod pools;
