@@ -501,9 +501,10 @@ impl Config {
         {
             bail!("acs: max_body_bytes must be at least 4096; session_timeout_seconds, max_rpcs_per_session, max_connections, max_parameters, batch_max, queue, task_max_attempts, refresh_seconds and connection_request_timeout_ms at least 1");
         }
-        if !acs.public_url.is_empty()
-            && !(acs.public_url.starts_with("http://") || acs.public_url.starts_with("https://"))
-        {
+        let url_ok = acs.public_url.is_empty()
+            || acs.public_url.starts_with("http://")
+            || acs.public_url.starts_with("https://");
+        if !url_ok {
             bail!("acs.public_url must start with http:// or https://");
         }
         let api = &self.api;

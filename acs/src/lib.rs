@@ -5,7 +5,7 @@
 
 pub mod codec;
 pub mod preset;
-pub mod session;
-pub mod task;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod session;
+pub mod task;

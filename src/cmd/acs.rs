@@ -31,7 +31,10 @@ pub enum DeviceCmd {
         prefix: String,
     },
     /// Replace a device's tags (presets filter on them).
-    Tag { id: String, tags: Vec<String> },
+    Tag {
+        id: String,
+        tags: Vec<String>,
+    },
     /// Credentials: for connection requests to the device, and for it to authenticate with.
     Credentials {
         id: String,
@@ -45,8 +48,12 @@ pub enum DeviceCmd {
         cpe_password: Option<String>,
     },
     /// Ask the device to open a session now (connection request).
-    Kick { id: String },
-    Remove { id: String },
+    Kick {
+        id: String,
+    },
+    Remove {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -83,7 +90,9 @@ pub struct TaskAdd {
 #[derive(Subcommand)]
 enum TaskWhat {
     /// GetParameterValues for these names (a name ending in `.` reads a subtree).
-    GetParameters { names: Vec<String> },
+    GetParameters {
+        names: Vec<String>,
+    },
     /// SetParameterValues: NAME=VALUE..., with --type NAME=TYPE where not a string.
     SetParameters {
         values: Vec<String>,
@@ -292,9 +301,9 @@ pub async fn devices(cfg: &Config, c: DeviceCmd) -> anyhow::Result<()> {
             cpe_username,
             cpe_password,
         } => {
-            let cr = connection_request_username.as_deref().map(|u| {
-                (u, connection_request_password.as_deref().unwrap_or(""))
-            });
+            let cr = connection_request_username
+                .as_deref()
+                .map(|u| (u, connection_request_password.as_deref().unwrap_or("")));
             let auth = cpe_username
                 .as_deref()
                 .map(|u| (u, cpe_password.as_deref().unwrap_or("")));
@@ -327,7 +336,9 @@ pub async fn tasks(cfg: &Config, c: TaskCmd) -> anyhow::Result<()> {
                 let k = ops::kick(&store, &cfg.acs, &a.device).await?;
                 match k.error {
                     None => println!("connection request sent"),
-                    Some(e) => println!("connection request failed: {e}; the task waits for the next session"),
+                    Some(e) => println!(
+                        "connection request failed: {e}; the task waits for the next session"
+                    ),
                 }
             }
         }
@@ -344,7 +355,10 @@ pub async fn tasks(cfg: &Config, c: TaskCmd) -> anyhow::Result<()> {
             }
         }
         TaskCmd::Show { id } => {
-            println!("{}", serde_json::to_string_pretty(&store.task_get(id).await?)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&store.task_get(id).await?)?
+            );
         }
         TaskCmd::Remove { id } => {
             store.task_remove(id).await?;
@@ -422,7 +436,10 @@ pub async fn files(cfg: &Config, c: FileCmd) -> anyhow::Result<()> {
         }
         FileCmd::List => {
             for f in store.file_list().await? {
-                println!("{:<32} {:>12} {:<32} {}", f.name, f.size, f.file_type, f.sha256);
+                println!(
+                    "{:<32} {:>12} {:<32} {}",
+                    f.name, f.size, f.file_type, f.sha256
+                );
             }
         }
         FileCmd::Remove { name } => {

@@ -93,9 +93,11 @@ pub async fn preset_put(store: &Store, p: &Preset) -> Result<(), OpError> {
     if !p.values.is_empty() {
         spec.check().map_err(|m| invalid("values", m))?;
     }
-    if let Some(v) = p.values.iter().find(|v| {
-        !(v.name.starts_with("Device.") || v.name.starts_with("InternetGatewayDevice."))
-    }) {
+    if let Some(v) = p
+        .values
+        .iter()
+        .find(|v| !(v.name.starts_with("Device.") || v.name.starts_with("InternetGatewayDevice.")))
+    {
         return Err(invalid(
             "values",
             format!(

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod api_client;
+pub mod cpe_sim;
 pub mod nas_sim;
 
 use std::net::{SocketAddr, UdpSocket};
@@ -230,6 +231,8 @@ pub struct Server {
     pub auth: SocketAddr,
     pub acct: SocketAddr,
     pub http: SocketAddr,
+    /// The ACS (CWMP) listener.
+    pub acs: SocketAddr,
 }
 
 impl Server {
@@ -252,6 +255,9 @@ impl Server {
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
             .parse()
             .expect("addr");
+        let acs: SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
+            .parse()
+            .expect("addr");
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .args(args)
@@ -259,7 +265,7 @@ impl Server {
             .env("EDGE_RADIUS_AUTH_LISTEN", auth.to_string())
             .env("EDGE_RADIUS_ACCT_LISTEN", acct.to_string())
             .env("EDGE_HTTP_LISTEN", http.to_string())
-            .env("EDGE_ACS_LISTEN", "127.0.0.1:0")
+            .env("EDGE_ACS_LISTEN", acs.to_string())
             .env("EDGE_LOG_LEVEL", "warn")
             .env_remove("EDGE_CONFIG")
             .stdout(Stdio::null())
@@ -273,6 +279,7 @@ impl Server {
             auth,
             acct,
             http,
+            acs,
         };
         s.wait_ready();
         s

@@ -101,7 +101,8 @@ async fn get(
     path: &str,
     auth: Option<String>,
 ) -> Result<(StatusCode, Option<String>), ConnectionRequestError> {
-    let unreachable = |e: &dyn std::fmt::Display| ConnectionRequestError::Unreachable(e.to_string());
+    let unreachable =
+        |e: &dyn std::fmt::Display| ConnectionRequestError::Unreachable(e.to_string());
     let stream = tokio::net::TcpStream::connect((host, port))
         .await
         .map_err(|e| unreachable(&e))?;
@@ -116,7 +117,10 @@ async fn get(
     if let Some(a) = auth.and_then(|a| HeaderValue::from_str(&a).ok()) {
         req.headers_mut().insert(header::AUTHORIZATION, a);
     }
-    let resp = sender.send_request(req).await.map_err(|e| unreachable(&e))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| unreachable(&e))?;
     let challenge = resp
         .headers()
         .get(header::WWW_AUTHENTICATE)

@@ -29,7 +29,11 @@ pub fn params(header: &str) -> Vec<(String, String)> {
     let mut rest = header.trim();
     while !rest.is_empty() && out.len() < 16 {
         let Some(eq) = rest.find('=') else { break };
-        let key = rest[..eq].trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = rest[..eq]
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         rest = rest[eq + 1..].trim_start();
         let value;
         if let Some(r) = rest.strip_prefix('"') {
@@ -129,7 +133,10 @@ impl Verifier {
             (Some(qop), Some(nc), Some(cnonce)) => md5_hex(&[&ha1, nonce, nc, cnonce, qop, &ha2]),
             _ => md5_hex(&[&ha1, nonce, &ha2]),
         };
-        if !constant_eq(expected.as_bytes(), response.to_ascii_lowercase().as_bytes()) {
+        if !constant_eq(
+            expected.as_bytes(),
+            response.to_ascii_lowercase().as_bytes(),
+        ) {
             return Check::Invalid;
         }
         if now_secs.saturating_sub(made) > NONCE_SECONDS || made > now_secs + 60 {
@@ -217,7 +224,13 @@ mod tests {
         let other = Verifier::new().challenge(1_000, false);
         let forged = answer(&other, "POST", "/", "cpe", "secret", "abc").unwrap();
         assert_eq!(v.check(&forged, "POST", "secret", 1_010), Check::Invalid);
-        assert_eq!(v.check("Basic Y3BlOnNlY3JldA==", "POST", "secret", 1_010), Check::Missing);
-        assert_eq!(v.check("Digest garbage", "POST", "secret", 1_010), Check::Missing);
+        assert_eq!(
+            v.check("Basic Y3BlOnNlY3JldA==", "POST", "secret", 1_010),
+            Check::Missing
+        );
+        assert_eq!(
+            v.check("Digest garbage", "POST", "secret", 1_010),
+            Check::Missing
+        );
     }
 }

@@ -105,11 +105,7 @@ pub async fn start(
     })
 }
 
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    acs: Arc<Acs>,
-    cancel: CancellationToken,
-) {
+async fn accept_loop(listener: tokio::net::TcpListener, acs: Arc<Acs>, cancel: CancellationToken) {
     let permits = Arc::new(Semaphore::new(acs.cfg.max_connections));
     let mut conns = tokio::task::JoinSet::new();
     loop {

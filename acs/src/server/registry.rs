@@ -19,7 +19,9 @@ use crate::task::task_of_command_key;
 
 type Hasher = foldhash::fast::RandomState;
 
-const STATE_TTL: Duration = Duration::from_secs(60);
+/// Changes made by other processes arrive through `devices_changed_since`; this bounds how
+/// long a missed one could linger.
+const STATE_TTL: Duration = Duration::from_secs(3600);
 
 /// What the registry keeps of a device between sessions.
 #[derive(Debug, Clone, Default)]
@@ -37,7 +39,7 @@ pub struct Cached {
 #[derive(Debug)]
 pub enum Write {
     Seen {
-        device: DeviceSeen,
+        device: Box<DeviceSeen>,
         parameters: Vec<ParameterRow>,
     },
     Effects {
@@ -63,6 +65,10 @@ pub struct Registry {
     pending: DashSet<String, Hasher>,
     presets: ArcSwap<Vec<Preset>>,
     credentials: ArcSwap<HashMap<String, String>>,
+    /// Tasks sent to a device whose outcome is not committed yet: not sent again meanwhile.
+    inflight: Arc<DashSet<i64, Hasher>>,
+    /// The newest device change (tags, credentials) seen by `refresh`.
+    changes_seen: std::sync::atomic::AtomicI64,
     tx: mpsc::Sender<Write>,
 }
 
@@ -81,9 +87,16 @@ impl Registry {
             pending: DashSet::with_hasher(Hasher::default()),
             presets: ArcSwap::from_pointee(Vec::new()),
             credentials: ArcSwap::from_pointee(HashMap::new()),
+            inflight: Arc::new(DashSet::with_hasher(Hasher::default())),
+            changes_seen: std::sync::atomic::AtomicI64::new(edge_shared::leases::unix_micros()),
             tx,
         });
-        let writer = tokio::spawn(write_loop(store, rx, cfg.clone()));
+        let writer = tokio::spawn(write_loop(
+            store,
+            rx,
+            cfg.clone(),
+            Arc::clone(&reg.inflight),
+        ));
         let r = Arc::clone(&reg);
         let refresher = tokio::spawn(async move {
             let mut tick = tokio::time::interval(cfg.refresh_every);
@@ -125,6 +138,17 @@ impl Registry {
             }
             Err(e) => tracing::warn!(error = %e, "cannot load pending tasks"),
         }
+        use std::sync::atomic::Ordering;
+        let since = self.changes_seen.load(Ordering::Relaxed);
+        match self.store.devices_changed_since(since).await {
+            Ok(rows) => {
+                for (id, at) in rows {
+                    self.forget(&id);
+                    self.changes_seen.fetch_max(at, Ordering::Relaxed);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read device changes"),
+        }
         match self.store.device_credentials().await {
             Ok(rows) => {
                 let map = rows.into_iter().map(|(u, p, _)| (u, p)).collect();
@@ -145,6 +169,11 @@ impl Registry {
     /// Whether any device has credentials of its own.
     pub fn has_credentials(&self) -> bool {
         !self.credentials.load().is_empty()
+    }
+
+    /// Claims a task for sending; false when it was sent and its outcome is not written yet.
+    pub fn claim(&self, task: i64) -> bool {
+        self.inflight.insert(task)
     }
 
     pub fn has_pending(&self, device: &str) -> bool {
@@ -210,7 +239,12 @@ impl Registry {
     }
 }
 
-async fn write_loop(store: Store, mut rx: mpsc::Receiver<Write>, cfg: WriterConfig) {
+async fn write_loop(
+    store: Store,
+    mut rx: mpsc::Receiver<Write>,
+    cfg: WriterConfig,
+    inflight: Arc<DashSet<i64, Hasher>>,
+) {
     let mut buf = Vec::with_capacity(cfg.batch_max);
     loop {
         buf.clear();
@@ -233,13 +267,19 @@ async fn write_loop(store: Store, mut rx: mpsc::Receiver<Write>, cfg: WriterConf
         let mut tries = 0;
         loop {
             match store.acs_apply(&batch).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    for t in &batch.tasks {
+                        inflight.remove(&t.id());
+                    }
+                    break;
+                }
                 Err(e) if tries < 3 => {
                     tries += 1;
                     tracing::warn!(error = %e, tries, "acs batch refused; retrying");
                     tokio::time::sleep(Duration::from_millis(200 << tries)).await;
                 }
                 Err(e) => {
+                    // The tasks stay claimed: sending them again could repeat a reboot.
                     metrics::counter!(m::ACS_WRITE_FAILURES_TOTAL).increment(1);
                     tracing::error!(error = %e, devices = batch.devices.len(), "acs batch dropped");
                     break;
@@ -264,7 +304,7 @@ fn to_batch(writes: Vec<Write>, cfg: &WriterConfig) -> AcsBatch {
     for w in writes {
         match w {
             Write::Seen { device, parameters } => {
-                b.devices.push(device);
+                b.devices.push(*device);
                 b.parameters.extend(parameters);
             }
             Write::Effects {
@@ -275,13 +315,14 @@ fn to_batch(writes: Vec<Write>, cfg: &WriterConfig) -> AcsBatch {
                 for e in effects {
                     match e {
                         Effect::Parameters(values) => {
-                            b.parameters.extend(values.into_iter().map(|v| ParameterRow {
-                                device_id: device.clone(),
-                                name: v.name,
-                                value: v.value,
-                                kind: v.kind,
-                                at_us,
-                            }))
+                            b.parameters
+                                .extend(values.into_iter().map(|v| ParameterRow {
+                                    device_id: device.clone(),
+                                    name: v.name,
+                                    value: v.value,
+                                    kind: v.kind,
+                                    at_us,
+                                }))
                         }
                         Effect::Task { id, outcome } => {
                             let label = match &outcome {

@@ -86,7 +86,11 @@ fn token_of(conn: &Conn, req: &Request<Body>) -> Option<u64> {
     for v in req.headers().get_all(header::COOKIE) {
         let Ok(v) = v.to_str() else { continue };
         for part in v.split([';', ',']) {
-            if let Some(t) = part.trim().strip_prefix(COOKIE).and_then(|r| r.strip_prefix('=')) {
+            if let Some(t) = part
+                .trim()
+                .strip_prefix(COOKIE)
+                .and_then(|r| r.strip_prefix('='))
+            {
                 if let Ok(t) = u64::from_str_radix(t.trim(), 16) {
                     return Some(t);
                 }
@@ -103,23 +107,28 @@ fn set_token(conn: &Conn, t: Option<u64>) {
 async fn cwmp(acs: &Arc<Acs>, conn: &Arc<Conn>, req: Request<Body>) -> HttpResponse {
     let token = token_of(conn, &req);
     let live = token.and_then(|t| acs.sessions.get(t));
-    if live.is_none() {
-        if let Some(refusal) = authenticate(acs, &req) {
-            return refusal;
-        }
-    }
-    let limited = Limited::new(req.into_body(), acs.cfg.max_body_bytes);
+    let (parts, body) = req.into_parts();
+    // The body is read before any 401, so the connection stays usable for the retry.
+    let limited = Limited::new(body, acs.cfg.max_body_bytes);
     let body = match tokio::time::timeout(acs.cfg.session_timeout, limited.collect()).await {
         Ok(Ok(b)) => b.to_bytes(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "size").increment(1);
-            return plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+            let mut r = plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
         }
         _ => {
             metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "body").increment(1);
             return plain(StatusCode::BAD_REQUEST, "body not received");
         }
     };
+    if live.is_none() {
+        if let Some(refusal) = authenticate(acs, &parts.headers) {
+            return refusal;
+        }
+    }
     let msg = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
@@ -139,13 +148,12 @@ async fn cwmp(acs: &Arc<Acs>, conn: &Arc<Conn>, req: Request<Body>) -> HttpRespo
 }
 
 /// HTTP Digest when credentials are configured (globally or for any device).
-fn authenticate(acs: &Acs, req: &Request<Body>) -> Option<HttpResponse> {
+fn authenticate(acs: &Acs, headers: &hyper::HeaderMap) -> Option<HttpResponse> {
     if !acs.cfg.require_auth() && !acs.registry.has_credentials() {
         return None;
     }
     let now = (unix_micros() / 1_000_000) as u64;
-    let header = req
-        .headers()
+    let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let check = header.map_or(Check::Missing, |h| {
@@ -184,14 +192,20 @@ async fn open_session(
 ) -> HttpResponse {
     let Some(msg) = msg else {
         metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "no_session").increment(1);
-        return plain(StatusCode::BAD_REQUEST, "no session: a session begins with an Inform");
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "no session: a session begins with an Inform",
+        );
     };
     let timeout = msg.header.session_timeout;
     let (session, reply) = match Session::start(msg, acs.cfg.max_rpcs_per_session) {
         Ok(s) => s,
         Err(_) => {
             metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "no_session").increment(1);
-            return plain(StatusCode::BAD_REQUEST, "no session: a session begins with an Inform");
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "no session: a session begins with an Inform",
+            );
         }
     };
     let inform = &session.inform;
@@ -236,7 +250,7 @@ async fn open_session(
     set_token(conn, Some(token));
     acs.registry
         .write(Write::Seen {
-            device: seen,
+            device: Box::new(seen),
             parameters,
         })
         .await;
@@ -261,7 +275,8 @@ async fn continue_session(
         load_jobs(acs, &mut l).await;
     }
     // An Inform on a session's connection starts over (the CPE gave up on the old one).
-    if matches!(&msg, Some(m) if matches!(m.body, CpeMessage::Inform(_))) && !l.session.awaiting_answer()
+    if matches!(&msg, Some(m) if matches!(m.body, CpeMessage::Inform(_)))
+        && !l.session.awaiting_answer()
     {
         l.session.abandon();
         let effects = l.session.take_effects();
@@ -279,7 +294,8 @@ async fn continue_session(
     if !effects.is_empty() {
         for e in &effects {
             if let Effect::PresetsConverged(fp) = e {
-                acs.registry.remember(&device, |c| c.fingerprint = Some(*fp));
+                acs.registry
+                    .remember(&device, |c| c.fingerprint = Some(*fp));
             }
         }
         write_effects(acs, &device, effects).await;
@@ -382,7 +398,9 @@ async fn load_jobs(acs: &Acs, l: &mut Live) {
     if !presets.is_empty() {
         let facts = DeviceFacts {
             product_class: &inform.device.product_class,
-            software_version: inform.parameter(".DeviceInfo.SoftwareVersion").unwrap_or(""),
+            software_version: inform
+                .parameter(".DeviceInfo.SoftwareVersion")
+                .unwrap_or(""),
             tags: &state.tags,
         };
         if let Some(d) = desired(&presets, &facts, l.session.root()) {
@@ -401,7 +419,11 @@ async fn load_jobs(acs: &Acs, l: &mut Live) {
     let tasks = match acs
         .registry
         .store
-        .tasks_due(&device, unix_micros(), i64::from(acs.cfg.max_rpcs_per_session))
+        .tasks_due(
+            &device,
+            unix_micros(),
+            i64::from(acs.cfg.max_rpcs_per_session),
+        )
         .await
     {
         Ok(t) => t,
@@ -412,6 +434,9 @@ async fn load_jobs(acs: &Acs, l: &mut Live) {
     };
     let mut faults = Vec::new();
     for t in tasks {
+        if !acs.registry.claim(t.id) {
+            continue;
+        }
         let spec: TaskSpec = match serde_json::from_str(&t.spec) {
             Ok(s) => s,
             Err(e) => {
@@ -437,7 +462,8 @@ async fn load_jobs(acs: &Acs, l: &mut Live) {
         let rpc = spec.rpc(
             &key,
             l.session.root(),
-            file.as_ref().map(|(u, s, ty)| (u.as_str(), *s, ty.as_str())),
+            file.as_ref()
+                .map(|(u, s, ty)| (u.as_str(), *s, ty.as_str())),
         );
         if let Some(rpc) = rpc {
             l.session.push(Job {

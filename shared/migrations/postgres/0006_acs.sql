@@ -28,9 +28,12 @@ CREATE TABLE cwmp_devices (
     -- JSON array of strings.
     tags                        TEXT   NOT NULL DEFAULT '[]',
     -- The presets' fingerprint the device last converged on (NULL: check at next session).
-    preset_fingerprint          BIGINT
+    preset_fingerprint          BIGINT,
+    -- When tags or credentials last changed: running ACS processes drop what they cached.
+    changed_us                  BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX cwmp_devices_last_inform ON cwmp_devices (last_inform_us);
+CREATE INDEX cwmp_devices_changed ON cwmp_devices (changed_us);
 
 CREATE TABLE cwmp_parameters (
     device_id   TEXT   NOT NULL REFERENCES cwmp_devices (id) ON DELETE CASCADE,

@@ -60,6 +60,16 @@ pub enum TaskUpdate {
     },
 }
 
+impl TaskUpdate {
+    pub fn id(&self) -> i64 {
+        match self {
+            TaskUpdate::Done { id, .. }
+            | TaskUpdate::Waiting { id }
+            | TaskUpdate::Failed { id, .. } => *id,
+        }
+    }
+}
+
 /// One batch of session effects, committed together.
 #[derive(Debug, Default)]
 pub struct AcsBatch {
@@ -225,8 +235,11 @@ impl Store {
                         .bind(col(|d| &d.connection_request_url))
                         .execute(&mut *tx)
                         .await?;
-                    let boot: Vec<&str> =
-                        ds.iter().filter(|d| d.bootstrap).map(|d| d.id.as_str()).collect();
+                    let boot: Vec<&str> = ds
+                        .iter()
+                        .filter(|d| d.bootstrap)
+                        .map(|d| d.id.as_str())
+                        .collect();
                     if !boot.is_empty() {
                         sqlx::query(
                             "UPDATE cwmp_devices SET preset_fingerprint = NULL
@@ -238,7 +251,8 @@ impl Store {
                     }
                 }
                 if !b.parameters.is_empty() {
-                    let ps = last_by_key(&b.parameters, |p| (p.device_id.as_str(), p.name.as_str()));
+                    let ps =
+                        last_by_key(&b.parameters, |p| (p.device_id.as_str(), p.name.as_str()));
                     sqlx::query(
                         "INSERT INTO cwmp_parameters (device_id, name, value, kind, updated_us)
                          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
@@ -388,10 +402,12 @@ impl Store {
     pub async fn device_set_tags(&self, id: &str, tags: &[String]) -> Result<(), StoreError> {
         let json = serde_json::to_string(tags).unwrap_or_else(|_| "[]".into());
         let n = on_pool!(self, p => sqlx::query(
-            "UPDATE cwmp_devices SET tags = $2, preset_fingerprint = NULL WHERE id = $1",
+            "UPDATE cwmp_devices SET tags = $2, preset_fingerprint = NULL, changed_us = $3
+             WHERE id = $1",
         )
         .bind(id)
         .bind(json)
+        .bind(crate::leases::unix_micros())
         .execute(p)
         .await?
         .rows_affected());
@@ -414,7 +430,8 @@ impl Store {
                 connection_request_username = COALESCE($2, connection_request_username),
                 connection_request_password = COALESCE($3, connection_request_password),
                 auth_username = COALESCE($4, auth_username),
-                auth_password = COALESCE($5, auth_password)
+                auth_password = COALESCE($5, auth_password),
+                changed_us = $6
              WHERE id = $1",
         )
         .bind(id)
@@ -422,6 +439,7 @@ impl Store {
         .bind(connection_request.map(|c| c.1))
         .bind(auth.map(|c| c.0))
         .bind(auth.map(|c| c.1))
+        .bind(crate::leases::unix_micros())
         .execute(p)
         .await?
         .rows_affected());
@@ -429,6 +447,20 @@ impl Store {
             return Err(StoreError::NotFound("device", id.to_string()));
         }
         Ok(())
+    }
+
+    /// Devices whose tags or credentials changed after `since_us`, with the newest change.
+    pub async fn devices_changed_since(
+        &self,
+        since_us: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = on_pool!(self, p => sqlx::query_as(
+            "SELECT id, changed_us FROM cwmp_devices WHERE changed_us > $1 LIMIT 100000",
+        )
+        .bind(since_us)
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
     }
 
     /// Per-device CPE credentials (username, password, device id).

@@ -1,0 +1,522 @@
+//! The TR-069 ACS as CPEs and operators see it: a simulated CPE (tests/common/cpe_sim.rs,
+//! its own HTTP, SOAP and Digest code) talking to the real binary over loopback; tasks,
+//! presets and files through the CLI; the registry read back from the database. Both
+//! backends for the lifecycle and presets.
+
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::cpe_sim::{Conn, Cpe, CrListener};
+use common::{cli, cli_output, eventually, Backend, Server, TestDb};
+use serde_json::Value;
+
+const ENV: &[(&str, &str)] = &[
+    ("EDGE_ACS_REFRESH_SECONDS", "1"),
+    ("EDGE_ACS_TASK_RETRY_SECONDS", "0"),
+    ("EDGE_ACS_TASK_MAX_ATTEMPTS", "2"),
+];
+
+fn task(db: &TestDb, id: i64) -> Value {
+    serde_json::from_str(&cli(&db.url, &["tasks", "show", &id.to_string()])).unwrap()
+}
+
+fn queue(db: &TestDb, device: &str, args: &[&str]) -> i64 {
+    let mut a = vec!["tasks", "add", device];
+    a.extend_from_slice(args);
+    let out = cli(&db.url, &a);
+    out.split_whitespace()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"))
+}
+
+/// Runs sessions until `done` holds (the server picks up tasks queued by another process
+/// within its refresh interval).
+fn sessions_until(cpe: &mut Cpe, mut done: impl FnMut(&Cpe) -> bool) {
+    for _ in 0..40 {
+        assert_eq!(cpe.session(&[]), 200);
+        if done(cpe) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("not done after 40 sessions; methods seen: {:?}", cpe.log);
+}
+
+fn device_json(db: &TestDb, id: &str) -> (Value, String) {
+    let out = cli(&db.url, &["devices", "show", id]);
+    let end = out.find("\n}").unwrap() + 2;
+    (
+        serde_json::from_str(&out[..end]).unwrap(),
+        out[end..].to_string(),
+    )
+}
+
+/// Registration, every RPC as a task in order, results and faults, retries, a download
+/// through TransferComplete, reboot and factory reset events.
+fn lifecycle(backend: Backend) {
+    let db = TestDb::new(backend);
+    let s = Server::start_with(&db.url, ENV);
+    let mut cpe = Cpe::new(s.acs, "life1", "Device.");
+    assert_eq!(cpe.session(&[]), 200);
+    let id = cpe.device_id();
+    assert!(eventually(Duration::from_secs(10), || cli(
+        &db.url,
+        &["devices", "list"]
+    )
+    .contains(&id)));
+    let (d, params) = device_json(&db, &id);
+    assert_eq!(d["software_version"], "1.0.0");
+    assert_eq!(d["model"], "Sim 3000");
+    assert_eq!(d["data_model"], "Device.");
+    assert_eq!(d["cwmp_version"], "1.2");
+    assert!(d["last_events"].as_str().unwrap().contains("0 BOOTSTRAP"));
+    assert!(
+        params.contains("Device.DeviceInfo.HardwareVersion = hw1 (string)"),
+        "{params}"
+    );
+
+    // A file to download.
+    let dir = tempfile::tempdir().unwrap();
+    let fw = dir.path().join("fw-2.0.bin");
+    let image: Vec<u8> = (0..100_001u32).map(|i| (i % 251) as u8).collect();
+    std::fs::File::create(&fw)
+        .unwrap()
+        .write_all(&image)
+        .unwrap();
+    let out = cli(&db.url, &["files", "add", fw.to_str().unwrap()]);
+    assert!(out.contains("100001 bytes"), "{out}");
+
+    let set = queue(
+        &db,
+        &id,
+        &[
+            "set-parameters",
+            "Device.WiFi.SSID.1.SSID=edge-net",
+            "Device.ManagementServer.PeriodicInformInterval=600",
+            "--type",
+            "Device.ManagementServer.PeriodicInformInterval=unsignedInt",
+        ],
+    );
+    let get = queue(&db, &id, &["get-parameters", "Device.DeviceInfo."]);
+    let add = queue(&db, &id, &["add-object", "Device.NAT.PortMapping."]);
+    let names = queue(
+        &db,
+        &id,
+        &["get-parameter-names", "Device.WiFi.", "--next-level"],
+    );
+    let del = queue(&db, &id, &["delete-object", "Device.NAT.PortMapping.1."]);
+    let attrs = queue(&db, &id, &["get-attributes", "Device.WiFi.SSID.1.SSID"]);
+    let set_attr = queue(
+        &db,
+        &id,
+        &["set-attributes", "Device.WiFi.SSID.1.SSID", "2"],
+    );
+    let sched = queue(&db, &id, &["schedule-inform", "30"]);
+    let rpc = queue(&db, &id, &["get-rpc-methods"]);
+    let up = queue(
+        &db,
+        &id,
+        &[
+            "upload",
+            "--file-type",
+            "1 Vendor Configuration File",
+            "--url",
+            "http://127.0.0.1:9/up",
+        ],
+    );
+    let refresh = queue(&db, &id, &["refresh"]);
+    let bad = queue(
+        &db,
+        &id,
+        &["set-parameters", "Device.DeviceInfo.SoftwareVersion=9"],
+    );
+    let dl = queue(&db, &id, &["download", "fw-2.0.bin"]);
+    let reboot = queue(&db, &id, &["reboot"]);
+
+    sessions_until(&mut cpe, |c| c.rebooted == 1);
+    let want = [
+        "SetParameterValues",
+        "GetParameterValues",
+        "AddObject",
+        "GetParameterNames",
+        "DeleteObject",
+        "GetParameterAttributes",
+        "SetParameterAttributes",
+        "ScheduleInform",
+        "GetRPCMethods",
+        "Upload",
+        "GetParameterValues",
+        "SetParameterValues",
+        "Download",
+        "Reboot",
+    ];
+    assert_eq!(cpe.log, want, "tasks run in the order queued");
+    assert_eq!(cpe.value("WiFi.SSID.1.SSID").as_deref(), Some("edge-net"));
+    assert_eq!(
+        cpe.downloaded, image,
+        "the file arrived whole, in two ranges"
+    );
+
+    // The next session carries M Reboot and the TransferComplete.
+    assert_eq!(cpe.session(&[]), 200);
+    let done = |t: i64| eventually(Duration::from_secs(10), || task(&db, t)["status"] == "done");
+    for t in [
+        set, get, add, names, del, attrs, set_attr, sched, rpc, up, refresh, reboot, dl,
+    ] {
+        assert!(done(t), "task {t}: {}", task(&db, t));
+    }
+    let r = |t: i64| -> Value {
+        serde_json::from_str(task(&db, t)["result"].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(r(add)["instance"], 1);
+    assert!(r(get)["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["name"] == "Device.DeviceInfo.SoftwareVersion" && v["value"] == "1.0.0"));
+    assert!(r(names)["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["name"] == "Device.WiFi.SSID.1.SSID" && n["writable"] == true));
+    assert!(r(rpc)["methods"].as_array().unwrap().len() >= 3);
+    assert_eq!(r(dl)["transfer"], "complete");
+    let (d, params) = device_json(&db, &id);
+    assert!(
+        params.contains("Device.WiFi.SSID.1.SSID = edge-net"),
+        "{params}"
+    );
+    assert!(
+        params.contains("Device.ManagementServer.PeriodicInformInterval = 600 (unsignedInt)"),
+        "{params}"
+    );
+    assert!(d["last_events"].as_str().unwrap().contains("M Reboot"));
+
+    // The faulted set was tried twice, then left as a fault with the parameter named.
+    sessions_until(&mut cpe, |_| task(&db, bad)["status"] == "fault");
+    let b = task(&db, bad);
+    assert_eq!(b["attempts"], 2);
+    assert_eq!(b["fault_code"], 9003);
+    assert!(
+        b["fault_string"]
+            .as_str()
+            .unwrap()
+            .contains("SoftwareVersion: 9008"),
+        "{b}"
+    );
+
+    // Factory reset: the CPE comes back with 0 BOOTSTRAP.
+    let fr = queue(&db, &id, &["factory-reset"]);
+    sessions_until(&mut cpe, |c| c.factory_resets == 1);
+    assert!(eventually(Duration::from_secs(10), || task(&db, fr)
+        ["status"]
+        == "done"));
+    assert_eq!(
+        cpe.value("WiFi.SSID.1.SSID").as_deref(),
+        Some("factory-ssid")
+    );
+    assert!(s.metric("edge_acs_sessions_total{result=\"complete\"}") >= 4.0);
+}
+
+/// Presets apply once, only what differs; a VALUE CHANGE or a BOOTSTRAP checks again.
+fn presets(backend: Backend) {
+    let db = TestDb::new(backend);
+    let s = Server::start_with(&db.url, ENV);
+    let mut cpe = Cpe::new(s.acs, "pre1", "InternetGatewayDevice.");
+    assert_eq!(cpe.session(&[]), 200);
+    let id = cpe.device_id();
+    assert!(eventually(Duration::from_secs(10), || cli(
+        &db.url,
+        &["devices", "list"]
+    )
+    .contains(&id)));
+    cli(&db.url, &["devices", "tag", &id, "fiber", "north"]);
+    cli(
+        &db.url,
+        &[
+            "presets",
+            "add",
+            "wifi",
+            "--tag",
+            "fiber",
+            "--product-class",
+            "SimBox",
+            "--set",
+            "InternetGatewayDevice.WiFi.SSID.1.SSID=isp-wifi",
+            "--set",
+            "InternetGatewayDevice.WiFi.SSID.1.Enable=true",
+            "--type",
+            "InternetGatewayDevice.WiFi.SSID.1.Enable=boolean",
+            "--inform-interval",
+            "300",
+        ],
+    );
+    // Not for this device: another tag.
+    cli(
+        &db.url,
+        &[
+            "presets",
+            "add",
+            "dsl",
+            "--tag",
+            "dsl",
+            "--set",
+            "InternetGatewayDevice.WiFi.SSID.1.SSID=dsl",
+        ],
+    );
+    sessions_until(&mut cpe, |c| {
+        c.value("WiFi.SSID.1.SSID").as_deref() == Some("isp-wifi")
+    });
+    assert_eq!(
+        cpe.value("ManagementServer.PeriodicInformInterval")
+            .as_deref(),
+        Some("300")
+    );
+    // Enable was already 1 (true): only the SSID and the interval were set.
+    let last_set = cpe
+        .log
+        .iter()
+        .rposition(|m| m == "SetParameterValues")
+        .unwrap();
+    assert_eq!(cpe.log[last_set - 1], "GetParameterValues");
+    // Converged: a periodic session sends nothing (the fingerprint is in the database too).
+    assert!(eventually(Duration::from_secs(10), || !device_json(
+        &db, &id
+    )
+    .0["preset_fingerprint"]
+        .is_null()));
+    cpe.log.clear();
+    assert_eq!(cpe.session(&[]), 200);
+    assert!(cpe.log.is_empty(), "{:?}", cpe.log);
+    // Someone changes the SSID on the box; it reports a VALUE CHANGE and is put back.
+    cpe.params
+        .get_mut("InternetGatewayDevice.WiFi.SSID.1.SSID")
+        .unwrap()
+        .value = "hacked".into();
+    assert_eq!(cpe.session(&["4 VALUE CHANGE"]), 200);
+    assert_eq!(cpe.value("WiFi.SSID.1.SSID").as_deref(), Some("isp-wifi"));
+    assert_eq!(cpe.log, ["GetParameterValues", "SetParameterValues"]);
+    // A factory reset (0 BOOTSTRAP) gets the preset again.
+    let fr = queue(&db, &id, &["factory-reset"]);
+    sessions_until(&mut cpe, |c| c.factory_resets == 1);
+    assert!(eventually(Duration::from_secs(10), || task(&db, fr)
+        ["status"]
+        == "done"));
+    sessions_until(&mut cpe, |c| {
+        c.value("WiFi.SSID.1.SSID").as_deref() == Some("isp-wifi")
+    });
+    drop(s);
+}
+
+#[test]
+fn lifecycle_sqlite() {
+    lifecycle(Backend::Sqlite);
+}
+
+#[test]
+fn lifecycle_postgres() {
+    lifecycle(Backend::Postgres);
+}
+
+#[test]
+fn presets_sqlite() {
+    presets(Backend::Sqlite);
+}
+
+#[test]
+fn presets_postgres() {
+    presets(Backend::Postgres);
+}
+
+/// Digest authentication (global and per device) and connection requests with Digest.
+#[test]
+fn digest_and_connection_requests() {
+    let db = TestDb::new(Backend::Sqlite);
+    let mut env = ENV.to_vec();
+    env.extend([
+        ("EDGE_ACS_CPE_USERNAME", "acs-user"),
+        ("EDGE_ACS_CPE_PASSWORD", "acs-pass"),
+        ("EDGE_ACS_CONNECTION_REQUEST_USERNAME", "cr-global"),
+        ("EDGE_ACS_CONNECTION_REQUEST_PASSWORD", "nope"),
+    ]);
+    let s = Server::start_with(&db.url, &env);
+    let mut cpe = Cpe::new(s.acs, "auth1", "Device.");
+    assert_eq!(cpe.session(&[]), 401, "no credentials");
+    cpe.credentials = Some(("acs-user".into(), "wrong".into()));
+    assert_eq!(cpe.session(&[]), 401, "a wrong password");
+    assert!(s.metric("edge_acs_auth_failures_total{reason=\"invalid\"}") >= 1.0);
+    cpe.credentials = Some(("acs-user".into(), "acs-pass".into()));
+    let cr = CrListener::start("cr-user", "cr-pass");
+    cpe.set_connection_request_url(&cr.url);
+    assert_eq!(cpe.session(&[]), 200);
+    let id = cpe.device_id();
+    assert!(eventually(Duration::from_secs(10), || cli(
+        &db.url,
+        &["devices", "list"]
+    )
+    .contains(&id)));
+    assert_eq!(
+        device_json(&db, &id).0["connection_request_url"],
+        cr.url.as_str()
+    );
+
+    // The global connection request credentials are wrong for this CPE: refused, reported.
+    let out = cli_output(&db.url, &["devices", "kick", &id]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("HTTP 401"),
+        "{out:?}"
+    );
+    cli(
+        &db.url,
+        &[
+            "devices",
+            "credentials",
+            &id,
+            "--connection-request-username",
+            "cr-user",
+            "--connection-request-password",
+            "cr-pass",
+        ],
+    );
+    let out = cli(&db.url, &["tasks", "add", &id, "--now", "reboot"]);
+    assert!(out.contains("connection request sent"), "{out}");
+    assert_eq!(cr.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // Per-device CPE credentials work alongside the global ones.
+    cli(
+        &db.url,
+        &[
+            "devices",
+            "credentials",
+            &id,
+            "--cpe-username",
+            "box-1",
+            "--cpe-password",
+            "box-pass",
+        ],
+    );
+    cpe.credentials = Some(("box-1".into(), "box-pass".into()));
+    // Credentials set by another process reach the server within its refresh interval.
+    assert!(eventually(Duration::from_secs(10), || cpe.session(&[]) == 200));
+    sessions_until(&mut cpe, |c| c.rebooted == 1);
+}
+
+/// Malformed, oversized and out-of-sequence input gets a 4xx (or a SOAP fault) and the ACS
+/// keeps serving; vendors' Informs (odd namespaces, Latin-1, CWMP 1.4) are answered in their
+/// own namespace; chunked bodies; the cookie carries a session across connections; one
+/// session per device.
+#[test]
+fn hostile_and_quirky_input() {
+    let db = TestDb::new(Backend::Sqlite);
+    let mut env = ENV.to_vec();
+    env.push(("EDGE_ACS_MAX_BODY_BYTES", "65536"));
+    let s = Server::start_with(&db.url, &env);
+    let post = |c: &mut Conn, headers: &[String], body: &[u8]| {
+        c.request("POST", "/", headers, body, false).unwrap()
+    };
+    let mut c = Conn::open(s.acs);
+    for bad in [
+        &b"<not-xml"[..],
+        b"<Envelope><Body></Body></Envelope>",
+        b"\x00\x01\x02",
+        b"<a>&#0;</a>",
+        b"<Envelope><Body><Inform><DeviceId><OUI></OUI></DeviceId></Inform></Body></Envelope>",
+    ] {
+        let a = post(&mut c, &[], bad);
+        assert_eq!(a.status, 400, "{bad:?}: {}", a.text());
+    }
+    assert_eq!(
+        post(&mut c, &[], b"").status,
+        400,
+        "an empty POST with no session"
+    );
+    let tc = "<e:Envelope xmlns:e=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:cwmp=\"urn:dslforum-org:cwmp-1-0\"><e:Body><cwmp:TransferComplete><CommandKey>x</CommandKey></cwmp:TransferComplete></e:Body></e:Envelope>";
+    assert_eq!(
+        post(&mut c, &[], tc.as_bytes()).status,
+        400,
+        "a session begins with an Inform"
+    );
+    let huge = vec![b'x'; 70_000];
+    let mut c2 = Conn::open(s.acs);
+    assert_eq!(post(&mut c2, &[], &huge).status, 413);
+    let mut c3 = Conn::open(s.acs);
+    assert_eq!(c3.request("GET", "/", &[], b"", false).unwrap().status, 405);
+    let deep = format!("<Envelope><Body>{}</Body></Envelope>", "<a>".repeat(5000));
+    let mut c4 = Conn::open(s.acs);
+    assert_eq!(post(&mut c4, &[], deep.as_bytes()).status, 400);
+
+    // Vendors' Informs, each answered in its own namespace with its ID echoed.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/acs/tests/fixtures");
+    for (file, ns, id) in [
+        ("huawei_hg8245_inform.xml", "cwmp-1-0", "1"),
+        ("zte_f660_inform_latin1.xml", "cwmp-1-1", "ZTE0000a1"),
+        ("tplink_archer_inform.xml", "cwmp-1-2", "tp-1234"),
+        ("mikrotik_hap_inform.xml", "cwmp-1-2", "mt-55"),
+        ("nokia_g240_inform_cwmp14.xml", "cwmp-1-4", "ALCL-0001"),
+    ] {
+        let body = std::fs::read(format!("{dir}/{file}")).unwrap();
+        let mut c = Conn::open(s.acs);
+        let a = post(&mut c, &[], &body);
+        assert_eq!(a.status, 200, "{file}: {}", a.text());
+        let t = a.text();
+        assert!(
+            t.contains(ns) && t.contains(&format!(">{id}</cwmp:ID>")),
+            "{file}: {t}"
+        );
+        assert_eq!(post(&mut c, &[], b"").status, 204, "{file}");
+    }
+    let list = cli(&db.url, &["devices", "list"]);
+    for id in [
+        "00E0FC-HG8245H-48575443A1B2C3D4",
+        "D0608C-F660-ZTEGC8A1B2C3",
+        "50C7BF-Archer%20C6-2219A1B2C3D4E",
+        "E48D8C-hAP%20ac2-HCQ08A1B2C3",
+        "0C54B9-G%2D240W%2DF-ALCLB1C2D3E4",
+    ] {
+        assert!(list.contains(id), "{id} in {list}");
+    }
+    let zte = device_json(&db, "D0608C-F660-ZTEGC8A1B2C3").1;
+    assert!(zte.contains("Terminal d\u{e9}tude GPON"), "{zte}");
+
+    // Chunked bodies.
+    let mut cpe = Cpe::new(s.acs, "chunky", "Device.");
+    cpe.chunked = true;
+    assert_eq!(cpe.session(&[]), 200);
+
+    // The cookie carries the session to a new connection, among other cookies.
+    let sim = Cpe::new(s.acs, "cookie1", "Device.");
+    let mut a = Conn::open(s.acs);
+    let r = post(
+        &mut a,
+        &[],
+        &sim.inform_body(&[("2 PERIODIC".into(), String::new())]),
+    );
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    // The device is in a session: a second Inform from it on another connection waits.
+    let mut other = Conn::open(s.acs);
+    let busy = post(
+        &mut other,
+        &[],
+        &sim.inform_body(&[("2 PERIODIC".into(), String::new())]),
+    );
+    assert_eq!(busy.status, 503);
+    assert!(busy.header("retry-after").is_some());
+    let mut b = Conn::open(s.acs);
+    let end = post(&mut b, &[format!("Cookie: theme=dark, {cookie}")], b"");
+    assert_eq!(end.status, 204);
+
+    // Still serving.
+    let mut again = Cpe::new(s.acs, "after1", "Device.");
+    assert_eq!(again.session(&[]), 200);
+    assert!(s.metric("edge_acs_bad_requests_total{reason=\"xml\"}") >= 5.0);
+}
