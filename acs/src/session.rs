@@ -76,6 +76,7 @@ pub enum Reply {
 pub struct Session {
     pub version: CwmpVersion,
     pub inform: Box<Inform>,
+    root: &'static str,
     jobs: VecDeque<Job>,
     in_flight: Option<Job>,
     sent: u32,
@@ -118,6 +119,7 @@ impl Session {
         .write(&AcsMessage::InformResponse);
         let s = Session {
             version,
+            root: root_of(&inform),
             inform,
             jobs: VecDeque::new(),
             in_flight: None,
@@ -149,7 +151,15 @@ impl Session {
 
     /// The data model root the device reported (`Device.` or `InternetGatewayDevice.`).
     pub fn root(&self) -> &'static str {
-        root_of(&self.inform)
+        self.root
+    }
+
+    /// Drops the Inform's parameters but those named (once they are persisted, an open
+    /// session needs little of them: ten thousand open sessions are held in memory).
+    pub fn keep_parameters(&mut self, suffixes: &[&str]) {
+        let p = &mut self.inform.parameters;
+        p.retain(|v| suffixes.iter().any(|s| v.name.ends_with(s)));
+        p.shrink_to_fit();
     }
 
     /// The CPE's next POST: `None` for an empty body.

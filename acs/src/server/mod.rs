@@ -73,7 +73,15 @@ pub async fn start(
     store: Store,
     cancel: CancellationToken,
 ) -> std::io::Result<RunningAcs> {
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    // A deep backlog: after an outage, thousands of CPEs reconnect at once.
+    let socket = if cfg.listen.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(cfg.listen)?;
+    let listener = socket.listen(4096)?;
     let local_addr = listener.local_addr()?;
     let (registry, writer) = Registry::spawn(store, cfg.writer.clone(), cancel.clone());
     registry.refresh().await;

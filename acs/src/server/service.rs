@@ -26,6 +26,7 @@ use crate::task::{command_key, TaskSpec};
 pub type HttpResponse = Response<Full<Bytes>>;
 
 const COOKIE: &str = "edge-session";
+const SOFTWARE_VERSION: &str = ".DeviceInfo.SoftwareVersion";
 
 /// What the service keeps per TCP connection.
 pub struct Conn {
@@ -198,7 +199,7 @@ async fn open_session(
         );
     };
     let timeout = msg.header.session_timeout;
-    let (session, reply) = match Session::start(msg, acs.cfg.max_rpcs_per_session) {
+    let (mut session, reply) = match Session::start(msg, acs.cfg.max_rpcs_per_session) {
         Ok(s) => s,
         Err(_) => {
             metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "no_session").increment(1);
@@ -216,6 +217,8 @@ async fn open_session(
     let device = device_id(inform);
     let now_us = unix_micros();
     let (seen, parameters) = seen(&session, &device, conn.peer, now_us, acs);
+    // What presets match on; the rest is on its way to the database.
+    session.keep_parameters(&[SOFTWARE_VERSION]);
     let idle = timeout
         .map(|s| std::time::Duration::from_secs(u64::from(s.clamp(5, 300))))
         .unwrap_or(acs.cfg.session_timeout);
@@ -343,7 +346,7 @@ fn seen(
         serial_number: i.device.serial_number.clone(),
         manufacturer: i.device.manufacturer.clone(),
         model: p(".DeviceInfo.ModelName"),
-        software_version: p(".DeviceInfo.SoftwareVersion"),
+        software_version: p(SOFTWARE_VERSION),
         hardware_version: p(".DeviceInfo.HardwareVersion"),
         ip: peer.ip().to_string(),
         data_model: session.root().to_string(),
