@@ -489,15 +489,12 @@ impl Store {
     }
 
     pub async fn device_remove(&self, id: &str) -> Result<(), StoreError> {
-        let n = on_pool!(self, p => sqlx::query("DELETE FROM cwmp_devices WHERE id = $1")
-            .bind(id)
-            .execute(p)
-            .await?
-            .rows_affected());
-        if n == 0 {
-            return Err(StoreError::NotFound("device", id.to_string()));
-        }
-        Ok(())
+        self.delete_one(
+            "DELETE FROM cwmp_devices WHERE id = $1",
+            "device",
+            Key::Text(id),
+        )
+        .await
     }
 
     /// A device's parameters under `prefix` (all when empty), in name order after `after`.
@@ -611,15 +608,8 @@ impl Store {
     }
 
     pub async fn task_remove(&self, id: i64) -> Result<(), StoreError> {
-        let n = on_pool!(self, p => sqlx::query("DELETE FROM cwmp_tasks WHERE id = $1")
-            .bind(id)
-            .execute(p)
-            .await?
-            .rows_affected());
-        if n == 0 {
-            return Err(StoreError::NotFound("task", id.to_string()));
-        }
-        Ok(())
+        self.delete_one("DELETE FROM cwmp_tasks WHERE id = $1", "task", Key::Id(id))
+            .await
     }
 
     pub async fn preset_put(&self, name: &str, spec: &str, now_us: i64) -> Result<(), StoreError> {
@@ -647,15 +637,12 @@ impl Store {
     }
 
     pub async fn preset_remove(&self, name: &str) -> Result<(), StoreError> {
-        let n = on_pool!(self, p => sqlx::query("DELETE FROM cwmp_presets WHERE name = $1")
-            .bind(name)
-            .execute(p)
-            .await?
-            .rows_affected());
-        if n == 0 {
-            return Err(StoreError::NotFound("preset", name.to_string()));
-        }
-        Ok(())
+        self.delete_one(
+            "DELETE FROM cwmp_presets WHERE name = $1",
+            "preset",
+            Key::Text(name),
+        )
+        .await
     }
 
     pub async fn file_add(
@@ -713,13 +700,44 @@ impl Store {
     }
 
     pub async fn file_remove(&self, name: &str) -> Result<(), StoreError> {
-        let n = on_pool!(self, p => sqlx::query("DELETE FROM cwmp_files WHERE name = $1")
-            .bind(name)
-            .execute(p)
-            .await?
-            .rows_affected());
+        self.delete_one(
+            "DELETE FROM cwmp_files WHERE name = $1",
+            "file",
+            Key::Text(name),
+        )
+        .await
+    }
+}
+
+/// A row's key for `delete_one`.
+#[derive(Clone, Copy)]
+enum Key<'a> {
+    Text(&'a str),
+    Id(i64),
+}
+
+impl Store {
+    /// Deletes the row `sql` names by `key`; NotFound when there was none.
+    async fn delete_one(
+        &self,
+        sql: &str,
+        what: &'static str,
+        key: Key<'_>,
+    ) -> Result<(), StoreError> {
+        let n = match key {
+            Key::Text(k) => {
+                on_pool!(self, p => sqlx::query(sql).bind(k).execute(p).await?.rows_affected())
+            }
+            Key::Id(k) => {
+                on_pool!(self, p => sqlx::query(sql).bind(k).execute(p).await?.rows_affected())
+            }
+        };
         if n == 0 {
-            return Err(StoreError::NotFound("file", name.to_string()));
+            let shown = match key {
+                Key::Text(k) => k.to_string(),
+                Key::Id(k) => k.to_string(),
+            };
+            return Err(StoreError::NotFound(what, shown));
         }
         Ok(())
     }
