@@ -88,6 +88,51 @@ fn lifecycle(backend: Backend) {
         .unwrap();
     let out = cli(&db.url, &["files", "add", fw.to_str().unwrap()]);
     assert!(out.contains("100001 bytes"), "{out}");
+    let mut c = Conn::open(s.acs);
+    let whole = c
+        .request("GET", "/files/fw-2.0.bin", &[], b"", false)
+        .unwrap();
+    assert_eq!((whole.status, whole.body.len()), (200, image.len()));
+    assert_eq!(whole.body, image);
+    let head = c
+        .request("HEAD", "/files/fw-2.0.bin", &[], b"", false)
+        .unwrap();
+    assert_eq!(
+        (head.status, head.header("content-length")),
+        (200, Some("100001"))
+    );
+    let tail = c
+        .request(
+            "GET",
+            "/files/fw-2.0.bin",
+            &["Range: bytes=-10".into()],
+            b"",
+            false,
+        )
+        .unwrap();
+    assert_eq!(tail.status, 206);
+    assert_eq!(tail.body, image[image.len() - 10..]);
+    assert_eq!(
+        tail.header("content-range"),
+        Some("bytes 99991-100000/100001")
+    );
+    let past = c
+        .request(
+            "GET",
+            "/files/fw-2.0.bin",
+            &["Range: bytes=100001-".into()],
+            b"",
+            false,
+        )
+        .unwrap();
+    assert_eq!(
+        (past.status, past.header("content-range")),
+        (416, Some("bytes */100001"))
+    );
+    let missing = c
+        .request("GET", "/files/nope.bin", &[], b"", false)
+        .unwrap();
+    assert_eq!(missing.status, 404);
 
     let set = queue(
         &db,

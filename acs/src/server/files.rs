@@ -48,24 +48,27 @@ pub fn range(header: Option<&str>, len: u64) -> Result<Option<(u64, u64)>, ()> {
 pub async fn serve(acs: &Acs, req: Request<Body>) -> HttpResponse {
     let raw = req.uri().path().trim_start_matches("/files/");
     let name = unpercent(raw);
-    let content = match acs.registry.store.file_content(&name).await {
-        Ok(c) => c,
-        Err(StoreError::NotFound(..)) => return plain(StatusCode::NOT_FOUND, "no such file"),
-        Err(e) => {
+    let store = &acs.registry.store;
+    let unavailable = |e: StoreError| match e {
+        StoreError::NotFound(..) => plain(StatusCode::NOT_FOUND, "no such file"),
+        e => {
             tracing::warn!(error = %e, "cannot read file");
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "file store unavailable");
+            plain(StatusCode::SERVICE_UNAVAILABLE, "file store unavailable")
         }
     };
-    let len = content.len() as u64;
+    let len = match store.file_meta(&name).await {
+        Ok(f) => f.size as u64,
+        Err(e) => return unavailable(e),
+    };
     let header = req
         .headers()
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok());
-    let (status, body, content_range) = match range(header, len) {
-        Ok(None) => (StatusCode::OK, Bytes::from(content), None),
+    let (status, (start, end), content_range) = match range(header, len) {
+        Ok(None) => (StatusCode::OK, (0, len.saturating_sub(1)), None),
         Ok(Some((s, e))) => (
             StatusCode::PARTIAL_CONTENT,
-            Bytes::from(content).slice(s as usize..=e as usize),
+            (s, e),
             Some(format!("bytes {s}-{e}/{len}")),
         ),
         Err(()) => {
@@ -76,11 +79,15 @@ pub async fn serve(acs: &Acs, req: Request<Body>) -> HttpResponse {
             return r;
         }
     };
-    let size = body.len();
-    let body = if req.method() == Method::HEAD {
+    let size = if len == 0 { 0 } else { end - start + 1 };
+    // Only the bytes asked for are read; a HEAD reads none.
+    let body = if req.method() == Method::HEAD || size == 0 {
         Bytes::new()
     } else {
-        body
+        match store.file_range(&name, start, size).await {
+            Ok(b) => Bytes::from(b),
+            Err(e) => return unavailable(e),
+        }
     };
     let mut r = Response::new(Full::new(body));
     *r.status_mut() = status;

@@ -688,11 +688,21 @@ impl Store {
         row.ok_or_else(|| StoreError::NotFound("file", name.to_string()))
     }
 
-    pub async fn file_content(&self, name: &str) -> Result<Vec<u8>, StoreError> {
+    /// `len` bytes of a file from byte `start` (the database reads only those).
+    pub async fn file_range(
+        &self,
+        name: &str,
+        start: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, StoreError> {
+        // substr is 1-based on both backends; files are at most 256 MiB, so INTEGER holds it.
         let row: Option<(Vec<u8>,)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT content FROM cwmp_files WHERE name = $1",
+            "SELECT substr(content, CAST($2 AS INTEGER), CAST($3 AS INTEGER))
+             FROM cwmp_files WHERE name = $1",
         )
         .bind(name)
+        .bind(start as i64 + 1)
+        .bind(len as i64)
         .fetch_optional(p)
         .await?);
         row.map(|r| r.0)
