@@ -115,7 +115,7 @@ pub fn desired(presets: &[Preset], device: &DeviceFacts<'_>, root: &str) -> Opti
     }
     Some(Desired {
         values,
-        fingerprint: h.0,
+        fingerprint: h.finish(),
     })
 }
 
@@ -128,8 +128,9 @@ pub fn same_value(desired: &SetValue, reported: &str) -> bool {
     desired.value == reported.trim()
 }
 
-/// FNV-1a: a fingerprint stored in the database must hash the same in every process.
-struct Fnv(u64);
+/// FNV-1a: a fingerprint stored in the database must hash the same in every process (the
+/// service hashes Informs' parameters with it too).
+pub(crate) struct Fnv(u64);
 
 impl Default for Fnv {
     fn default() -> Self {
@@ -138,7 +139,11 @@ impl Default for Fnv {
 }
 
 impl Fnv {
-    fn write(&mut self, bytes: &[u8]) {
+    pub(crate) fn finish(&self) -> u64 {
+        self.0
+    }
+
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
             self.0 ^= u64::from(b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);

@@ -57,7 +57,6 @@ pub struct Acs {
 
 pub struct RunningAcs {
     pub local_addr: SocketAddr,
-    pub registry: Arc<Registry>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -106,11 +105,7 @@ pub async fn start(
         drop(acs);
         let _ = writer.await;
     });
-    Ok(RunningAcs {
-        local_addr,
-        registry,
-        task,
-    })
+    Ok(RunningAcs { local_addr, task })
 }
 
 async fn accept_loop(listener: tokio::net::TcpListener, acs: Arc<Acs>, cancel: CancellationToken) {

@@ -131,8 +131,9 @@ impl Registry {
         }
         match self.store.tasks_pending_devices().await {
             Ok(ids) => {
-                self.pending.retain(|id| ids.contains(id));
-                for id in ids {
+                let now: std::collections::HashSet<String> = ids.into_iter().collect();
+                self.pending.retain(|id| now.contains(id));
+                for id in now {
                     self.pending.insert(id);
                 }
             }
@@ -180,15 +181,6 @@ impl Registry {
         self.pending.contains(device)
     }
 
-    /// A task was queued in this process: its device is looked at in its next session.
-    pub fn mark_pending(&self, device: &str) {
-        self.pending.insert(device.to_string());
-    }
-
-    pub fn clear_pending(&self, device: &str) {
-        self.pending.remove(device);
-    }
-
     /// The cached state, if any (no database access).
     pub fn cached(&self, device: &str) -> Option<Cached> {
         self.devices.get(device).map(|c| c.clone())
@@ -199,6 +191,27 @@ impl Registry {
         if let Some(mut c) = self.devices.get_mut(device) {
             c.loaded_at = None;
         }
+    }
+
+    /// Records an Inform: the hash of its parameters, and a bootstrap's forgotten presets.
+    /// Returns whether the device was new to this process and whether its Inform parameters
+    /// changed (one map access per Inform).
+    pub fn note_inform(&self, device: &str, hash: u64, bootstrap: bool) -> (bool, bool) {
+        let update = |c: &mut Cached| {
+            let changed = c.inform_hash != hash;
+            c.inform_hash = hash;
+            if bootstrap {
+                c.fingerprint = None;
+            }
+            changed
+        };
+        if let Some(mut c) = self.devices.get_mut(device) {
+            return (false, update(&mut c));
+        }
+        let mut c = Cached::default();
+        update(&mut c);
+        self.devices.insert(device.to_string(), c);
+        (true, true)
     }
 
     pub fn remember(&self, device: &str, update: impl FnOnce(&mut Cached)) {
@@ -294,13 +307,6 @@ fn to_batch(writes: Vec<Write>, cfg: &WriterConfig) -> AcsBatch {
         now_us: edge_shared::leases::unix_micros(),
         ..AcsBatch::default()
     };
-    let failed = |id: i64, code: Option<i32>, string: String| TaskUpdate::Failed {
-        id,
-        code,
-        string,
-        base_backoff_us: cfg.task_retry.as_micros() as i64,
-        max_attempts: cfg.task_max_attempts,
-    };
     for w in writes {
         match w {
             Write::Seen { device, parameters } => {
@@ -313,65 +319,72 @@ fn to_batch(writes: Vec<Write>, cfg: &WriterConfig) -> AcsBatch {
                 at_us,
             } => {
                 for e in effects {
-                    match e {
-                        Effect::Parameters(values) => {
-                            b.parameters
-                                .extend(values.into_iter().map(|v| ParameterRow {
-                                    device_id: device.clone(),
-                                    name: v.name,
-                                    value: v.value,
-                                    kind: v.kind,
-                                    at_us,
-                                }))
-                        }
-                        Effect::Task { id, outcome } => {
-                            let label = match &outcome {
-                                TaskOutcome::Done(_) => "done",
-                                TaskOutcome::Fault(_) => "fault",
-                                TaskOutcome::Waiting => "waiting",
-                                TaskOutcome::Unanswered => "unanswered",
-                            };
-                            metrics::counter!(m::ACS_TASKS_TOTAL, "outcome" => label).increment(1);
-                            b.tasks.push(match outcome {
-                                TaskOutcome::Done(v) => TaskUpdate::Done {
-                                    id,
-                                    result: v.to_string(),
-                                },
-                                TaskOutcome::Waiting => TaskUpdate::Waiting { id },
-                                TaskOutcome::Fault(f) => {
-                                    failed(id, Some(f.code as i32), fault_text(&f))
-                                }
-                                TaskOutcome::Unanswered => {
-                                    failed(id, None, "the session ended without an answer".into())
-                                }
-                            });
-                        }
-                        Effect::TransferComplete { command_key, fault } => {
-                            if let Some(id) = task_of_command_key(&command_key) {
-                                b.tasks.push(if fault.code == 0 {
-                                    TaskUpdate::Done {
-                                        id,
-                                        result: serde_json::json!({"transfer": "complete"})
-                                            .to_string(),
-                                    }
-                                } else {
-                                    failed(id, Some(fault.code as i32), fault_text(&fault))
-                                });
-                            }
-                        }
-                        Effect::PresetsConverged(fp) => {
-                            b.fingerprints.push((device.clone(), fp as i64))
-                        }
-                        Effect::PresetFault(f) => {
-                            metrics::counter!(m::ACS_PRESET_FAULTS_TOTAL).increment(1);
-                            tracing::info!(device = %device, code = f.code, "preset fault");
-                        }
-                    }
+                    add_effect(&mut b, &device, e, at_us, cfg);
                 }
             }
         }
     }
     b
+}
+
+/// One session effect as the rows it changes.
+fn add_effect(b: &mut AcsBatch, device: &str, e: Effect, at_us: i64, cfg: &WriterConfig) {
+    let failed = |id: i64, code: Option<i32>, string: String| TaskUpdate::Failed {
+        id,
+        code,
+        string,
+        base_backoff_us: cfg.task_retry.as_micros() as i64,
+        max_attempts: cfg.task_max_attempts,
+    };
+    match e {
+        Effect::Parameters(values) => {
+            b.parameters
+                .extend(values.into_iter().map(|v| ParameterRow {
+                    device_id: device.to_string(),
+                    name: v.name,
+                    value: v.value,
+                    kind: v.kind,
+                    at_us,
+                }))
+        }
+        Effect::Task { id, outcome } => {
+            let (label, update) = match outcome {
+                TaskOutcome::Done(v) => (
+                    "done",
+                    TaskUpdate::Done {
+                        id,
+                        result: v.to_string(),
+                    },
+                ),
+                TaskOutcome::Waiting => ("waiting", TaskUpdate::Waiting { id }),
+                TaskOutcome::Fault(f) => ("fault", failed(id, Some(f.code as i32), fault_text(&f))),
+                TaskOutcome::Unanswered => (
+                    "unanswered",
+                    failed(id, None, "the session ended without an answer".into()),
+                ),
+            };
+            metrics::counter!(m::ACS_TASKS_TOTAL, "outcome" => label).increment(1);
+            b.tasks.push(update);
+        }
+        // An autonomous transfer (no task's command key) is only acknowledged.
+        Effect::TransferComplete { command_key, fault } => {
+            if let Some(id) = task_of_command_key(&command_key) {
+                b.tasks.push(if fault.code == 0 {
+                    TaskUpdate::Done {
+                        id,
+                        result: serde_json::json!({"transfer": "complete"}).to_string(),
+                    }
+                } else {
+                    failed(id, Some(fault.code as i32), fault_text(&fault))
+                });
+            }
+        }
+        Effect::PresetsConverged(fp) => b.fingerprints.push((device.to_string(), fp as i64)),
+        Effect::PresetFault(f) => {
+            metrics::counter!(m::ACS_PRESET_FAULTS_TOTAL).increment(1);
+            tracing::info!(device = %device, code = f.code, "preset fault");
+        }
+    }
 }
 
 fn fault_text(f: &crate::codec::FaultStruct) -> String {

@@ -19,7 +19,7 @@ use super::live::{Busy, Live};
 use super::registry::Write;
 use super::Acs;
 use crate::codec::{parse, CpeMessage, Inform};
-use crate::preset::{desired, DeviceFacts};
+use crate::preset::{desired, DeviceFacts, Fnv};
 use crate::session::{device_id, Effect, Job, Origin, Reply, Session};
 use crate::task::{command_key, TaskSpec};
 
@@ -356,24 +356,20 @@ fn seen(
         connection_request_url: p(".ManagementServer.ConnectionRequestURL"),
         bootstrap: i.has_event("0 BOOTSTRAP"),
     };
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = Fnv::default();
     for v in &i.parameters {
-        for b in v.name.bytes().chain([0]).chain(v.value.bytes()).chain([1]) {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        h.write(v.name.as_bytes());
+        h.write(&[0]);
+        h.write(v.value.as_bytes());
+        h.write(&[1]);
     }
-    let known = acs.registry.cached(id);
-    if known.is_none() {
-        metrics::counter!(m::ACS_INFORMS_TOTAL, "device" => "new").increment(1);
-    } else {
-        metrics::counter!(m::ACS_INFORMS_TOTAL, "device" => "known").increment(1);
-    }
-    let changed = known.is_none_or(|c| c.inform_hash != h);
-    let mut rows = Vec::new();
-    if changed {
-        acs.registry.remember(id, |c| c.inform_hash = h);
-        rows = i
-            .parameters
+    let (new, changed) = acs
+        .registry
+        .note_inform(id, h.finish(), i.has_event("0 BOOTSTRAP"));
+    let kind = if new { "new" } else { "known" };
+    metrics::counter!(m::ACS_INFORMS_TOTAL, "device" => kind).increment(1);
+    let rows = if changed {
+        i.parameters
             .iter()
             .map(|v| ParameterRow {
                 device_id: id.to_string(),
@@ -382,11 +378,10 @@ fn seen(
                 kind: v.kind.clone(),
                 at_us: now_us,
             })
-            .collect();
-    }
-    if i.has_event("0 BOOTSTRAP") {
-        acs.registry.remember(id, |c| c.fingerprint = None);
-    }
+            .collect()
+    } else {
+        Vec::new()
+    };
     (device, rows)
 }
 
