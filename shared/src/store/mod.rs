@@ -5,6 +5,7 @@
 //! per backend so each gets its own statically typed sqlx code.
 
 mod acs;
+mod acs_batch;
 mod api;
 mod ipam;
 mod rows;
@@ -23,9 +24,9 @@ use thiserror::Error;
 use crate::types::{Nas, Plan, PoolId};
 
 pub use acs::{
-    AcsBatch, ConnectionRequestTarget, DeviceQuery, DeviceRow, DeviceSeen, DeviceState, FileRow,
-    ParameterRow, ParameterView, TaskRow, TaskUpdate,
+    ConnectionRequestTarget, DeviceQuery, DeviceRow, DeviceState, FileRow, ParameterView, TaskRow,
 };
+pub use acs_batch::{AcsBatch, DeviceSeen, ParameterRow, TaskUpdate};
 pub use api::{ApiToken, AuditEntry};
 pub use ipam::{BlockUse, LeaseRow, NewPool, PoolUse};
 pub use sessions::{BatchOp, BatchOutcome, DayUsage, JournalKey, SessionQuery};
