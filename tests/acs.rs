@@ -560,3 +560,62 @@ fn hostile_and_quirky_input() {
     assert_eq!(again.session(&[]), 200);
     assert!(s.metric("edge_acs_bad_requests_total{reason=\"xml\"}") >= 5.0);
 }
+
+/// A session left idle is closed by the sweep and its unanswered task queued again; an Inform
+/// on a session's own connection starts the session over.
+#[test]
+fn idle_sessions_and_restarts() {
+    let db = TestDb::new(Backend::Sqlite);
+    let mut env = ENV.to_vec();
+    env.push(("EDGE_ACS_SESSION_TIMEOUT_SECONDS", "1"));
+    let s = Server::start_with(&db.url, &env);
+    let mut cpe = Cpe::new(s.acs, "idle1", "Device.");
+    assert_eq!(cpe.session(&[]), 200);
+    let id = cpe.device_id();
+    assert!(registered(&db, &id));
+    let t = queue(
+        &db,
+        &id,
+        &["get-parameter-names", "Device.", "--next-level"],
+    );
+    let inform = cpe.inform_body(&[("2 PERIODIC".into(), String::new())]);
+    // Sessions until the task is handed out; then the CPE falls silent.
+    let mut handed_out = false;
+    for _ in 0..40 {
+        let mut c = Conn::open(s.acs);
+        assert_eq!(
+            c.request("POST", "/", &[], &inform, false).unwrap().status,
+            200
+        );
+        let a = c.request("POST", "/", &[], b"", false).unwrap();
+        if a.status == 200 {
+            assert!(a.text().contains("GetParameterNames"), "{}", a.text());
+            handed_out = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(handed_out);
+    assert!(eventually(Duration::from_secs(10), || {
+        s.metric("edge_acs_sessions_total{result=\"timeout\"}") >= 1.0
+    }));
+    assert!(eventually(Duration::from_secs(10), || task(&db, t)
+        ["attempts"]
+        == 1));
+    let after = task(&db, t);
+    assert_eq!(after["status"], "queued", "{after}");
+    assert!(after["fault_string"]
+        .as_str()
+        .unwrap()
+        .contains("without an answer"));
+
+    // An Inform inside a session, on its connection, starts it over.
+    let mut c = Conn::open(s.acs);
+    assert_eq!(
+        c.request("POST", "/", &[], &inform, false).unwrap().status,
+        200
+    );
+    let again = c.request("POST", "/", &[], &inform, false).unwrap();
+    assert_eq!(again.status, 200);
+    assert!(again.text().contains("InformResponse"), "{}", again.text());
+}

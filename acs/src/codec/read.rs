@@ -116,8 +116,10 @@ fn is(name: &[u8], expected: &str) -> bool {
 /// The element-name stack and what has been gathered so far.
 struct Walk {
     limits: Limits,
-    /// Local names of the open elements.
-    stack: Vec<Vec<u8>>,
+    /// Local names of the open elements: `names[..depth]`. Closed elements' buffers stay and
+    /// are reused, so a message allocates once per nesting level, not once per element.
+    names: Vec<Vec<u8>>,
+    depth: usize,
     text: String,
     /// `xsi:type` of the innermost open element, when given.
     kind: Option<String>,
@@ -156,7 +158,8 @@ impl Walk {
     fn new(limits: Limits) -> Walk {
         Walk {
             limits,
-            stack: Vec::with_capacity(8),
+            names: Vec::with_capacity(8),
+            depth: 0,
             text: String::new(),
             kind: None,
             bindings: Vec::new(),
@@ -169,7 +172,7 @@ impl Walk {
     }
 
     fn open(&mut self, e: &BytesStart<'_>) -> Result<(), ParseError> {
-        if self.stack.len() >= self.limits.max_depth {
+        if self.depth >= self.limits.max_depth {
             return Err(ParseError::TooDeep(self.limits.max_depth));
         }
         self.kind = None;
@@ -199,14 +202,21 @@ impl Walk {
             }
         }
         let l = local(raw);
-        match self.stack.len() {
+        match self.depth {
             0 if is(l, "Envelope") => self.seen_envelope = true,
-            2 if is(&self.stack[1], "Body") && self.method.is_none() => {
+            2 if is(&self.names[1], "Body") && self.method.is_none() => {
                 self.method = Some(l.to_vec());
             }
             _ => {}
         }
-        self.stack.push(l.to_vec());
+        match self.names.get_mut(self.depth) {
+            Some(n) => {
+                n.clear();
+                n.extend_from_slice(l);
+            }
+            None => self.names.push(l.to_vec()),
+        }
+        self.depth += 1;
         self.text.clear();
         Ok(())
     }
@@ -221,22 +231,22 @@ impl Walk {
 
     fn close(&mut self) -> Result<(), ParseError> {
         let text = std::mem::take(&mut self.text);
-        let depth = self.stack.len();
-        if depth >= 3 && is(&self.stack[1], "Header") {
+        let depth = self.depth;
+        if depth >= 3 && is(&self.names[1], "Header") {
             self.header_field(&text)?;
-        } else if depth >= 4 && is(&self.stack[1], "Body") {
+        } else if depth >= 4 && is(&self.names[1], "Body") {
             self.body_field(text)?;
         }
-        self.stack.pop();
+        self.depth = self.depth.saturating_sub(1);
         self.kind = None;
         Ok(())
     }
 
     fn header_field(&mut self, text: &str) -> Result<(), ParseError> {
-        if self.stack.len() != 3 {
+        if self.depth != 3 {
             return Ok(());
         }
-        let l = &self.stack[2];
+        let l = &self.names[2];
         if is(l, "ID") {
             self.header.id = Some(text.to_string());
         } else if is(l, "HoldRequests") {
@@ -263,7 +273,7 @@ impl Walk {
 
     /// Called at the end of an element below the method (depth ≥ 4: Envelope, Body, Method).
     fn body_field(&mut self, text: String) -> Result<(), ParseError> {
-        let s = &self.stack;
+        let s = &self.names[..self.depth];
         let d = s.len();
         let m = &mut self.msg;
         let lim = &self.limits;
@@ -394,7 +404,7 @@ impl Walk {
         if !self.seen_envelope {
             return Err(ParseError::NoEnvelope);
         }
-        if !self.stack.is_empty() {
+        if self.depth != 0 {
             return Err(ParseError::Xml(
                 "the document ends inside an element".into(),
             ));
