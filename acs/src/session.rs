@@ -87,20 +87,16 @@ pub struct Session {
 }
 
 impl Session {
-    /// Starts a session from the CPE's first message, which must be an Inform. Returns the
-    /// session and the InformResponse, or the message back when it is not an Inform.
-    pub fn start(msg: Incoming, max_rpcs: u32) -> Result<(Session, Vec<u8>), Box<Incoming>> {
+    /// Starts a session from the CPE's first message, which must be an Inform: the session
+    /// and the InformResponse, or `None` when it is not an Inform.
+    pub fn start(msg: Incoming, max_rpcs: u32) -> Option<(Session, Vec<u8>)> {
         let Incoming {
             version,
             header,
             body,
         } = msg;
         let CpeMessage::Inform(inform) = body else {
-            return Err(Box::new(Incoming {
-                version,
-                header,
-                body,
-            }));
+            return None;
         };
         // CWMP 1.4 §3.4.7.1.3: answer in the highest version both sides support.
         let use_version = header
@@ -129,7 +125,7 @@ impl Session {
             ended: false,
             effects: Vec::new(),
         };
-        Ok((s, reply))
+        Some((s, reply))
     }
 
     pub fn push(&mut self, job: Job) {
@@ -163,6 +159,10 @@ impl Session {
     }
 
     /// The CPE's next POST: `None` for an empty body.
+    ///
+    /// `HoldRequests` (§3.4.7.1.4) needs no state here: the ACS sends its requests only in
+    /// answer to an empty POST or to the CPE's answer to a request, never in answer to a CPE
+    /// request, so a CPE holding requests never receives one.
     pub fn handle(&mut self, msg: Option<Incoming>) -> Reply {
         if self.ended {
             return Reply::End;

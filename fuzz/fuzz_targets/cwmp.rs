@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // As the first message of a session...
-    if let Ok((mut s, _)) = Session::start(msg.clone(), 4) {
+    if let Some((mut s, _)) = Session::start(msg.clone(), 4) {
         s.handle(None);
     }
     // ...and as the answer to an RPC in flight.

@@ -200,8 +200,8 @@ async fn open_session(
     };
     let timeout = msg.header.session_timeout;
     let (mut session, reply) = match Session::start(msg, acs.cfg.max_rpcs_per_session) {
-        Ok(s) => s,
-        Err(_) => {
+        Some(s) => s,
+        None => {
             metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "no_session").increment(1);
             return plain(
                 StatusCode::BAD_REQUEST,
