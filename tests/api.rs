@@ -257,9 +257,17 @@ fn validation(backend: Backend) {
         "/api/v1/sessions?username=%27%3B%20DROP%20TABLE%20sessions%3B--",
         "/api/v1/sessions?username=a%00b",
         "/api/v1/leases?address=%00",
+        "/api/v1/devices/%00/parameters?prefix=%25",
+        "/api/v1/devices?tag=%22%25&cursor=%ff",
+        "/api/v1/devices/x/tasks?connection_request=maybe",
+        "/api/v1/tasks/99999999999999999999",
+        "/api/v1/tasks?cursor=LTE",
+        "/api/v1/presets/..%2f..",
+        "/api/v1/files/.hidden?file_type=%00",
+        "/api/v1/files/%2e%2e%2fetc%2fpasswd",
     ];
     for p in paths {
-        for m in ["GET", "POST", "PATCH", "DELETE"] {
+        for m in ["GET", "POST", "PATCH", "PUT", "DELETE"] {
             let a = http(
                 s.http,
                 m,

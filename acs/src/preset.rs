@@ -23,6 +23,7 @@ pub const XSD_TYPES: [&str; 8] = [
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PresetFilter {
     /// Every one of these tags.
@@ -35,8 +36,11 @@ pub struct PresetFilter {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Preset {
+    /// Optional where the name is given elsewhere (the REST API's path).
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub filter: PresetFilter,

@@ -6,6 +6,7 @@ use crate::codec::{ParameterValue, Rpc, SetAttribute};
 
 /// A parameter to set: name, value and its xsd type (`string` when not given).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetValue {
     pub name: String,
@@ -16,6 +17,7 @@ pub struct SetValue {
 
 /// A queued operation on one device, stored as JSON in the task row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TaskSpec {
     GetParameters {
@@ -43,8 +45,10 @@ pub enum TaskSpec {
     DeleteObject {
         path: String,
     },
-    Reboot,
-    FactoryReset,
+    // Variants without fields are empty structs, not unit variants: serde ignores unknown
+    // fields beside the tag of a unit variant, and a task with a typo must be refused.
+    Reboot {},
+    FactoryReset {},
     /// A file stored by the ACS (`files add`), served to the CPE at `acs.public_url/files/NAME`.
     Download {
         file: String,
@@ -56,7 +60,7 @@ pub enum TaskSpec {
     ScheduleInform {
         delay_seconds: u32,
     },
-    GetRpcMethods,
+    GetRpcMethods {},
     /// Read the whole tree (or the subtree under `path`) with one GetParameterValues.
     Refresh {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,12 +82,12 @@ impl TaskSpec {
             TaskSpec::SetAttributes { .. } => "set_attributes",
             TaskSpec::AddObject { .. } => "add_object",
             TaskSpec::DeleteObject { .. } => "delete_object",
-            TaskSpec::Reboot => "reboot",
-            TaskSpec::FactoryReset => "factory_reset",
+            TaskSpec::Reboot {} => "reboot",
+            TaskSpec::FactoryReset {} => "factory_reset",
             TaskSpec::Download { .. } => "download",
             TaskSpec::Upload { .. } => "upload",
             TaskSpec::ScheduleInform { .. } => "schedule_inform",
-            TaskSpec::GetRpcMethods => "get_rpc_methods",
+            TaskSpec::GetRpcMethods {} => "get_rpc_methods",
             TaskSpec::Refresh { .. } => "refresh",
         }
     }
@@ -179,10 +183,10 @@ impl TaskSpec {
                 path: path.clone(),
                 parameter_key: key.to_string(),
             },
-            TaskSpec::Reboot => Rpc::Reboot {
+            TaskSpec::Reboot {} => Rpc::Reboot {
                 command_key: key.to_string(),
             },
-            TaskSpec::FactoryReset => Rpc::FactoryReset,
+            TaskSpec::FactoryReset {} => Rpc::FactoryReset,
             TaskSpec::Download { .. } => {
                 let (url, size, file_type) = file?;
                 Rpc::Download {
@@ -208,7 +212,7 @@ impl TaskSpec {
                 delay_seconds: *delay_seconds,
                 command_key: key.to_string(),
             },
-            TaskSpec::GetRpcMethods => Rpc::GetRpcMethods,
+            TaskSpec::GetRpcMethods {} => Rpc::GetRpcMethods,
             TaskSpec::Refresh { path } => {
                 Rpc::GetParameterValues(vec![path.clone().unwrap_or_else(|| root.to_string())])
             }

@@ -5,6 +5,7 @@
 //! It never slows the data plane: its own database connections, a cap on requests in
 //! flight (429 past it), a deadline per request, and no lock the RADIUS path takes.
 
+mod acs;
 mod admin;
 mod auth;
 mod catalog;
@@ -31,7 +32,7 @@ use tokio::sync::Semaphore;
 pub use auth::{AuthFailure, Verifier};
 use envelope::{ApiError, REQUEST_ID};
 
-use crate::config::Api as ApiConfig;
+use crate::config::{Acs as AcsConfig, Api as ApiConfig};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -39,15 +40,26 @@ pub struct ApiState {
     pub store: Store,
     pub dict: Arc<Dictionary>,
     pub cfg: Arc<ApiConfig>,
+    /// For connection requests (their credentials and timeout) and files' public URLs.
+    pub acs: Arc<AcsConfig>,
     verifier: Arc<Verifier>,
     permits: Arc<Semaphore>,
+    /// One file upload at a time: each holds its whole body in memory.
+    uploads: Arc<Semaphore>,
 }
 
 impl ApiState {
-    pub fn new(store: Store, dict: Arc<Dictionary>, cfg: ApiConfig) -> anyhow::Result<ApiState> {
+    pub fn new(
+        store: Store,
+        dict: Arc<Dictionary>,
+        cfg: ApiConfig,
+        acs: AcsConfig,
+    ) -> anyhow::Result<ApiState> {
         Ok(ApiState {
             verifier: Arc::new(Verifier::from_config(&cfg)?),
             permits: Arc::new(Semaphore::new(cfg.max_concurrent)),
+            uploads: Arc::new(Semaphore::new(1)),
+            acs: Arc::new(acs),
             store,
             dict,
             cfg: Arc::new(cfg),

@@ -6,21 +6,23 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{admin, catalog, ipam, sessions, ApiState};
+use super::{acs, admin, catalog, ipam, sessions, ApiState};
+use crate::ops::acs::MAX_FILE_BYTES;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "dotmac-edge API",
         description = "Sessions, subscribers, plans, NAS, address pools and leases of one ISP \
-            tenant; Disconnect and CoA to the NAS. Answers are `{data, meta, links}`; \
+            tenant; Disconnect and CoA to the NAS; the ACS's CPE devices, tasks, presets and \
+            files. Answers are `{data, meta, links}`; \
             refusals `{error: {code, message, details, request_id}}`. Authenticate with \
             `Authorization: Bearer <token or JWT>`; reads need the read scope, everything \
             else write."
     ),
     modifiers(&Bearer),
     tags((name = "sessions"), (name = "subscribers"), (name = "plans"), (name = "nas"),
-        (name = "ipam"), (name = "admin"))
+        (name = "ipam"), (name = "acs"), (name = "admin"))
 )]
 struct ApiDoc;
 
@@ -64,6 +66,31 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(ipam::reserve, ipam::unreserve))
         .routes(routes!(ipam::list_leases))
         .routes(routes!(ipam::release_lease))
+        .routes(routes!(acs::list_devices))
+        .routes(routes!(
+            acs::get_device,
+            acs::patch_device,
+            acs::delete_device
+        ))
+        .routes(routes!(acs::device_parameters))
+        .routes(routes!(acs::create_task))
+        .routes(routes!(acs::connection_request))
+        .routes(routes!(acs::list_tasks))
+        .routes(routes!(acs::get_task, acs::delete_task))
+        .routes(routes!(acs::list_presets))
+        .routes(routes!(
+            acs::get_preset,
+            acs::put_preset,
+            acs::delete_preset
+        ))
+        .routes(routes!(acs::list_files))
+        .merge(
+            // Uploads take file-sized bodies; the limit set here, nearer the handler, wins
+            // over the API's.
+            OpenApiRouter::new()
+                .routes(routes!(acs::get_file, acs::put_file, acs::delete_file))
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_FILE_BYTES)),
+        )
         .routes(routes!(admin::list_tokens, admin::create_token))
         .routes(routes!(admin::delete_token))
         .routes(routes!(admin::list_audit))

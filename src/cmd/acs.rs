@@ -226,12 +226,12 @@ fn spec_of(what: TaskWhat) -> anyhow::Result<TaskSpec> {
         }
         TaskWhat::AddObject { path } => TaskSpec::AddObject { path },
         TaskWhat::DeleteObject { path } => TaskSpec::DeleteObject { path },
-        TaskWhat::Reboot => TaskSpec::Reboot,
-        TaskWhat::FactoryReset => TaskSpec::FactoryReset,
+        TaskWhat::Reboot => TaskSpec::Reboot {},
+        TaskWhat::FactoryReset => TaskSpec::FactoryReset {},
         TaskWhat::Download { file } => TaskSpec::Download { file },
         TaskWhat::Upload { file_type, url } => TaskSpec::Upload { file_type, url },
         TaskWhat::ScheduleInform { delay_seconds } => TaskSpec::ScheduleInform { delay_seconds },
-        TaskWhat::GetRpcMethods => TaskSpec::GetRpcMethods,
+        TaskWhat::GetRpcMethods => TaskSpec::GetRpcMethods {},
         TaskWhat::Refresh { path } => TaskSpec::Refresh { path },
     })
 }

@@ -111,6 +111,7 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
             api_store,
             Arc::clone(&dict),
             cfg.api.clone(),
+            cfg.acs.clone(),
         )?)
     } else {
         None

@@ -17,7 +17,7 @@ use crate::config::Acs as AcsConfig;
 pub const MAX_FILE_BYTES: usize = 256 << 20;
 
 /// The result of a connection request, as shown to the user.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Kick {
     /// `sent` (the CPE answered 2xx) or `failed`.
     pub result: &'static str,
