@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need when it is missing
-# (freeradius-utils for radclient, PostgreSQL server binaries, sqlite3, cargo-fuzz), then runs unit,
+# (freeradius-utils for radclient, PostgreSQL server binaries, sqlite3, curl, cargo-fuzz), then runs unit,
 # black-box and fuzz smoke tests. The black-box tests start their own throwaway PostgreSQL
 # cluster (as the postgres user) unless EDGE_TEST_POSTGRES_URL is set.
 set -euo pipefail
@@ -10,6 +10,7 @@ need_apt=()
 command -v radclient >/dev/null || need_apt+=(freeradius-utils)
 command -v psql >/dev/null || need_apt+=(postgresql-client)
 command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
+command -v curl >/dev/null || need_apt+=(curl)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"

@@ -250,6 +250,10 @@ pub struct Acs {
     pub task_max_attempts: u32,
     /// Presets, devices with queued tasks and credentials are reloaded this often.
     pub refresh_seconds: u64,
+    /// PEM certificate chain and private key: the ACS speaks HTTPS, and CPEs may use Basic
+    /// as well as Digest. Empty: plain HTTP.
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -340,6 +344,8 @@ impl Default for Acs {
             task_retry_seconds: 60,
             task_max_attempts: 3,
             refresh_seconds: 2,
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
         }
     }
 }
@@ -353,15 +359,33 @@ impl Acs {
                 std::net::IpAddr::V6(ip) => format!("[{ip}]"),
                 ip => ip.to_string(),
             };
-            format!("http://{host}:{}", self.listen.port())
+            let scheme = if self.tls_cert_file.is_empty() {
+                "http"
+            } else {
+                "https"
+            };
+            format!("{scheme}://{host}:{}", self.listen.port())
         } else {
             self.public_url.trim_end_matches('/').to_string()
         }
     }
 
-    pub fn server_config(&self) -> edge_acs::server::AcsConfig {
+    /// The server's configuration, with the TLS certificate loaded when one is configured.
+    pub fn server_config(&self) -> anyhow::Result<edge_acs::server::AcsConfig> {
         use std::time::Duration;
-        edge_acs::server::AcsConfig {
+        let tls = if self.tls_cert_file.is_empty() {
+            None
+        } else {
+            Some(
+                edge_acs::server::tls::server_config(
+                    std::path::Path::new(&self.tls_cert_file),
+                    std::path::Path::new(&self.tls_key_file),
+                )
+                .map_err(|e| anyhow::anyhow!("acs TLS: {e}"))?,
+            )
+        };
+        Ok(edge_acs::server::AcsConfig {
+            tls,
             listen: self.listen,
             public_url: self.public_url(),
             max_body_bytes: self.max_body_bytes,
@@ -382,7 +406,7 @@ impl Acs {
                 task_max_attempts: self.task_max_attempts as i32,
                 refresh_every: Duration::from_secs(self.refresh_seconds),
             },
-        }
+        })
     }
 }
 
@@ -506,6 +530,9 @@ impl Config {
             || acs.public_url.starts_with("https://");
         if !url_ok {
             bail!("acs.public_url must start with http:// or https://");
+        }
+        if acs.tls_cert_file.is_empty() != acs.tls_key_file.is_empty() {
+            bail!("acs.tls_cert_file and acs.tls_key_file are set together (or neither)");
         }
         let api = &self.api;
         if api.max_body_bytes < 1024

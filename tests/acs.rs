@@ -392,7 +392,12 @@ fn digest_and_connection_requests() {
     cpe.credentials = Some(("acs-user".into(), "wrong".into()));
     assert_eq!(cpe.session(&[]), 401, "a wrong password");
     assert!(s.metric("edge_acs_auth_failures_total{reason=\"invalid\"}") >= 1.0);
+    // Basic over plain HTTP would show the password on the wire: refused, counted.
     cpe.credentials = Some(("acs-user".into(), "acs-pass".into()));
+    cpe.basic = true;
+    assert_eq!(cpe.session(&[]), 401, "Basic without TLS");
+    assert!(s.metric("edge_acs_auth_failures_total{reason=\"basic_without_tls\"}") >= 1.0);
+    cpe.basic = false;
     let cr = CrListener::start("cr-user", "cr-pass");
     cpe.set_connection_request_url(&cr.url);
     assert_eq!(cpe.session(&[]), 200);
@@ -618,4 +623,121 @@ fn idle_sessions_and_restarts() {
     let again = c.request("POST", "/", &[], &inform, false).unwrap();
     assert_eq!(again.status, 200);
     assert!(again.text().contains("InformResponse"), "{}", again.text());
+}
+
+/// HTTPS on the ACS port: the simulator (rustls) and curl (OpenSSL or GnuTLS, an independent
+/// TLS stack) register, authenticate with Digest or Basic, and download over TLS; plain HTTP
+/// on a TLS port gets no answer.
+#[test]
+fn tls_and_basic() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("acs.pem"), dir.path().join("acs.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.key_pair.serialize_pem()).unwrap();
+    let db = TestDb::new(Backend::Sqlite);
+    let mut env = ENV.to_vec();
+    let (cert_s, key_s) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    env.extend([
+        ("EDGE_ACS_TLS_CERT_FILE", cert_s),
+        ("EDGE_ACS_TLS_KEY_FILE", key_s),
+        ("EDGE_ACS_CPE_USERNAME", "acs-user"),
+        ("EDGE_ACS_CPE_PASSWORD", "acs-pass"),
+    ]);
+    let s = Server::start_with(&db.url, &env);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(made.cert.der().clone()).unwrap();
+    let client = std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+
+    // Plain HTTP on the TLS port: the handshake fails, nothing is served.
+    let plain = Conn::open(s.acs).request("POST", "/", &[], b"<x/>", false);
+    assert!(plain.is_none_or(|a| a.status == 0), "no HTTP answer");
+    assert!(eventually(Duration::from_secs(5), || {
+        s.metric("edge_acs_tls_handshake_failures_total") >= 1.0
+    }));
+
+    // Digest over TLS; then Basic, which is offered beside Digest over TLS only.
+    let mut cpe = Cpe::new(s.acs, "tls1", "Device.");
+    cpe.tls = Some(client.clone());
+    cpe.credentials = Some(("acs-user".into(), "acs-pass".into()));
+    assert_eq!(cpe.session(&[]), 200);
+    let id = cpe.device_id();
+    assert!(registered(&db, &id));
+    let mut c = Conn::open_with(s.acs, Some(&client));
+    let refused = c.request("POST", "/", &[], b"", false).unwrap();
+    assert_eq!(refused.status, 401);
+    let offered: Vec<&str> = refused
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("www-authenticate"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert!(offered[0].starts_with("Digest "), "{offered:?}");
+    assert!(
+        offered.iter().any(|v| v.starts_with("Basic ")),
+        "{offered:?}"
+    );
+    let mut basic = Cpe::new(s.acs, "tls2", "Device.");
+    basic.tls = Some(client.clone());
+    basic.basic = true;
+    basic.credentials = Some(("acs-user".into(), "wrong".into()));
+    assert_eq!(basic.session(&[]), 401);
+    basic.credentials = Some(("acs-user".into(), "acs-pass".into()));
+    assert_eq!(basic.session(&[]), 200);
+
+    // A download over HTTPS: the file URL follows the scheme.
+    let image: Vec<u8> = (0..50_000u32).map(|i| (i % 241) as u8).collect();
+    let fw = dir.path().join("fw-tls.bin");
+    std::fs::write(&fw, &image).unwrap();
+    cli(&db.url, &["files", "add", fw.to_str().unwrap()]);
+    queue(&db, &id, &["download", "fw-tls.bin"]);
+    sessions_until(&mut cpe, |c| c.log.iter().any(|m| m == "Download"));
+    assert_eq!(cpe.downloaded, image);
+
+    // curl: another TLS implementation, verifying the certificate, Basic on an Inform.
+    let port = s.acs.port();
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let got = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "--cacert", cert_s, "--resolve", &resolve])
+        .arg(format!("https://localhost:{port}/files/fw-tls.bin"))
+        .output()
+        .expect("curl runs");
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(got.stdout, image);
+    let inform =
+        Cpe::new(s.acs, "curl1", "Device.").inform_body(&[("0 BOOTSTRAP".into(), String::new())]);
+    let body = dir.path().join("inform.xml");
+    std::fs::write(&body, inform).unwrap();
+    let got = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "--cacert", cert_s, "--resolve", &resolve])
+        .args([
+            "--basic",
+            "-u",
+            "acs-user:acs-pass",
+            "-H",
+            "Content-Type: text/xml",
+        ])
+        .arg("--data-binary")
+        .arg(format!("@{}", body.display()))
+        .arg(format!("https://localhost:{port}/"))
+        .output()
+        .expect("curl runs");
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert!(String::from_utf8_lossy(&got.stdout).contains("InformResponse"));
 }

@@ -95,7 +95,7 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
     };
     let acs = if roles.acs {
         let running =
-            edge_acs::server::start(cfg.acs.server_config(), store.clone(), cancel.clone())
+            edge_acs::server::start(cfg.acs.server_config()?, store.clone(), cancel.clone())
                 .await
                 .with_context(|| format!("cannot bind the ACS on {}", cfg.acs.listen))?;
         Some(running)

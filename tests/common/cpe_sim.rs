@@ -36,18 +36,35 @@ impl Answer {
     }
 }
 
+/// A byte stream: TCP, or TLS over TCP.
+pub trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
 /// One keep-alive HTTP/1.1 connection.
 pub struct Conn {
-    stream: BufReader<TcpStream>,
+    stream: BufReader<Box<dyn Stream>>,
 }
 
 impl Conn {
     pub fn open(addr: SocketAddr) -> Conn {
+        Conn::open_with(addr, None)
+    }
+
+    /// Over TLS when `tls` is given (the server name is `localhost`).
+    pub fn open_with(addr: SocketAddr, tls: Option<&Arc<rustls::ClientConfig>>) -> Conn {
         let s = TcpStream::connect(addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         s.set_nodelay(true).unwrap();
+        let stream: Box<dyn Stream> = match tls {
+            None => Box::new(s),
+            Some(cfg) => {
+                let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+                let client = rustls::ClientConnection::new(Arc::clone(cfg), name).unwrap();
+                Box::new(rustls::StreamOwned::new(client, s))
+            }
+        };
         Conn {
-            stream: BufReader::new(s),
+            stream: BufReader::new(stream),
         }
     }
 
@@ -230,6 +247,10 @@ pub struct Cpe {
     pub factory_resets: usize,
     /// Send bodies chunked.
     pub chunked: bool,
+    /// Talk to the ACS (and fetch files) over TLS with this client configuration.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Answer a 401 with Basic (as CPEs without Digest do) instead of Digest.
+    pub basic: bool,
     cookie: Option<String>,
 }
 
@@ -254,6 +275,8 @@ impl Cpe {
             rebooted: 0,
             factory_resets: 0,
             chunked: false,
+            tls: None,
+            basic: false,
             cookie: None,
         };
         c.defaults();
@@ -393,7 +416,7 @@ impl Cpe {
     /// One whole session: Inform (with Digest when challenged), pending CPE requests, an empty
     /// POST, then every ACS request answered until 204. Returns the InformResponse's status.
     pub fn session(&mut self, extra_events: &[&str]) -> u16 {
-        let mut conn = Conn::open(self.acs);
+        let mut conn = Conn::open_with(self.acs, self.tls.as_ref());
         let mut events: Vec<(String, String)> = std::mem::take(&mut self.pending_events);
         for e in extra_events {
             events.push(((*e).to_string(), String::new()));
@@ -405,9 +428,15 @@ impl Cpe {
         self.cookie = None;
         let mut a = self.post(&mut conn, &inform, None);
         if a.status == 401 {
-            let challenge = a.header("www-authenticate").unwrap_or("").to_string();
             let (u, p) = self.credentials.clone().unwrap_or_default();
-            let auth = digest_header(&challenge, "POST", "/", &u, &p);
+            let auth = if self.basic {
+                use base64::Engine;
+                let pair = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                format!("Authorization: Basic {pair}")
+            } else {
+                let challenge = a.header("www-authenticate").unwrap_or("").to_string();
+                digest_header(&challenge, "POST", "/", &u, &p)
+            };
             a = self.post(&mut conn, &inform, Some(auth));
         }
         if a.status != 200 {
@@ -574,7 +603,7 @@ impl Cpe {
                 let url = field(req, "URL").unwrap_or_default();
                 let size: usize = field(req, "FileSize").and_then(|s| s.parse().ok()).unwrap_or(0);
                 let key = field(req, "CommandKey").unwrap_or_default();
-                self.downloaded = fetch_in_two_ranges(&url, size);
+                self.downloaded = fetch_in_two_ranges(&url, size, self.tls.as_ref());
                 let ok = self.downloaded.len() == size;
                 self.transfer = Some((key.clone(), if ok { 0 } else { 9010 }));
                 self.pending_events = vec![("7 TRANSFER COMPLETE".into(), String::new()), ("M Download".into(), key)];
@@ -605,11 +634,14 @@ fn fields_values(xml: &str) -> Vec<String> {
 }
 
 /// GETs `url` as two byte ranges on one connection, checking each is a 206.
-fn fetch_in_two_ranges(url: &str, size: usize) -> Vec<u8> {
-    let rest = url.strip_prefix("http://").expect("http URL");
+fn fetch_in_two_ranges(url: &str, size: usize, tls: Option<&Arc<rustls::ClientConfig>>) -> Vec<u8> {
+    let rest = match tls {
+        None => url.strip_prefix("http://").expect("an http URL"),
+        Some(_) => url.strip_prefix("https://").expect("an https URL"),
+    };
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let addr: SocketAddr = authority.parse().expect("a loopback address");
-    let mut c = Conn::open(addr);
+    let mut c = Conn::open_with(addr, tls);
     let half = size / 2;
     let mut out = Vec::new();
     for range in [

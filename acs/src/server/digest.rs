@@ -146,6 +146,35 @@ impl Verifier {
     }
 }
 
+/// The WWW-Authenticate value offering Basic, sent beside the Digest challenge over TLS only.
+pub fn basic_challenge() -> String {
+    format!("Basic realm=\"{REALM}\", charset=\"UTF-8\"")
+}
+
+/// The username and password of a `Basic` Authorization header (RFC 7617).
+pub fn basic(header: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let (scheme, rest) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (user, pass) = text.split_once(':')?;
+    Some((user.to_string(), pass.to_string()))
+}
+
+/// Checks Basic credentials against `password` in constant time.
+pub fn check_basic(given: &str, password: &str) -> Check {
+    if constant_eq(given.as_bytes(), password.as_bytes()) {
+        Check::Ok
+    } else {
+        Check::Invalid
+    }
+}
+
 impl Default for Verifier {
     fn default() -> Self {
         Verifier::new()

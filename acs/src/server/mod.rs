@@ -7,6 +7,7 @@ mod files;
 mod live;
 mod registry;
 mod service;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex as StdMutex};
@@ -40,6 +41,8 @@ pub struct AcsConfig {
     pub cpe_password: String,
     pub limits: Limits,
     pub writer: WriterConfig,
+    /// HTTPS instead of HTTP; CPEs may then also authenticate with Basic.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl AcsConfig {
@@ -136,27 +139,23 @@ async fn accept_loop(listener: tokio::net::TcpListener, acs: Arc<Acs>, cancel: C
             let conn = Arc::new(service::Conn {
                 peer,
                 token: StdMutex::new(None),
+                tls: acs.cfg.tls.is_some(),
             });
-            let svc = {
-                let acs = Arc::clone(&acs);
-                let conn = Arc::clone(&conn);
-                service_fn(move |req| service::handle(Arc::clone(&acs), Arc::clone(&conn), req))
-            };
-            let http = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(acs.cfg.session_timeout)
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(http);
-            tokio::select! {
-                r = http.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, %peer, "acs connection ended");
+            match acs.cfg.tls.clone() {
+                None => serve(stream, &acs, &conn, &cancel).await,
+                Some(tls) => {
+                    // The handshake runs here, not in the accept loop, under the idle limit.
+                    let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                    match tokio::time::timeout(acs.cfg.session_timeout, accept).await {
+                        Ok(Ok(s)) => serve(s, &acs, &conn, &cancel).await,
+                        Ok(Err(e)) => {
+                            metrics::counter!(m::ACS_TLS_HANDSHAKE_FAILURES_TOTAL).increment(1);
+                            tracing::debug!(error = %e, %peer, "acs tls handshake failed");
+                        }
+                        Err(_) => {
+                            metrics::counter!(m::ACS_TLS_HANDSHAKE_FAILURES_TOTAL).increment(1);
+                        }
                     }
-                }
-                _ = cancel.cancelled() => {
-                    http.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
                 }
             }
             let token = *conn.token.lock().unwrap_or_else(|e| e.into_inner());
@@ -167,6 +166,35 @@ async fn accept_loop(listener: tokio::net::TcpListener, acs: Arc<Acs>, cancel: C
         });
     }
     while conns.join_next().await.is_some() {}
+}
+
+/// HTTP/1.1 on one connection (plain or TLS) until it closes or the server stops.
+async fn serve<IO>(io: IO, acs: &Arc<Acs>, conn: &Arc<service::Conn>, cancel: &CancellationToken)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = {
+        let acs = Arc::clone(acs);
+        let conn = Arc::clone(conn);
+        service_fn(move |req| service::handle(Arc::clone(&acs), Arc::clone(&conn), req))
+    };
+    let http = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(acs.cfg.session_timeout)
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(http);
+    tokio::select! {
+        r = http.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, peer = %conn.peer, "acs connection ended");
+            }
+        }
+        _ = cancel.cancelled() => {
+            http.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+        }
+    }
 }
 
 async fn sweep(acs: Arc<Acs>, cancel: CancellationToken) {

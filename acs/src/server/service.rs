@@ -14,7 +14,7 @@ use hyper::body::Incoming as Body;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::digest::{Check, Verifier};
+use super::digest::{self, Check, Verifier};
 use super::live::{Busy, Live};
 use super::registry::Write;
 use super::Acs;
@@ -32,6 +32,8 @@ const SOFTWARE_VERSION: &str = ".DeviceInfo.SoftwareVersion";
 pub struct Conn {
     pub peer: SocketAddr,
     pub token: StdMutex<Option<u64>>,
+    /// Over TLS: Basic credentials are accepted too.
+    pub tls: bool,
 }
 
 pub async fn handle(
@@ -126,7 +128,7 @@ async fn cwmp(acs: &Arc<Acs>, conn: &Arc<Conn>, req: Request<Body>) -> HttpRespo
         }
     };
     if live.is_none() {
-        if let Some(refusal) = authenticate(acs, &parts.headers) {
+        if let Some(refusal) = authenticate(acs, conn, &parts.headers) {
             return refusal;
         }
     }
@@ -148,8 +150,9 @@ async fn cwmp(acs: &Arc<Acs>, conn: &Arc<Conn>, req: Request<Body>) -> HttpRespo
     }
 }
 
-/// HTTP Digest when credentials are configured (globally or for any device).
-fn authenticate(acs: &Acs, headers: &hyper::HeaderMap) -> Option<HttpResponse> {
+/// HTTP Digest when credentials are configured (globally or for any device); over TLS, Basic
+/// too. Basic over plain HTTP is refused: it would show the password to anyone on the path.
+fn authenticate(acs: &Acs, conn: &Conn, headers: &hyper::HeaderMap) -> Option<HttpResponse> {
     if !acs.cfg.require_auth() && !acs.registry.has_credentials() {
         return None;
     }
@@ -157,13 +160,22 @@ fn authenticate(acs: &Acs, headers: &hyper::HeaderMap) -> Option<HttpResponse> {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let password_of = |user: &str| {
+        acs.registry.password_of(user).or_else(|| {
+            (acs.cfg.cpe_username.as_deref() == Some(user)).then(|| acs.cfg.cpe_password.clone())
+        })
+    };
+    let mut reason = "invalid";
     let check = header.map_or(Check::Missing, |h| {
+        if let Some((user, given)) = digest::basic(h) {
+            if !conn.tls {
+                reason = "basic_without_tls";
+                return Check::Invalid;
+            }
+            return password_of(&user).map_or(Check::Invalid, |p| digest::check_basic(&given, &p));
+        }
         let user = Verifier::username(h).unwrap_or_default();
-        let password = acs.registry.password_of(&user).or_else(|| {
-            (acs.cfg.cpe_username.as_deref() == Some(user.as_str()))
-                .then(|| acs.cfg.cpe_password.clone())
-        });
-        match password {
+        match password_of(&user) {
             Some(p) => acs.verifier.check(h, "POST", &p, now),
             None => Check::Invalid,
         }
@@ -171,17 +183,20 @@ fn authenticate(acs: &Acs, headers: &hyper::HeaderMap) -> Option<HttpResponse> {
     if check == Check::Ok {
         return None;
     }
-    let reason = if check == Check::Missing {
-        "missing"
-    } else {
-        "invalid"
-    };
+    if check == Check::Missing {
+        reason = "missing";
+    }
     if header.is_some() {
         metrics::counter!(m::ACS_AUTH_FAILURES_TOTAL, "reason" => reason).increment(1);
     }
     let mut r = plain(StatusCode::UNAUTHORIZED, "authentication required");
     if let Ok(v) = HeaderValue::from_str(&acs.verifier.challenge(now, check == Check::Stale)) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    if conn.tls {
+        if let Ok(v) = HeaderValue::from_str(&digest::basic_challenge()) {
+            r.headers_mut().append(header::WWW_AUTHENTICATE, v);
+        }
     }
     Some(r)
 }
