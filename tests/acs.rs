@@ -741,3 +741,36 @@ fn tls_and_basic() {
     );
     assert!(String::from_utf8_lossy(&got.stdout).contains("InformResponse"));
 }
+
+/// A connection idle between requests is parked without hyper's buffers and resumes on the
+/// CPE's next request, whole or chunked, as the same keep-alive connection.
+#[test]
+fn parked_connections_resume() {
+    let db = TestDb::new(Backend::Sqlite);
+    let s = Server::start_with(&db.url, ENV);
+    let cpe = Cpe::new(s.acs, "park1", "Device.");
+    let inform = cpe.inform_body(&[("2 PERIODIC".into(), String::new())]);
+    let parked_before = s.metric("edge_acs_parked_total");
+    let mut c = Conn::open(s.acs);
+    let a = c.request("POST", "/", &[], &inform, false).unwrap();
+    assert_eq!(a.status, 200);
+    assert!(a.text().contains("InformResponse"));
+    // The CPE thinks for a while; the server parks the connection meanwhile.
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(s.metric("edge_acs_parked_total") > parked_before);
+    let end = c.request("POST", "/", &[], b"", true).unwrap();
+    assert_eq!(end.status, 204, "{}", end.text());
+    // The same connection carries the next session too, after another pause.
+    std::thread::sleep(Duration::from_millis(300));
+    let again = c.request("POST", "/", &[], &inform, true).unwrap();
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(c.request("POST", "/", &[], b"", false).unwrap().status, 204);
+    // A file range after a pause, on the same connection.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        c.request("GET", "/files/none.bin", &[], b"", false)
+            .unwrap()
+            .status,
+        404
+    );
+}

@@ -5,11 +5,13 @@ mod conn_request;
 pub mod digest;
 mod files;
 mod live;
+mod park;
 mod registry;
 mod service;
 pub mod tls;
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -135,64 +137,101 @@ async fn accept_loop(listener: tokio::net::TcpListener, acs: Arc<Acs>, cancel: C
         let acs = Arc::clone(&acs);
         let cancel = cancel.clone();
         while conns.try_join_next().is_some() {}
-        conns.spawn(async move {
-            let conn = Arc::new(service::Conn {
-                peer,
-                token: StdMutex::new(None),
-                tls: acs.cfg.tls.is_some(),
-            });
-            match acs.cfg.tls.clone() {
-                None => serve(stream, &acs, &conn, &cancel).await,
-                Some(tls) => {
-                    // The handshake runs here, not in the accept loop, under the idle limit.
-                    let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
-                    match tokio::time::timeout(acs.cfg.session_timeout, accept).await {
-                        Ok(Ok(s)) => serve(s, &acs, &conn, &cancel).await,
-                        Ok(Err(e)) => {
-                            metrics::counter!(m::ACS_TLS_HANDSHAKE_FAILURES_TOTAL).increment(1);
-                            tracing::debug!(error = %e, %peer, "acs tls handshake failed");
-                        }
-                        Err(_) => {
-                            metrics::counter!(m::ACS_TLS_HANDSHAKE_FAILURES_TOTAL).increment(1);
-                        }
+        let conn = Arc::new(service::Conn {
+            peer,
+            token: StdMutex::new(None),
+            tls: acs.cfg.tls.is_some(),
+            answered: AtomicBool::new(false),
+        });
+        // Two task shapes, so a plain connection's task does not carry room for TLS state.
+        match acs.cfg.tls.clone() {
+            None => conns.spawn(async move {
+                serve(stream, &acs, &conn, &cancel).await;
+                detach(&acs, &conn).await;
+                drop(permit);
+            }),
+            Some(tls) => conns.spawn(async move {
+                // The handshake runs here, not in the accept loop, under the idle limit.
+                let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                match tokio::time::timeout(acs.cfg.session_timeout, accept).await {
+                    Ok(Ok(s)) => serve(s, &acs, &conn, &cancel).await,
+                    Ok(Err(e)) => {
+                        metrics::counter!(m::ACS_TLS_HANDSHAKE_FAILURES_TOTAL).increment(1);
+                        tracing::debug!(error = %e, %peer, "acs tls handshake failed");
+                    }
+                    Err(_) => {
+                        metrics::counter!(m::ACS_TLS_HANDSHAKE_FAILURES_TOTAL).increment(1);
                     }
                 }
-            }
-            let token = *conn.token.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(l) = token.and_then(|t| acs.sessions.get(t)) {
-                l.lock().await.attached = false;
-            }
-            drop(permit);
-        });
+                detach(&acs, &conn).await;
+                drop(permit);
+            }),
+        };
     }
     while conns.join_next().await.is_some() {}
 }
 
-/// HTTP/1.1 on one connection (plain or TLS) until it closes or the server stops.
+/// A closed connection's session (if any) waits for its CPE to come back on another one.
+async fn detach(acs: &Acs, conn: &service::Conn) {
+    let token = *conn.token.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(l) = token.and_then(|t| acs.sessions.get(t)) {
+        l.lock().await.attached = false;
+    }
+}
+
+/// HTTP/1.1 on one connection (plain or TLS) until it closes or the server stops. Between
+/// requests the connection is parked without hyper's buffers (`park.rs`).
 async fn serve<IO>(io: IO, acs: &Arc<Acs>, conn: &Arc<service::Conn>, cancel: &CancellationToken)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    use tokio::io::AsyncReadExt;
     let svc = {
         let acs = Arc::clone(acs);
         let conn = Arc::clone(conn);
-        service_fn(move |req| service::handle(Arc::clone(&acs), Arc::clone(&conn), req))
+        service_fn(move |req| Box::pin(service::handle(Arc::clone(&acs), Arc::clone(&conn), req)))
     };
-    let http = hyper::server::conn::http1::Builder::new()
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
         .timer(TokioTimer::new())
         .header_read_timeout(acs.cfg.session_timeout)
-        .max_buf_size(64 * 1024)
-        .serve_connection(TokioIo::new(io), svc);
-    tokio::pin!(http);
-    tokio::select! {
-        r = http.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, peer = %conn.peer, "acs connection ended");
+        .max_buf_size(64 * 1024);
+    let mut io = park::Parkable::new(io, Arc::clone(conn));
+    loop {
+        // Boxed: while parked, the task holds no room for hyper's connection state.
+        let mut http = Box::new(builder.serve_connection(TokioIo::new(io), svc.clone()));
+        let done = tokio::select! {
+            r = std::future::poll_fn(|cx| http.poll_without_shutdown(cx)) => r,
+            _ = cancel.cancelled() => {
+                std::pin::Pin::new(&mut *http).graceful_shutdown();
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    std::future::poll_fn(|cx| http.poll_without_shutdown(cx)),
+                )
+                .await;
+                return;
             }
+        };
+        if let Err(e) = done {
+            tracing::debug!(error = %e, peer = %conn.peer, "acs connection ended");
+            return;
         }
-        _ = cancel.cancelled() => {
-            http.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+        let parts = http.into_parts();
+        io = parts.io.into_inner();
+        if !io.parked || !parts.read_buf.is_empty() {
+            // The peer closed (or hyper stopped for its own reasons): done.
+            return;
+        }
+        // Parked: wait for the next request's first byte, with nothing else held.
+        metrics::counter!(m::ACS_PARKED_TOTAL).increment(1);
+        let mut first = [0u8; 1];
+        let next = tokio::select! {
+            r = tokio::time::timeout(acs.cfg.session_timeout, io.io.read(&mut first)) => r,
+            _ = cancel.cancelled() => return,
+        };
+        match next {
+            Ok(Ok(1)) => io.resume(first[0]),
+            _ => return,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use edge_shared::leases::unix_micros;
 use edge_shared::metric_names as m;
 use edge_shared::store::{DeviceSeen, ParameterRow};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming as Body;
+use hyper::body::{Body as _, Incoming as Body};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -34,6 +35,9 @@ pub struct Conn {
     pub token: StdMutex<Option<u64>>,
     /// Over TLS: Basic credentials are accepted too.
     pub tls: bool,
+    /// The last request was read whole and answered: when nothing more is waiting to be
+    /// read, the connection can be parked (see `park.rs`).
+    pub answered: AtomicBool,
 }
 
 pub async fn handle(
@@ -42,9 +46,11 @@ pub async fn handle(
     req: Request<Body>,
 ) -> Result<HttpResponse, Infallible> {
     let path = req.uri().path();
+    let mut read_whole = false;
     let r = match *req.method() {
-        Method::POST => cwmp(&acs, &conn, req).await,
+        Method::POST => cwmp(&acs, &conn, req, &mut read_whole).await,
         Method::GET | Method::HEAD if path.starts_with("/files/") => {
+            read_whole = req.body().is_end_stream();
             super::files::serve(&acs, req).await
         }
         _ => {
@@ -52,6 +58,7 @@ pub async fn handle(
             plain(StatusCode::METHOD_NOT_ALLOWED, "CWMP takes POST")
         }
     };
+    conn.answered.store(read_whole, Ordering::Release);
     Ok(r)
 }
 
@@ -107,14 +114,22 @@ fn set_token(conn: &Conn, t: Option<u64>) {
     *conn.token.lock().unwrap_or_else(|e| e.into_inner()) = t;
 }
 
-async fn cwmp(acs: &Arc<Acs>, conn: &Arc<Conn>, req: Request<Body>) -> HttpResponse {
+async fn cwmp(
+    acs: &Arc<Acs>,
+    conn: &Arc<Conn>,
+    req: Request<Body>,
+    read_whole: &mut bool,
+) -> HttpResponse {
     let token = token_of(conn, &req);
     let live = token.and_then(|t| acs.sessions.get(t));
     let (parts, body) = req.into_parts();
     // The body is read before any 401, so the connection stays usable for the retry.
     let limited = Limited::new(body, acs.cfg.max_body_bytes);
     let body = match tokio::time::timeout(acs.cfg.session_timeout, limited.collect()).await {
-        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Ok(b)) => {
+            *read_whole = true;
+            b.to_bytes()
+        }
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "size").increment(1);
             let mut r = plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
