@@ -254,6 +254,9 @@ pub struct Acs {
     /// as well as Digest. Empty: plain HTTP.
     pub tls_cert_file: String,
     pub tls_key_file: String,
+    /// Devices whose state (tags, preset fingerprint, last Inform's hash) is cached, about
+    /// 150 bytes each; past it, arbitrary ones are dropped and read again when they inform.
+    pub cache_max_devices: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -346,6 +349,7 @@ impl Default for Acs {
             refresh_seconds: 2,
             tls_cert_file: String::new(),
             tls_key_file: String::new(),
+            cache_max_devices: 2_000_000,
         }
     }
 }
@@ -405,6 +409,7 @@ impl Acs {
                 task_retry: Duration::from_secs(self.task_retry_seconds),
                 task_max_attempts: self.task_max_attempts as i32,
                 refresh_every: Duration::from_secs(self.refresh_seconds),
+                cache_max_devices: self.cache_max_devices,
             },
         })
     }
@@ -522,8 +527,9 @@ impl Config {
             || acs.task_max_attempts == 0
             || acs.refresh_seconds == 0
             || acs.connection_request_timeout_ms == 0
+            || acs.cache_max_devices == 0
         {
-            bail!("acs: max_body_bytes must be at least 4096; session_timeout_seconds, max_rpcs_per_session, max_connections, max_parameters, batch_max, queue, task_max_attempts, refresh_seconds and connection_request_timeout_ms at least 1");
+            bail!("acs: max_body_bytes must be at least 4096; session_timeout_seconds, max_rpcs_per_session, max_connections, max_parameters, batch_max, queue, task_max_attempts, refresh_seconds, connection_request_timeout_ms and cache_max_devices at least 1");
         }
         let url_ok = acs.public_url.is_empty()
             || acs.public_url.starts_with("http://")

@@ -774,3 +774,44 @@ fn parked_connections_resume() {
         404
     );
 }
+
+/// Made-up device ids cannot grow the device cache past its cap; an evicted device is read
+/// from the database again and still gets its tasks and presets.
+#[test]
+fn device_cache_is_bounded() {
+    let db = TestDb::new(Backend::Sqlite);
+    let mut env = ENV.to_vec();
+    env.push(("EDGE_ACS_CACHE_MAX_DEVICES", "8"));
+    let s = Server::start_with(&db.url, &env);
+    let mut cpes: Vec<Cpe> = (0..40)
+        .map(|i| Cpe::new(s.acs, &format!("flood{i}"), "Device."))
+        .collect();
+    for c in cpes.iter_mut() {
+        assert_eq!(c.session(&[]), 200);
+    }
+    assert!(s.metric("edge_acs_cached_devices") <= 8.0);
+    assert!(s.metric("edge_acs_cache_evictions_total") >= 32.0);
+    let first = &mut cpes[0];
+    let id = first.device_id();
+    assert!(registered(&db, &id));
+    cli(&db.url, &["devices", "tag", &id, "flooded"]);
+    cli(
+        &db.url,
+        &[
+            "presets",
+            "add",
+            "flood-wifi",
+            "--tag",
+            "flooded",
+            "--set",
+            "Device.WiFi.SSID.1.SSID=after-eviction",
+        ],
+    );
+    let t = queue(&db, &id, &["reboot"]);
+    sessions_until(first, |c| {
+        c.rebooted == 1 && c.value("WiFi.SSID.1.SSID").as_deref() == Some("after-eviction")
+    });
+    assert!(eventually(Duration::from_secs(10), || task(&db, t)
+        ["status"]
+        == "done"));
+}

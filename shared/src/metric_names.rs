@@ -77,6 +77,8 @@ pub const ACS_BAD_REQUESTS_TOTAL: &str = "edge_acs_bad_requests_total";
 pub const ACS_AUTH_FAILURES_TOTAL: &str = "edge_acs_auth_failures_total";
 pub const ACS_TLS_HANDSHAKE_FAILURES_TOTAL: &str = "edge_acs_tls_handshake_failures_total";
 pub const ACS_PARKED_TOTAL: &str = "edge_acs_parked_total";
+pub const ACS_CACHED_DEVICES: &str = "edge_acs_cached_devices";
+pub const ACS_CACHE_EVICTIONS_TOTAL: &str = "edge_acs_cache_evictions_total";
 /// Task attempts ended, by outcome (`done`, `fault`, `waiting`, `unanswered`).
 pub const ACS_TASKS_TOTAL: &str = "edge_acs_tasks_total";
 /// Batches of device state the database refused (the batch is retried, then dropped).

@@ -57,6 +57,10 @@ pub struct WriterConfig {
     pub task_retry: Duration,
     pub task_max_attempts: i32,
     pub refresh_every: Duration,
+    /// Devices whose state is cached; past it, arbitrary entries are dropped (they are read
+    /// from the database again at their next session), so made-up device ids cannot grow
+    /// memory without bound.
+    pub cache_max_devices: usize,
 }
 
 pub struct Registry {
@@ -69,6 +73,7 @@ pub struct Registry {
     inflight: Arc<DashSet<i64, Hasher>>,
     /// The newest device change (tags, credentials) seen by `refresh`.
     changes_seen: std::sync::atomic::AtomicI64,
+    cache_max_devices: usize,
     tx: mpsc::Sender<Write>,
 }
 
@@ -89,6 +94,7 @@ impl Registry {
             credentials: ArcSwap::from_pointee(HashMap::new()),
             inflight: Arc::new(DashSet::with_hasher(Hasher::default())),
             changes_seen: std::sync::atomic::AtomicI64::new(edge_shared::leases::unix_micros()),
+            cache_max_devices: cfg.cache_max_devices.max(1),
             tx,
         });
         let writer = tokio::spawn(write_loop(
@@ -210,13 +216,37 @@ impl Registry {
         }
         let mut c = Cached::default();
         update(&mut c);
+        self.make_room();
         self.devices.insert(device.to_string(), c);
         (true, true)
     }
 
     pub fn remember(&self, device: &str, update: impl FnOnce(&mut Cached)) {
+        if !self.devices.contains_key(device) {
+            self.make_room();
+        }
         let mut e = self.devices.entry(device.to_string()).or_default();
         update(&mut e);
+    }
+
+    /// At the cap, drops a 64th of the cached devices (whichever the map yields first).
+    fn make_room(&self) {
+        let len = self.devices.len();
+        metrics::gauge!(m::ACS_CACHED_DEVICES).set(len as f64);
+        if len < self.cache_max_devices {
+            return;
+        }
+        let victims: Vec<String> = self
+            .devices
+            .iter()
+            .take((self.cache_max_devices / 64).max(1))
+            .map(|e| e.key().clone())
+            .collect();
+        for v in &victims {
+            self.devices.remove(v);
+        }
+        metrics::gauge!(m::ACS_CACHED_DEVICES).set(self.devices.len() as f64);
+        metrics::counter!(m::ACS_CACHE_EVICTIONS_TOTAL).increment(victims.len() as u64);
     }
 
     /// The device's state, from the cache or (once per process) the database.
