@@ -355,18 +355,35 @@ impl Store {
         now: i64,
         dead_before: i64,
     ) -> Result<Vec<u32>, StoreError> {
-        let pick = "SELECT b.pool_id, b.block_no FROM ip_blocks b
-              LEFT JOIN ip_instances i ON i.name = b.owner
-             WHERE b.pool_id = $3 AND (b.owner IS NULL OR (b.owner <> $1
-               AND (i.name IS NULL OR i.heartbeat < $4)
-               AND NOT EXISTS (SELECT 1 FROM acct_journal j WHERE j.writer = i.incarnation)))
+        // Claimable: unowned, or owned by another instance that is unknown, or silent with
+        // its journal folded. Written over the block's own columns only (no join): when
+        // PostgreSQL re-checks a row another claimer changed meanwhile, it re-evaluates these
+        // subqueries against the new owner. With a LEFT JOIN it would re-use the joined
+        // instance row from before the change (none, for a block that was unowned), see the
+        // new owner as unknown, and hand the same block to two live instances.
+        let claimable = |b: &str| {
+            format!(
+                "({b}.owner IS NULL OR ({b}.owner <> $1 AND NOT EXISTS (
+                    SELECT 1 FROM ip_instances i WHERE i.name = {b}.owner
+                       AND (i.heartbeat >= $4 OR EXISTS (
+                           SELECT 1 FROM acct_journal j WHERE j.writer = i.incarnation)))))"
+            )
+        };
+        let pick = format!(
+            "SELECT b.pool_id, b.block_no FROM ip_blocks b
+             WHERE b.pool_id = $3 AND {}
              ORDER BY (b.owner IS NOT NULL), b.block_no
-             LIMIT $5";
+             LIMIT $5",
+            claimable("b")
+        );
+        // The update checks again on the row it changes, for the same reason.
         let sql = match self {
             Store::Postgres(_) => format!(
                 "UPDATE ip_blocks SET owner = $1, claimed_at = $2
-                  WHERE (pool_id, block_no) IN ({pick} FOR UPDATE OF b SKIP LOCKED)
-                 RETURNING block_no"
+                  WHERE (pool_id, block_no) IN ({pick} FOR UPDATE SKIP LOCKED)
+                    AND {}
+                 RETURNING block_no",
+                claimable("ip_blocks")
             ),
             Store::Sqlite(_) => format!(
                 "UPDATE ip_blocks SET owner = $1, claimed_at = $2
