@@ -7,6 +7,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::acs_cli::ENV as ACS_ENV;
 use common::api_client::{call, error_code, ok, token, ENV as API_ENV};
 use common::cpe_sim::{Cpe, CrListener};
 use common::{eventually, http, Backend, HttpAnswer, Server, TestDb};
@@ -14,11 +15,7 @@ use serde_json::{json, Value};
 
 fn server(db: &TestDb) -> Server {
     let mut env = API_ENV.to_vec();
-    env.extend([
-        ("EDGE_ACS_REFRESH_SECONDS", "1"),
-        ("EDGE_ACS_TASK_RETRY_SECONDS", "0"),
-        ("EDGE_ACS_TASK_MAX_ATTEMPTS", "2"),
-    ]);
+    env.extend_from_slice(ACS_ENV);
     Server::start_with(&db.url, &env)
 }
 
@@ -31,18 +28,6 @@ fn upload(s: &Server, token: &str, path: &str, body: &[u8]) -> HttpAnswer {
         &[&auth, "Content-Type: application/octet-stream"],
         Some(body),
     )
-}
-
-/// Runs sessions until `done` holds.
-fn sessions_until(cpe: &mut Cpe, mut done: impl FnMut(&Cpe) -> bool) {
-    for _ in 0..40 {
-        assert_eq!(cpe.session(&[]), 200);
-        if done(cpe) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    panic!("not done after 40 sessions; methods seen: {:?}", cpe.log);
 }
 
 fn acs_api(backend: Backend) {
@@ -162,6 +147,16 @@ fn acs_api(backend: Backend) {
         422,
         "unknown fields are refused"
     );
+    let bad = c(
+        "PATCH",
+        &dev,
+        Some(
+            json!({"connection_request": {"username": "ok", "password": "ok"},
+            "cpe": {"username": "box\u{1}", "password": "x"}}),
+        ),
+    );
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(bad.json()["error"]["details"][0]["field"], "cpe");
 
     // Files: uploaded as raw bytes (larger than the API's JSON limit), described, served to
     // CPEs; a name is never reused; a read token cannot upload.
@@ -207,11 +202,12 @@ fn acs_api(backend: Backend) {
         ok(c("GET", "/api/v1/files/fw-3.0.bin", None), 200)["data"]["sha256"],
         f["sha256"]
     );
+    // Tasks: queued through the API, run in order at the next session, read back. The first
+    // downloads a file removed before the session: it ends in a fault.
+    let add = |b: Value| ok(c("POST", &format!("{dev}/tasks"), Some(b)), 201)["data"].clone();
+    let orphan = add(json!({"kind": "download", "file": "cfg.xml"}));
     assert_eq!(c("DELETE", "/api/v1/files/cfg.xml", None).status, 204);
     assert_eq!(c("GET", "/api/v1/files/cfg.xml", None).status, 404);
-
-    // Tasks: queued through the API, run in order at the next session, read back.
-    let add = |b: Value| ok(c("POST", &format!("{dev}/tasks"), Some(b)), 201)["data"].clone();
     let set = add(json!({"kind": "set_parameters", "values": [
         {"name": "Device.WiFi.SSID.1.SSID", "value": "api-net"},
         {"name": "Device.ManagementServer.PeriodicInformInterval", "value": "900",
@@ -262,10 +258,10 @@ fn acs_api(backend: Backend) {
         ),
         200,
     );
-    assert_eq!(queued["meta"]["count"], 4);
+    assert_eq!(queued["meta"]["count"], 5);
     assert_eq!(c("GET", "/api/v1/tasks?status=lost", None).status, 422);
 
-    sessions_until(&mut cpe, |c| c.log.iter().any(|m| m == "Download"));
+    cpe.sessions_until(|c| c.log.iter().any(|m| m == "Download"));
     assert_eq!(
         cpe.downloaded, image,
         "the uploaded file reached the CPE whole"
@@ -273,12 +269,18 @@ fn acs_api(backend: Backend) {
     assert_eq!(cpe.value("WiFi.SSID.1.SSID").as_deref(), Some("api-net"));
     let task =
         |t: &Value| ok(c("GET", &format!("/api/v1/tasks/{}", t["id"]), None), 200)["data"].clone();
-    sessions_until(&mut cpe, |_| {
+    cpe.sessions_until(|_| {
         [&set, &get, &dl]
             .iter()
             .all(|t| task(t)["status"] == "done")
-            && task(&fault)["status"] == "fault"
+            && [&fault, &orphan]
+                .iter()
+                .all(|t| task(t)["status"] == "fault")
     });
+    assert!(task(&orphan)["fault"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cfg.xml"));
     assert!(task(&get)["result"]["values"]
         .as_array()
         .unwrap()
@@ -309,7 +311,7 @@ fn acs_api(backend: Backend) {
             None => break,
         }
     }
-    let want: Vec<i64> = [&set, &get, &fault, &dl]
+    let want: Vec<i64> = [&orphan, &set, &get, &fault, &dl]
         .iter()
         .map(|t| t["id"].as_i64().unwrap())
         .collect();
@@ -345,7 +347,7 @@ fn acs_api(backend: Backend) {
     );
     assert_eq!(now["data"]["connection_request"]["result"], "sent");
     assert_eq!(cr.hits.load(std::sync::atomic::Ordering::SeqCst), 2);
-    sessions_until(&mut cpe, |c| c.rebooted == 1);
+    cpe.sessions_until(|c| c.rebooted == 1);
 
     // Presets: the name comes from the path; values reach every matching device.
     let body = json!({"filter": {"tags": ["vip"]},
@@ -370,9 +372,7 @@ fn acs_api(backend: Backend) {
         ok(c("GET", "/api/v1/presets", None), 200)["data"][0]["filter"]["tags"],
         json!(["vip"])
     );
-    sessions_until(&mut cpe, |c| {
-        c.value("WiFi.SSID.1.SSID").as_deref() == Some("vip-net")
-    });
+    cpe.sessions_until(|c| c.value("WiFi.SSID.1.SSID").as_deref() == Some("vip-net"));
     assert!(eventually(Duration::from_secs(10), || {
         c("GET", &dev, None).json()["data"]["presets_converged"] == true
     }));

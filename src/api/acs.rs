@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::envelope::{
-    created_at, decode_cursor, encode_cursor, limit_of, one, page, page_by_key, Answer, ApiError,
-    ApiJson, ApiPath, ApiQuery, Created, Envelope, ErrorBody, PageQuery,
+    created_at, decode_cursor, decode_id_cursor, limit_of, one, page, page_by_key, split_page,
+    Answer, ApiError, ApiJson, ApiPath, ApiQuery, Created, Envelope, ErrorBody, PageQuery,
 };
 use super::ApiState;
 use crate::ops::acs::{self as ops, Kick};
@@ -99,7 +99,7 @@ pub async fn list_devices(
 ) -> Answer<Vec<DeviceView>> {
     let limit = limit_of(f.limit)?;
     let after = f.cursor.as_deref().map(decode_cursor).transpose()?;
-    let mut rows = s
+    let rows = s
         .store
         .device_list(&DeviceQuery {
             after,
@@ -108,11 +108,7 @@ pub async fn list_devices(
             tag: f.tag,
         })
         .await?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = more
-        .then(|| rows.last().map(|d| encode_cursor(&d.id)))
-        .flatten();
+    let (rows, next) = split_page(rows, limit, |d| d.id.clone());
     page(
         &uri,
         rows.into_iter().map(Into::into).collect(),
@@ -165,32 +161,36 @@ pub async fn patch_device(
     ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<DevicePatch>,
 ) -> Answer<DeviceView> {
-    if let Some(c) = b.connection_request.as_ref().or(b.cpe.as_ref()) {
-        credentials_ok(c)?;
+    // Both sets are checked before anything is written.
+    for (field, c) in [
+        ("connection_request", &b.connection_request),
+        ("cpe", &b.cpe),
+    ] {
+        if let Some(c) = c {
+            credentials_ok(field, c)?;
+        }
     }
     if let Some(tags) = &b.tags {
         ops::set_tags(&s.store, &id, tags).await?;
     }
     if b.connection_request.is_some() || b.cpe.is_some() {
-        let pair =
-            |c: &Option<Credentials>| c.as_ref().map(|c| (c.username.clone(), c.password.clone()));
-        let (cr, cpe) = (pair(&b.connection_request), pair(&b.cpe));
         s.store
-            .device_set_credentials(
-                &id,
-                cr.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
-                cpe.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
-            )
+            .device_set_credentials(&id, pair(&b.connection_request), pair(&b.cpe))
             .await?;
     }
     one(&uri, s.store.device_get(&id).await?.into())
 }
 
-fn credentials_ok(c: &Credentials) -> Result<(), ApiError> {
+fn pair(c: &Option<Credentials>) -> Option<(&str, &str)> {
+    c.as_ref()
+        .map(|c| (c.username.as_str(), c.password.as_str()))
+}
+
+fn credentials_ok(field: &str, c: &Credentials) -> Result<(), ApiError> {
     let printable = |t: &str| t.len() <= 256 && !t.chars().any(char::is_control);
     if !printable(&c.username) || !printable(&c.password) {
         return Err(ApiError::invalid(
-            "credentials",
+            field,
             "at most 256 characters, none of them control characters",
         ));
     }
@@ -256,7 +256,7 @@ pub async fn device_parameters(
 ) -> Answer<Vec<ParameterItem>> {
     let limit = limit_of(f.limit)?;
     let after = f.cursor.as_deref().map(decode_cursor).transpose()?;
-    let mut rows = s
+    let rows = s
         .store
         .device_parameters(
             &id,
@@ -269,11 +269,7 @@ pub async fn device_parameters(
         // An empty tree, or no such device: only the second is a 404.
         s.store.device_get(&id).await?;
     }
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = more
-        .then(|| rows.last().map(|p| encode_cursor(&p.name)))
-        .flatten();
+    let (rows, next) = split_page(rows, limit, |p| p.name.clone());
     page(
         &uri,
         rows.into_iter().map(Into::into).collect(),
@@ -420,14 +416,8 @@ pub async fn list_tasks(
             ));
         }
     }
-    let after = match f.cursor.as_deref().map(decode_cursor).transpose()? {
-        Some(c) => Some(
-            c.parse::<i64>()
-                .map_err(|_| ApiError::invalid("cursor", "not a cursor this API gave out"))?,
-        ),
-        None => None,
-    };
-    let mut rows = s
+    let after = decode_id_cursor(f.cursor.as_deref())?;
+    let rows = s
         .store
         .task_list(
             f.device.as_deref(),
@@ -436,11 +426,7 @@ pub async fn list_tasks(
             limit as i64 + 1,
         )
         .await?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = more
-        .then(|| rows.last().map(|t| encode_cursor(&t.id.to_string())))
-        .flatten();
+    let (rows, next) = split_page(rows, limit, |t| t.id.to_string());
     let items = rows
         .into_iter()
         .map(TaskView::try_from)

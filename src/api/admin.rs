@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::envelope::{
-    created, decode_cursor, encode_cursor, limit_of, page, page_by_key, Answer, ApiError, ApiJson,
+    created, decode_id_cursor, limit_of, page, page_by_key, split_page, Answer, ApiError, ApiJson,
     ApiPath, ApiQuery, Created, Envelope, ErrorBody, PageQuery,
 };
 use super::ApiState;
@@ -135,24 +135,12 @@ pub async fn list_audit(
     ApiQuery(f): ApiQuery<AuditFilter>,
 ) -> Answer<Vec<AuditView>> {
     let limit = limit_of(f.limit)?;
-    let before = match f.cursor.as_deref() {
-        None => None,
-        Some(c) => Some(
-            decode_cursor(c)?
-                .parse::<i64>()
-                .map_err(|_| ApiError::invalid("cursor", "not a cursor this API gave out"))?,
-        ),
-    };
-    let mut rows = s
+    let before = decode_id_cursor(f.cursor.as_deref())?;
+    let rows = s
         .store
         .audit_list(f.actor.as_deref(), before, limit as i64 + 1)
         .await?;
-    let next = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|e| encode_cursor(&e.id.to_string()))
-    } else {
-        None
-    };
+    let (rows, next) = split_page(rows, limit, |e| e.id.to_string());
     page(
         &uri,
         rows.into_iter().map(Into::into).collect(),

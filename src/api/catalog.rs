@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::envelope::{
-    created, decode_cursor, encode_cursor, limit_of, one, page, page_by_key, Answer, ApiError,
+    created, decode_cursor, limit_of, one, page, page_by_key, split_page, Answer, ApiError,
     ApiJson, ApiPath, ApiQuery, Created, Envelope, ErrorBody, PageQuery,
 };
 use super::ApiState;
@@ -99,16 +99,11 @@ pub async fn list_subscribers(
 ) -> Answer<Vec<SubscriberView>> {
     let limit = limit_of(q.limit)?;
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let mut rows = s
+    let rows = s
         .store
         .subscriber_list(after.as_deref().unwrap_or(""), limit as i64 + 1)
         .await?;
-    let next = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|r| encode_cursor(&r.username))
-    } else {
-        None
-    };
+    let (rows, next) = split_page(rows, limit, |r| r.username.clone());
     page(
         &uri,
         rows.into_iter().map(Into::into).collect(),

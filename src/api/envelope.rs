@@ -130,6 +130,34 @@ pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API gave out"))
 }
 
+/// A cursor that holds a row id (audit records, tasks).
+pub fn decode_id_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    cursor
+        .map(|c| {
+            decode_cursor(c)?
+                .parse::<i64>()
+                .map_err(|_| ApiError::invalid("cursor", "not a cursor this API gave out"))
+        })
+        .transpose()
+}
+
+/// Rows read with `limit + 1`: the extra row only tells that more follow. Returns the page
+/// and, when more follow, the cursor made of `key` of its last row.
+pub fn split_page<R>(
+    mut rows: Vec<R>,
+    limit: usize,
+    key: impl Fn(&R) -> String,
+) -> (Vec<R>, Option<String>) {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more {
+        rows.last().map(|r| encode_cursor(&key(r)))
+    } else {
+        None
+    };
+    (rows, next)
+}
+
 /// `limit` and `cursor` of a list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -151,17 +179,11 @@ pub fn page_by_key<T>(
     let limit = limit_of(q.limit)?;
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
     items.sort_by(|a, b| key(a).cmp(key(b)));
-    let mut rest: Vec<T> = items
+    let rest: Vec<T> = items
         .into_iter()
         .filter(|i| after.as_deref().is_none_or(|a| key(i) > a))
         .collect();
-    let more = rest.len() > limit;
-    rest.truncate(limit);
-    let next = if more {
-        rest.last().map(|i| encode_cursor(key(i)))
-    } else {
-        None
-    };
+    let (rest, next) = split_page(rest, limit, |i| key(i).to_string());
     page(uri, rest, limit, next)
 }
 

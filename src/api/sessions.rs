@@ -11,8 +11,8 @@ use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, ToSchema};
 
 use super::envelope::{
-    decode_cursor, encode_cursor, limit_of, one, page, Answer, ApiError, ApiJson, ApiPath,
-    ApiQuery, Envelope,
+    decode_cursor, limit_of, one, page, split_page, Answer, ApiError, ApiJson, ApiPath, ApiQuery,
+    Envelope,
 };
 use super::ApiState;
 use crate::ops::dynauth::{self, DynAuthResult};
@@ -112,20 +112,19 @@ pub async fn list_sessions(
             limit: limit as i64 + 1,
         })
         .await?;
-    let mut items: Vec<SessionView> = rows.into_iter().map(SessionView).collect();
-    let next = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(|v| {
-            encode_cursor(&format!(
-                "{}:{}",
-                v.0.int(edge_shared::accounting::c::START).unwrap_or(0),
-                v.0.unique_id()
-            ))
-        })
-    } else {
-        None
-    };
-    page(&uri, items, limit, next)
+    let (rows, next) = split_page(rows, limit, |r| {
+        format!(
+            "{}:{}",
+            r.int(edge_shared::accounting::c::START).unwrap_or(0),
+            r.unique_id()
+        )
+    });
+    page(
+        &uri,
+        rows.into_iter().map(SessionView).collect(),
+        limit,
+        next,
+    )
 }
 
 /// One session by its unique id (Acct-Unique-Session-Id).

@@ -415,6 +415,19 @@ impl Cpe {
 
     /// One whole session: Inform (with Digest when challenged), pending CPE requests, an empty
     /// POST, then every ACS request answered until 204. Returns the InformResponse's status.
+    /// Runs sessions until `done` holds (a server picks up tasks queued by another process
+    /// within its refresh interval).
+    pub fn sessions_until(&mut self, mut done: impl FnMut(&Cpe) -> bool) {
+        for _ in 0..40 {
+            assert_eq!(self.session(&[]), 200);
+            if done(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("not done after 40 sessions; methods seen: {:?}", self.log);
+    }
+
     pub fn session(&mut self, extra_events: &[&str]) -> u16 {
         let mut conn = Conn::open_with(self.acs, self.tls.as_ref());
         let mut events: Vec<(String, String)> = std::mem::take(&mut self.pending_events);

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod acs_cli;
 pub mod api_client;
 pub mod cpe_sim;
 pub mod nas_sim;

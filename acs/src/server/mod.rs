@@ -140,7 +140,6 @@ async fn accept_loop(listener: tokio::net::TcpListener, acs: Arc<Acs>, cancel: C
         let conn = Arc::new(service::Conn {
             peer,
             token: StdMutex::new(None),
-            tls: acs.cfg.tls.is_some(),
             answered: AtomicBool::new(false),
         });
         // Two task shapes, so a plain connection's task does not carry room for TLS state.

@@ -33,8 +33,6 @@ const SOFTWARE_VERSION: &str = ".DeviceInfo.SoftwareVersion";
 pub struct Conn {
     pub peer: SocketAddr,
     pub token: StdMutex<Option<u64>>,
-    /// Over TLS: Basic credentials are accepted too.
-    pub tls: bool,
     /// The last request was read whole and answered: when nothing more is waiting to be
     /// read, the connection can be parked (see `park.rs`).
     pub answered: AtomicBool,
@@ -143,7 +141,7 @@ async fn cwmp(
         }
     };
     if live.is_none() {
-        if let Some(refusal) = authenticate(acs, conn, &parts.headers) {
+        if let Some(refusal) = authenticate(acs, &parts.headers) {
             return refusal;
         }
     }
@@ -167,7 +165,7 @@ async fn cwmp(
 
 /// HTTP Digest when credentials are configured (globally or for any device); over TLS, Basic
 /// too. Basic over plain HTTP is refused: it would show the password to anyone on the path.
-fn authenticate(acs: &Acs, conn: &Conn, headers: &hyper::HeaderMap) -> Option<HttpResponse> {
+fn authenticate(acs: &Acs, headers: &hyper::HeaderMap) -> Option<HttpResponse> {
     if !acs.cfg.require_auth() && !acs.registry.has_credentials() {
         return None;
     }
@@ -183,7 +181,7 @@ fn authenticate(acs: &Acs, conn: &Conn, headers: &hyper::HeaderMap) -> Option<Ht
     let mut reason = "invalid";
     let check = header.map_or(Check::Missing, |h| {
         if let Some((user, given)) = digest::basic(h) {
-            if !conn.tls {
+            if acs.cfg.tls.is_none() {
                 reason = "basic_without_tls";
                 return Check::Invalid;
             }
@@ -208,7 +206,7 @@ fn authenticate(acs: &Acs, conn: &Conn, headers: &hyper::HeaderMap) -> Option<Ht
     if let Ok(v) = HeaderValue::from_str(&acs.verifier.challenge(now, check == Check::Stale)) {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
-    if conn.tls {
+    if acs.cfg.tls.is_some() {
         if let Ok(v) = HeaderValue::from_str(&digest::basic_challenge()) {
             r.headers_mut().append(header::WWW_AUTHENTICATE, v);
         }
