@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{on_pool, unique_violation, Store, StoreError};
+use super::{changed, on_pool, unique_violation, Store, StoreError};
 
 /// A device as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -156,10 +156,7 @@ impl Store {
         .execute(p)
         .await?
         .rows_affected());
-        if n == 0 {
-            return Err(StoreError::NotFound("device", id.to_string()));
-        }
-        Ok(())
+        changed(n, "device", &id)
     }
 
     /// Sets the credentials for connection requests to this device, and those it must
@@ -188,10 +185,7 @@ impl Store {
         .execute(p)
         .await?
         .rows_affected());
-        if n == 0 {
-            return Err(StoreError::NotFound("device", id.to_string()));
-        }
-        Ok(())
+        changed(n, "device", &id)
     }
 
     /// Devices whose tags or credentials changed after `since_us`, with the newest change.
@@ -487,13 +481,9 @@ impl Store {
                 on_pool!(self, p => sqlx::query(sql).bind(k).execute(p).await?.rows_affected())
             }
         };
-        if n == 0 {
-            let shown = match key {
-                Key::Text(k) => k.to_string(),
-                Key::Id(k) => k.to_string(),
-            };
-            return Err(StoreError::NotFound(what, shown));
+        match key {
+            Key::Text(k) => changed(n, what, &k),
+            Key::Id(k) => changed(n, what, &k),
         }
-        Ok(())
     }
 }

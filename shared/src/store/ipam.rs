@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use super::{lines, notify, on_pool, rows, unique_violation, Store, StoreError};
+use super::{changed, lines, notify, on_pool, rows, unique_violation, Store, StoreError};
 use crate::leases::LeaseChange;
 use crate::types::{Pool, PoolId};
 
@@ -278,10 +278,7 @@ impl Store {
             }
             Ok::<_, sqlx::Error>(r.rows_affected())
         }.await?);
-        if n == 0 {
-            return Err(StoreError::NotFound("pool", name.to_string()));
-        }
-        Ok(())
+        changed(n, "pool", &name)
     }
 
     /// Takes the instance name for this incarnation when nobody holds it: never taken, let

@@ -327,6 +327,14 @@ impl Store {
     }
 }
 
+/// Ok when a statement changed a row; NotFound (`what` `key`) when it changed none.
+fn changed(rows: u64, what: &'static str, key: &dyn std::fmt::Display) -> Result<(), StoreError> {
+    if rows == 0 {
+        return Err(StoreError::NotFound(what, key.to_string()));
+    }
+    Ok(())
+}
+
 fn unique_violation(e: sqlx::Error, what: &'static str, name: &str) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
