@@ -34,6 +34,29 @@ pub struct Database {
     pub url: String,
     /// How often the index checks the database revision (LISTEN/NOTIFY wakes it sooner).
     pub refresh_interval_seconds: u64,
+    /// `serve` waits this long for the database at start (it may be starting too), then
+    /// exits non-zero.
+    pub startup_wait_seconds: u64,
+}
+
+impl Database {
+    /// The URL with any password replaced by `***`, for messages and logs.
+    pub fn redacted_url(&self) -> String {
+        match (self.url.find("://"), self.url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let userinfo = &self.url[scheme + 3..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => format!(
+                        "{}{user}:***{}",
+                        &self.url[..scheme + 3],
+                        &self.url[at..]
+                    ),
+                    None => self.url.clone(),
+                }
+            }
+            _ => self.url.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -80,6 +103,16 @@ pub struct Accounting {
     pub stale_multiplier: u32,
     /// ...plus this grace.
     pub stale_grace_seconds: u64,
+    /// Directory of the local spool that holds acknowledged accounting while the database
+    /// is away (fsynced before the answer, replayed when it returns). Empty: no spool, and
+    /// accounting is not acknowledged while the database is away. One process per
+    /// directory.
+    pub spool_dir: String,
+    /// Most bytes the spool holds; past it accounting is not acknowledged.
+    pub spool_max_bytes: u64,
+    /// A journal insert slower than this, in milliseconds, counts as the database being
+    /// away: the batch goes to the spool.
+    pub spool_after_ms: u64,
 }
 
 impl Default for Accounting {
@@ -96,6 +129,9 @@ impl Default for Accounting {
             default_interim_seconds: 300,
             stale_multiplier: 3,
             stale_grace_seconds: 60,
+            spool_dir: String::new(),
+            spool_max_bytes: 1 << 30,
+            spool_after_ms: 2000,
         }
     }
 }
@@ -299,6 +335,7 @@ impl Default for Database {
         Database {
             url: "sqlite://dotmac-edge.db".into(),
             refresh_interval_seconds: 1,
+            startup_wait_seconds: 60,
         }
     }
 }
@@ -585,6 +622,15 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect::<Vec<_>>()
             .into_iter()
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        let mut d = Database::default();
+        d.url = "postgres://edge:s3cret@db:5432/edge".into();
+        assert_eq!(d.redacted_url(), "postgres://edge:***@db:5432/edge");
+        d.url = "sqlite://edge.db".into();
+        assert_eq!(d.redacted_url(), "sqlite://edge.db");
     }
 
     #[test]

@@ -1,27 +1,50 @@
 //! The HTTP listener: `/metrics`, the health probes, and (role `api`) the REST API.
+//!
+//! It is bound first, before the database is opened, so that `/health/startup` can say
+//! which startup phase the process is in; the API joins once it has its connections
+//! ([`ApiSlot::install`]) and answers 503 until then.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use edge_shared::health::Health;
+use edge_shared::health::{Health, Phase};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::task::JoinHandle;
+use tower::ServiceExt;
 
 use crate::api::ApiState;
+use crate::cmd::serve::Roles;
 use tokio_util::sync::CancellationToken;
+
+/// The REST API, once it is up, and whether `/metrics` needs its tokens.
+#[derive(Default)]
+pub struct ApiSlot {
+    api: OnceLock<(ApiState, Router)>,
+}
+
+impl ApiSlot {
+    pub fn install(&self, state: ApiState) {
+        let router = crate::api::router(state.clone());
+        let _ = self.api.set((state, router));
+    }
+}
 
 #[derive(Clone)]
 struct AppState {
     health: Arc<Health>,
     prometheus: PrometheusHandle,
-    /// Set when `/metrics` needs a read token.
-    metrics_auth: Option<ApiState>,
+    api: Arc<ApiSlot>,
+    metrics_require_token: bool,
+    roles: Roles,
+    instance: Arc<str>,
+    born: Instant,
 }
 
 pub struct RunningHttp {
@@ -35,29 +58,38 @@ impl RunningHttp {
     }
 }
 
+/// What the listener needs to know about the process.
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    pub metrics_require_token: bool,
+    pub roles: Roles,
+    pub instance: String,
+}
+
 pub async fn start(
-    listen: SocketAddr,
+    cfg: HttpConfig,
     health: Arc<Health>,
     prometheus: PrometheusHandle,
-    api: Option<ApiState>,
-    metrics_require_token: bool,
+    api: Arc<ApiSlot>,
     cancel: CancellationToken,
 ) -> std::io::Result<RunningHttp> {
     let state = AppState {
         health,
         prometheus,
-        metrics_auth: api.clone().filter(|_| metrics_require_token),
+        api,
+        metrics_require_token: cfg.metrics_require_token,
+        roles: cfg.roles,
+        instance: cfg.instance.into(),
+        born: Instant::now(),
     };
-    let mut app = Router::new()
+    let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/health/startup", get(startup))
+        .fallback(to_api)
         .with_state(state);
-    if let Some(api) = api {
-        app = app.merge(crate::api::router(api));
-    }
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let local_addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         let r = axum::serve(listener, app)
@@ -70,8 +102,38 @@ pub async fn start(
     Ok(RunningHttp { local_addr, task })
 }
 
+/// Everything but the probes and metrics: the REST API, when this process runs it.
+async fn to_api(State(s): State<AppState>, req: Request) -> Response {
+    match s.api.api.get() {
+        Some((_, router)) => match router.clone().oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        },
+        None if s.roles.api => crate::api::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "the API is starting; try again shortly",
+        )
+        .into_response(),
+        None => crate::api::ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "this process does not serve the REST API (serve --roles)",
+        )
+        .into_response(),
+    }
+}
+
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(api) = &s.metrics_auth {
+    if s.metrics_require_token {
+        let Some((api, _)) = s.api.api.get() else {
+            return crate::api::ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "starting",
+                "metrics need a token, and tokens cannot be checked until the API is up",
+            )
+            .into_response();
+        };
         let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         if let Err(f) = api.verifier().check(&api.store, header).await {
             return crate::api::refusal(f).into_response();
@@ -80,13 +142,47 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
     s.prometheus.render().into_response()
 }
 
+/// The state of a listener of a role: `off`, `pending` (startup has not reached it),
+/// `listening`, or `closed` (draining).
+fn listener_state(on: bool, phase: Phase) -> &'static str {
+    match (on, phase) {
+        (false, _) => "off",
+        (true, Phase::Draining) => "closed",
+        (true, Phase::Ready) => "listening",
+        (true, _) => "pending",
+    }
+}
+
 fn probe(ok: bool, s: &AppState) -> (StatusCode, Json<serde_json::Value>) {
+    let h = &s.health;
+    let phase = h.phase();
+    let (batches, bytes) = h.spool();
+    let status = match phase {
+        Phase::Draining => "draining",
+        Phase::Ready if h.degraded() => "degraded",
+        Phase::Ready => "ok",
+        _ => "starting",
+    };
     let body = serde_json::json!({
-        "status": if ok { "ok" } else { "unavailable" },
+        "status": status,
+        "phase": phase.name(),
+        "pid": std::process::id(),
+        "instance": &*s.instance,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": s.born.elapsed().as_secs(),
         "checks": {
-            "started": s.health.started(),
-            "ready": s.health.ready(),
-            "database": if s.health.database_ok() { "ok" } else { "degraded" },
+            "database": {
+                "state": h.database_state(),
+                "backend": h.backend(),
+            },
+            "radius": listener_state(s.roles.radius, phase),
+            "acs": listener_state(s.roles.acs, phase),
+            "api": listener_state(s.roles.api, phase),
+            "accounting_spool": {
+                "state": if !h.spool_enabled() { "off" } else if batches > 0 { "holding" } else { "empty" },
+                "batches": batches,
+                "bytes": bytes,
+            },
         }
     });
     let code = if ok {

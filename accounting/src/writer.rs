@@ -30,6 +30,8 @@ use edge_shared::sessions::ActiveSessions;
 use edge_shared::store::{BatchOp, BatchOutcome, JournalKey, Store, StoreError};
 use edge_shared::types::PoolId;
 use tokio::sync::{mpsc, Notify};
+
+use crate::spool::{Spool, SpoolError};
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone)]
@@ -50,6 +52,11 @@ pub struct WriterConfig {
     /// Journal rows older than this that no live fold has taken (their writer crashed or
     /// vanished) are folded by this process.
     pub orphan_age: Duration,
+    /// Where acknowledged batches wait while the database is away; `None`: a batch the
+    /// journal refuses is not acknowledged.
+    pub spool: Option<Arc<Spool>>,
+    /// A journal insert slower than this counts as the database being away.
+    pub spool_after: Duration,
 }
 
 struct Pending {
@@ -133,7 +140,23 @@ impl Writer {
         };
         let task = tokio::spawn(async move {
             let folding = tokio::spawn(fold.run(fold_rx));
+            let stop = Arc::new(Notify::new());
+            let replaying = cfg.spool.clone().map(|spool| {
+                tokio::spawn(replay(
+                    spool,
+                    store.clone(),
+                    health.clone(),
+                    unfolded.clone(),
+                    fold_tx.clone(),
+                    stop.clone(),
+                ))
+            });
             durable(store, health, cfg, rx, writer_id, unfolded, fold_tx).await;
+            // A last replay if the database is back; what stays is replayed at next start.
+            stop.notify_one();
+            if let Some(r) = replaying {
+                let _ = r.await;
+            }
             let _ = folding.await;
         });
         (Writer { tx, id: writer_id }, task)
@@ -148,9 +171,18 @@ struct Stored {
     records: usize,
 }
 
-/// A batch on its way to the journal.
+/// Where a batch was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Journal,
+    Spool,
+}
+
+type Outcome = (Result<Via, String>, Vec<u8>);
+
+/// A batch on its way to the journal (or the spool).
 struct InFlight {
-    task: JoinHandle<(Result<(), StoreError>, Vec<u8>)>,
+    task: JoinHandle<Outcome>,
     key: JournalKey,
     dones: Vec<Done>,
     /// Events in the batch (a request may bring more than one).
@@ -200,10 +232,12 @@ async fn durable(
                 next_batch += 1;
                 let key = JournalKey { writer: writer_id, batch: next_batch };
                 let store = store.clone();
+                let spool = cfg.spool.clone();
+                let spool_after = cfg.spool_after;
                 inflight.push_back(InFlight {
                     task: tokio::spawn(async move {
                         let entry = journal::encode(&events);
-                        (store.journal_append(key, &entry).await, entry)
+                        store_batch(&store, spool, spool_after, key, entry).await
                     }),
                     key,
                     dones,
@@ -242,10 +276,51 @@ async fn gather(
     batch
 }
 
-/// Releases a stored batch's answers (or counts its failure) and hands it to the fold.
+/// Stores one batch: in the journal, or in the spool when the spool holds batches already
+/// (behind them) or the journal fails or is slower than `spool_after`.
+async fn store_batch(
+    store: &Store,
+    spool: Option<Arc<Spool>>,
+    spool_after: Duration,
+    key: JournalKey,
+    entry: Vec<u8>,
+) -> Outcome {
+    let Some(spool) = spool else {
+        let r = store.journal_append(key, &entry).await;
+        return (r.map(|()| Via::Journal).map_err(|e| e.to_string()), entry);
+    };
+    if !spool.holding() {
+        match tokio::time::timeout(spool_after, store.journal_append(key, &entry)).await {
+            Ok(Ok(())) => return (Ok(Via::Journal), entry),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, batch = key.batch, "journal refused a batch; spooling");
+            }
+            Err(_) => {
+                tracing::warn!(batch = key.batch, "journal too slow; spooling");
+            }
+        }
+    }
+    let r = tokio::task::spawn_blocking(move || {
+        let r = spool.append(key, &entry);
+        (r, entry)
+    })
+    .await;
+    match r {
+        Ok((Ok(()), entry)) => (Ok(Via::Spool), entry),
+        Ok((Err(SpoolError::Full(n)), entry)) => {
+            metrics::counter!(m::ACCT_SPOOL_FULL_TOTAL).increment(1);
+            (Err(format!("the spool is full ({n} bytes)")), entry)
+        }
+        Ok((Err(e), entry)) => (Err(format!("spool: {e}")), entry),
+        Err(e) => (Err(format!("spool: {e}")), Vec::new()),
+    }
+}
+
+/// Releases a stored batch's answers (or counts its failure) and hands a journaled batch to
+/// the fold.
 fn finish(
     batch: InFlight,
-    result: Result<(Result<(), StoreError>, Vec<u8>), tokio::task::JoinError>,
+    result: Result<Outcome, tokio::task::JoinError>,
     health: &Health,
     unfolded: &Unfolded,
     fold: &mpsc::UnboundedSender<Stored>,
@@ -254,7 +329,7 @@ fn finish(
     metrics::histogram!(m::ACCT_BATCH_SIZE).record(records as f64);
     metrics::histogram!(m::ACCT_COMMIT_SECONDS).record(batch.started.elapsed().as_secs_f64());
     let stored = match result {
-        Ok((Ok(()), entry)) => {
+        Ok((Ok(Via::Journal), entry)) => {
             health.set_database_ok(true);
             metrics::counter!(m::ACCT_RECORDS_TOTAL).increment(records as u64);
             // Counted before any answer leaves, so a NAS that has its answer never sees
@@ -272,10 +347,84 @@ fn finish(
             }
             true
         }
-        Ok((Err(e), _)) => report_failure(health, &e.to_string(), records),
+        Ok((Ok(Via::Spool), _)) => {
+            metrics::counter!(m::ACCT_RECORDS_TOTAL).increment(records as u64);
+            metrics::counter!(m::ACCT_SPOOLED_TOTAL).increment(records as u64);
+            true
+        }
+        Ok((Err(e), _)) => report_failure(health, &e, records),
         Err(e) => report_failure(health, &e.to_string(), records),
     };
     batch.dones.into_iter().for_each(|d| d(stored));
+}
+
+/// Moves spooled batches into the journal once the database is back, oldest first, and
+/// hands them to the fold; runs until `stop`, then tries once more.
+async fn replay(
+    spool: Arc<Spool>,
+    store: Store,
+    health: Arc<Health>,
+    unfolded: Arc<Unfolded>,
+    fold: mpsc::UnboundedSender<Stored>,
+    stop: Arc<Notify>,
+) {
+    let publish = |spool: &Spool| {
+        let (batches, bytes) = spool.pending();
+        health.set_spool(batches, bytes);
+        metrics::gauge!(m::ACCT_SPOOL_BATCHES).set(batches as f64);
+        metrics::gauge!(m::ACCT_SPOOL_BYTES).set(bytes as f64);
+    };
+    let mut last = false;
+    loop {
+        publish(&spool);
+        if spool.holding() {
+            for seg in spool.segments() {
+                let s = Arc::clone(&spool);
+                let batches = match tokio::task::spawn_blocking(move || s.read(&seg)).await {
+                    Ok(Ok(b)) => b,
+                    Ok(Err(e)) => {
+                        tracing::error!(segment = seg.seq, error = %e, "spool segment unreadable; will retry");
+                        break;
+                    }
+                    Err(_) => break,
+                };
+                if let Err(e) = store.journal_replay(&batches).await {
+                    health.set_database_ok(false);
+                    tracing::debug!(error = %e, "spool replay waits for the database");
+                    break;
+                }
+                health.set_database_ok(true);
+                let s = Arc::clone(&spool);
+                if let Err(e) = tokio::task::spawn_blocking(move || s.remove(&seg))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                {
+                    // In the journal now; a replay of the same segment later is harmless.
+                    tracing::error!(segment = seg.seq, error = %e, "replayed spool segment not removed");
+                    break;
+                }
+                let mut replayed = 0;
+                for (key, entry) in batches {
+                    let records = journal::count(&entry);
+                    replayed += records;
+                    unfolded.add(records);
+                    if fold.send(Stored { key, entry, records }).is_err() {
+                        unfolded.sub(records);
+                    }
+                }
+                metrics::counter!(m::ACCT_REPLAYED_TOTAL).increment(replayed as u64);
+                tracing::info!(segment = seg.seq, records = replayed, "spool segment replayed into the journal");
+                publish(&spool);
+            }
+        }
+        if last {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.notified() => last = true,
+        }
+    }
 }
 
 /// Counts a batch that was not stored; `false`, for its requests' answers.

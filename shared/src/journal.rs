@@ -102,6 +102,15 @@ fn text(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// The number of events an entry says it holds (0 for bytes that are no entry); what a
+/// replay counts without decoding.
+pub fn count(bytes: &[u8]) -> usize {
+    match bytes {
+        [VERSION, a, b, c, d, ..] => u32::from_le_bytes([*a, *b, *c, *d]) as usize,
+        _ => 0,
+    }
+}
+
 /// The events of a journal entry, in the order they were written.
 pub fn decode(bytes: &[u8]) -> Result<Vec<AcctEvent>, JournalError> {
     let mut r = Reader(bytes);

@@ -25,6 +25,11 @@ pub const ACCT_FOLD_SECONDS: &str = "edge_accounting_fold_seconds";
 pub const ACCT_FOLD_FAILED_TOTAL: &str = "edge_accounting_fold_failed_total";
 pub const ACCT_RECOVERED_TOTAL: &str = "edge_accounting_recovered_total";
 pub const ACCT_JOURNAL_CORRUPT_TOTAL: &str = "edge_accounting_journal_corrupt_total";
+pub const ACCT_SPOOLED_TOTAL: &str = "edge_accounting_spooled_total";
+pub const ACCT_REPLAYED_TOTAL: &str = "edge_accounting_replayed_total";
+pub const ACCT_SPOOL_FULL_TOTAL: &str = "edge_accounting_spool_full_total";
+pub const ACCT_SPOOL_BATCHES: &str = "edge_accounting_spool_batches";
+pub const ACCT_SPOOL_BYTES: &str = "edge_accounting_spool_bytes";
 
 /// Addresses and prefixes handed out in Access-Accepts (stored before the answer).
 pub const IPAM_ALLOCATED_TOTAL: &str = "edge_ipam_allocated_total";

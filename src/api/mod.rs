@@ -30,7 +30,8 @@ use edge_shared::store::{AuditEntry, Store};
 use tokio::sync::Semaphore;
 
 pub use auth::{AuthFailure, Verifier};
-use envelope::{ApiError, REQUEST_ID};
+pub use envelope::ApiError;
+use envelope::REQUEST_ID;
 
 use crate::config::{Acs as AcsConfig, Api as ApiConfig};
 

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use edge_accounting::spool::Spool;
 use edge_accounting::{load_active, recover, spawn_reaper, ReaperConfig, Writer, WriterConfig};
 use edge_ipam::{Ipam, IpamConfig, LeaseTracking};
 use edge_radius::dict::Dictionary;
 use edge_radius::server::{self, Accounting, ServerConfig};
 use edge_shared::accounting::AccountingSink;
-use edge_shared::health::Health;
+use edge_shared::health::{Health, Phase};
 use edge_shared::index::{spawn_refresher, Index};
 use edge_shared::sessions::ActiveSessions;
 use edge_shared::store::{NewNas, NewPlan, Store};
@@ -58,16 +59,38 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     let health = Arc::new(Health::default());
+    let cancel = CancellationToken::new();
+
+    // The probes first, so that a slow start shows where it is.
+    let api_slot = Arc::new(crate::http::ApiSlot::default());
+    let http = crate::http::start(
+        crate::http::HttpConfig {
+            listen: cfg.http.listen,
+            metrics_require_token: cfg.api.metrics_require_token,
+            roles,
+            instance: cfg.ipam.instance_name(),
+        },
+        Arc::clone(&health),
+        prometheus,
+        Arc::clone(&api_slot),
+        cancel.clone(),
+    )
+    .await
+    .with_context(|| format!("cannot bind HTTP on {}", cfg.http.listen))?;
+    tracing::info!(http = %http.local_addr, "probes up; starting");
 
     let dict = Arc::new(
         Dictionary::load_with(&cfg.radius.dictionary_dirs).context("loading dictionaries")?,
     );
-    let store = super::admin::open_store(&cfg).await?;
+    health.set_phase(Phase::Database);
+    let store = wait_for_database(&cfg, &health).await?;
+    health.set_backend(store.backend());
     health.set_database_ok(true);
     if demo {
         seed_demo(&store).await?;
     }
 
+    health.set_phase(Phase::Caches);
     let index = Index::new();
     let started = std::time::Instant::now();
     index.refresh(&store).await.context("loading the index")?;
@@ -80,7 +103,6 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
         "index loaded"
     );
 
-    let cancel = CancellationToken::new();
     let refresher = spawn_refresher(
         Arc::clone(&index),
         store.clone(),
@@ -93,6 +115,7 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
     } else {
         None
     };
+    health.set_phase(Phase::Listeners);
     let acs = if roles.acs {
         let running =
             edge_acs::server::start(cfg.acs.server_config()?, store.clone(), cancel.clone())
@@ -102,32 +125,19 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
     } else {
         None
     };
-    let api = if roles.api {
+    if roles.api {
         // The API's own connections: its queries never take the data plane's.
         let api_store = Store::connect_with(&cfg.database.url, cfg.api.database_connections)
             .await
             .context("cannot open the API's database connections")?;
-        Some(crate::api::ApiState::new(
+        api_slot.install(crate::api::ApiState::new(
             api_store,
             Arc::clone(&dict),
             cfg.api.clone(),
             cfg.acs.clone(),
-        )?)
-    } else {
-        None
-    };
-    let http = crate::http::start(
-        cfg.http.listen,
-        Arc::clone(&health),
-        prometheus,
-        api,
-        cfg.api.metrics_require_token,
-        cancel.clone(),
-    )
-    .await
-    .with_context(|| format!("cannot bind HTTP on {}", cfg.http.listen))?;
-    health.set_started();
-    health.set_ready(true);
+        )?);
+    }
+    health.set_phase(Phase::Ready);
     tracing::info!(
         radius_auth = ?plane.as_ref().map(|p| p.auth.local_addr),
         radius_acct = ?plane.as_ref().and_then(|p| p.auth.acct_addr),
@@ -150,7 +160,7 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
 
     wait_for_signal().await;
     tracing::info!("shutting down");
-    health.set_ready(false);
+    health.set_phase(Phase::Draining);
     cancel.cancel();
     let drain = async {
         // Receivers first (no new records), then the reaper; the server's handler holds the
@@ -205,6 +215,22 @@ async fn start_radius(
         .context("loading open sessions")?;
     tracing::info!(open_sessions = open, "accounting sessions loaded");
     let a = &cfg.accounting;
+    let spool = if a.spool_dir.is_empty() {
+        if store.pg_pool().is_some() {
+            tracing::warn!("accounting.spool_dir is not set: while the database is away, accounting is not acknowledged");
+        }
+        None
+    } else {
+        let spool = Spool::open(std::path::Path::new(&a.spool_dir), a.spool_max_bytes)
+            .with_context(|| format!("cannot open the accounting spool {}", a.spool_dir))?;
+        let (batches, bytes) = spool.pending();
+        health.set_spool_enabled(true);
+        health.set_spool(batches, bytes);
+        if batches > 0 {
+            tracing::info!(batches, bytes, "accounting spool holds batches; replaying when the database answers");
+        }
+        Some(Arc::new(spool))
+    };
     let (writer, writer_task) = Writer::spawn(
         store.clone(),
         Arc::clone(&sessions),
@@ -222,6 +248,8 @@ async fn start_radius(
             max_unfolded: a.max_unfolded,
             fold_max: a.fold_max,
             orphan_age: Duration::from_secs(a.orphan_seconds),
+            spool,
+            spool_after: Duration::from_millis(a.spool_after_ms.max(1)),
         },
     );
     let ipam = Ipam::new(
@@ -272,6 +300,7 @@ async fn start_radius(
         reply_cache_entries: cfg.radius.reply_cache_entries,
         socket_buffer_bytes: cfg.radius.socket_buffer_bytes,
     };
+    health.set_phase(Phase::Listeners);
     let auth = server::start(
         &auth_cfg,
         Arc::clone(dict),
@@ -296,6 +325,39 @@ async fn start_radius(
         ipam_task,
         writer_task,
     })
+}
+
+/// Opens the database, retrying while it does not answer (it may be starting beside us),
+/// for `database.startup_wait_seconds`; then gives up with the last error.
+async fn wait_for_database(cfg: &Config, health: &Health) -> anyhow::Result<Store> {
+    let deadline =
+        std::time::Instant::now() + Duration::from_secs(cfg.database.startup_wait_seconds);
+    loop {
+        match Store::connect(&cfg.database.url).await {
+            Ok(store) => {
+                store.migrate().await.context("database migrations")?;
+                return Ok(store);
+            }
+            // A SQLite file that cannot be opened will not become openable by waiting.
+            Err(e)
+                if cfg.database.url.starts_with("postgres")
+                    && std::time::Instant::now() < deadline =>
+            {
+                health.set_database_ok(false);
+                tracing::warn!(database = %cfg.database.redacted_url(), error = %e, "database not reachable yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "database {} not reachable within {} s",
+                        cfg.database.redacted_url(),
+                        cfg.database.startup_wait_seconds
+                    )
+                })
+            }
+        }
+    }
 }
 
 async fn wait_for_signal() {

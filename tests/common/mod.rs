@@ -119,84 +119,171 @@ fn pg_command(name: &str) -> Command {
 }
 
 fn start_throwaway_postgres() -> String {
-    let dir = std::env::temp_dir().join(format!("edge-pg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("pg dir");
-    if is_root() {
-        let ok = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&dir)
-            .status()
-            .expect("chown");
-        assert!(ok.success());
+    let c = PgCluster::start("shared");
+    let url = c.url.clone();
+    // The shared cluster lives as long as the process; its watcher stops it afterwards.
+    std::mem::forget(c);
+    url
+}
+
+/// A throwaway PostgreSQL cluster of one test's own, which it may stop and start again
+/// (a database outage) without disturbing the tests that share the common one. Stopped and
+/// removed when dropped, and by a watcher should the test process die first.
+pub struct PgCluster {
+    pub url: String,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl PgCluster {
+    pub fn start(name: &str) -> PgCluster {
+        let dir = std::env::temp_dir().join(format!("edge-pg-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("pg dir");
+        if is_root() {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .expect("chown");
+            assert!(ok.success());
+        }
+        let data = dir.join("data");
+        let out = pg_command("initdb")
+            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "-D"])
+            .arg(&data)
+            .output()
+            .expect("initdb runs");
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let c = PgCluster {
+            url: String::new(),
+            port: free_tcp_port(),
+            dir,
+        };
+        c.pg_ctl_start();
+        // Stop the cluster when this test process ends, however it ends.
+        let watcher = format!(
+            "while [ -d /proc/{pid} ]; do sleep 1; done; {ctl} -D {data} -m immediate stop; rm -rf {dir}",
+            pid = std::process::id(),
+            ctl = pg_bin("pg_ctl").display(),
+            data = data.display(),
+            dir = c.dir.display()
+        );
+        let mut w = if is_root() {
+            let mut cmd = Command::new("runuser");
+            cmd.args(["-u", "postgres", "--", "sh", "-c", &watcher]);
+            cmd
+        } else {
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", &watcher]);
+            cmd
+        };
+        w.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Deliberately not waited on: it outlives this process to stop the cluster after it.
+        #[allow(clippy::zombie_processes)]
+        let _watcher = w.spawn().expect("watcher");
+        PgCluster {
+            url: format!("postgres://postgres@127.0.0.1:{}/postgres", c.port),
+            ..c
+        }
     }
-    let data = dir.join("data");
-    let out = pg_command("initdb")
-        .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "-D"])
-        .arg(&data)
-        .output()
-        .expect("initdb runs");
-    assert!(
-        out.status.success(),
-        "initdb: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let port = free_tcp_port();
-    let opts = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
-        dir.display()
-    );
-    let out = pg_command("pg_ctl")
-        .args(["-D"])
-        .arg(&data)
-        .args(["-o", &opts, "-l"])
-        .arg(dir.join("log"))
-        .args(["-w", "start"])
-        .output()
-        .expect("pg_ctl runs");
-    assert!(
-        out.status.success(),
-        "pg_ctl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Stop the cluster when this test process ends, however it ends.
-    let watcher = format!(
-        "while [ -d /proc/{pid} ]; do sleep 1; done; {ctl} -D {data} -m immediate stop; rm -rf {dir}",
-        pid = std::process::id(),
-        ctl = pg_bin("pg_ctl").display(),
-        data = data.display(),
-        dir = dir.display()
-    );
-    let mut w = if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--", "sh", "-c", &watcher]);
-        c
-    } else {
-        let mut c = Command::new("sh");
-        c.args(["-c", &watcher]);
-        c
-    };
-    w.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // Deliberately not waited on: it outlives this process to stop the cluster after it.
-    #[allow(clippy::zombie_processes)]
-    let _watcher = w.spawn().expect("watcher");
-    format!("postgres://postgres@127.0.0.1:{port}/postgres")
+
+    fn pg_ctl_start(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            self.port,
+            self.dir.display()
+        );
+        let out = pg_command("pg_ctl")
+            .args(["-D"])
+            .arg(self.dir.join("data"))
+            .args(["-o", &opts, "-l"])
+            .arg(self.dir.join("log"))
+            .args(["-w", "start"])
+            .output()
+            .expect("pg_ctl runs");
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stops the server at once (`-m immediate`: connections cut, as a crash would).
+    pub fn stop(&self) {
+        let out = pg_command("pg_ctl")
+            .args(["-D"])
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output()
+            .expect("pg_ctl runs");
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts it again on the same port.
+    pub fn resume(&self) {
+        self.pg_ctl_start();
+    }
+
+    /// A fresh database in this cluster.
+    pub fn database(&self, name: &str) -> String {
+        psql(&self.url, &format!("CREATE DATABASE {name}"));
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let _ = pg_command("pg_ctl")
+            .args(["-D"])
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Ports this test process has handed out: never handed out twice, so two servers of one
+/// test binary cannot be given the same port (the kernel may offer a port again as soon
+/// as the probing socket is closed).
+fn unique_port(probe: impl Fn() -> u16) -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let p = probe();
+        if !given.contains(&p) {
+            given.push(p);
+            return p;
+        }
+    }
 }
 
 pub fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    unique_port(|| {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
+    })
 }
 
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    unique_port(|| {
+        UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
+    })
 }
 
 /// Runs a CLI command against a database and returns its output; panics if it failed.
@@ -245,20 +332,22 @@ impl Server {
         Server::start_args(db, &[], env)
     }
 
-    /// `serve` with extra arguments (`--roles api`, say) and environment.
+    /// `serve` with extra arguments (`--roles api`, say) and environment. The ports are
+    /// picked free but another process may take one before the server binds it: a server
+    /// that exits during startup is started again on other ports.
     pub fn start_args(db: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
-        let auth: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
-            .parse()
-            .expect("addr");
-        let acct: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
-            .parse()
-            .expect("addr");
-        let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
-            .parse()
-            .expect("addr");
-        let acs: SocketAddr = format!("127.0.0.1:{}", free_tcp_port())
-            .parse()
-            .expect("addr");
+        for _ in 0..5 {
+            if let Some(s) = Server::try_start(db, args, env) {
+                return s;
+            }
+        }
+        panic!("the server exited during startup five times");
+    }
+
+    fn try_start(db: &str, args: &[&str], env: &[(&str, &str)]) -> Option<Server> {
+        let udp = || -> SocketAddr { ([127, 0, 0, 1], free_udp_port()).into() };
+        let tcp = || -> SocketAddr { ([127, 0, 0, 1], free_tcp_port()).into() };
+        let (auth, acct, http, acs) = (udp(), udp(), tcp(), tcp());
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .args(args)
@@ -275,22 +364,29 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("server starts");
-        let s = Server {
+        let mut s = Server {
             child,
             auth,
             acct,
             http,
             acs,
         };
-        s.wait_ready();
-        s
+        s.wait_ready().then_some(s)
     }
 
-    fn wait_ready(&self) {
+    /// Waits until this server (its pid, not whoever else answers on the port) is ready;
+    /// false if it exited first.
+    fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
+        let pid = format!("\"pid\":{}", self.child.id());
         while Instant::now() < deadline {
-            if http_get(self.http, "/health/ready").is_some_and(|(code, _)| code == 200) {
-                return;
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if http_get(self.http, "/health/ready")
+                .is_some_and(|(code, body)| code == 200 && body.contains(&pid))
+            {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

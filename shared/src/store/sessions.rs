@@ -319,6 +319,29 @@ impl Store {
         Ok(())
     }
 
+    /// Moves spooled batches into the journal under their original keys, in one
+    /// transaction; a key already there (a replay cut short after its commit, or a batch
+    /// whose first insert committed after it timed out) is skipped.
+    pub async fn journal_replay(&self, batches: &[(JournalKey, Vec<u8>)]) -> Result<(), StoreError> {
+        let sql = "INSERT INTO acct_journal (writer, batch, created_at, entry) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (writer, batch) DO NOTHING";
+        let now = unix_now();
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            for (key, entry) in batches {
+                sqlx::query(sql)
+                    .bind(key.writer)
+                    .bind(key.batch)
+                    .bind(now)
+                    .bind(entry)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Journal rows written at or before `created_before` (Unix seconds) by any writer but
     /// `except_writer`, oldest first, at most `limit`: what a crashed or vanished process
     /// left unfolded.
