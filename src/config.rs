@@ -46,11 +46,9 @@ impl Database {
             (Some(scheme), Some(at)) if at > scheme => {
                 let userinfo = &self.url[scheme + 3..at];
                 match userinfo.split_once(':') {
-                    Some((user, _)) => format!(
-                        "{}{user}:***{}",
-                        &self.url[..scheme + 3],
-                        &self.url[at..]
-                    ),
+                    Some((user, _)) => {
+                        format!("{}{user}:***{}", &self.url[..scheme + 3], &self.url[at..])
+                    }
                     None => self.url.clone(),
                 }
             }
@@ -626,8 +624,10 @@ mod tests {
 
     #[test]
     fn passwords_are_not_shown() {
-        let mut d = Database::default();
-        d.url = "postgres://edge:s3cret@db:5432/edge".into();
+        let mut d = Database {
+            url: "postgres://edge:s3cret@db:5432/edge".into(),
+            ..Database::default()
+        };
         assert_eq!(d.redacted_url(), "postgres://edge:***@db:5432/edge");
         d.url = "sqlite://edge.db".into();
         assert_eq!(d.redacted_url(), "sqlite://edge.db");

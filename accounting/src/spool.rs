@@ -151,15 +151,7 @@ impl Spool {
 
     /// Appends a batch and fsyncs it. Blocking: call from a blocking thread.
     pub fn append(&self, key: JournalKey, entry: &[u8]) -> Result<(), SpoolError> {
-        let mut frame = Vec::with_capacity(HEADER + KEY + entry.len());
-        frame.extend_from_slice(&((KEY + entry.len()) as u32).to_le_bytes());
-        frame.extend_from_slice(&[0; 4]);
-        frame.extend_from_slice(&key.writer.to_le_bytes());
-        frame.extend_from_slice(&key.batch.to_le_bytes());
-        frame.extend_from_slice(entry);
-        let crc = CRC.checksum(&frame[HEADER..]);
-        frame[4..8].copy_from_slice(&crc.to_le_bytes());
-
+        let frame = encode_frame(key, entry);
         let mut i = self.inner();
         if i.bytes + frame.len() as u64 > self.max_bytes {
             return Err(SpoolError::Full(self.max_bytes));
@@ -180,7 +172,11 @@ impl Spool {
             });
         }
         let cur = i.current.as_mut().expect("just opened");
-        if let Err(e) = cur.file.write_all(&frame).and_then(|_| cur.file.sync_data()) {
+        if let Err(e) = cur
+            .file
+            .write_all(&frame)
+            .and_then(|_| cur.file.sync_data())
+        {
             // Whatever part of the frame reached the file fails its checksum at the next
             // read; begin a fresh segment rather than write behind it.
             close_current(&mut i);
@@ -209,15 +205,7 @@ impl Spool {
     pub fn read(&self, seg: &Segment) -> io::Result<Vec<Batch>> {
         let mut bytes = Vec::new();
         File::open(segment_path(&self.dir, seg.seq))?.read_to_end(&mut bytes)?;
-        let mut out = Vec::new();
-        let mut at = 0;
-        while let Some((payload, next)) = frame_at(&bytes, at) {
-            let writer = i64::from_le_bytes(payload[..8].try_into().expect("8 bytes"));
-            let batch = i64::from_le_bytes(payload[8..16].try_into().expect("8 bytes"));
-            out.push((JournalKey { writer, batch }, payload[KEY..].to_vec()));
-            at = next;
-        }
-        Ok(out)
+        Ok(decode_segment(&bytes))
     }
 
     /// Deletes a segment whose batches are in the journal.
@@ -265,6 +253,33 @@ fn frame_at(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
     (CRC.checksum(payload) == crc).then_some((payload, at + HEADER + len))
 }
 
+/// The batches of a segment file's bytes, up to the first frame cut short or corrupt. The
+/// bytes come from disk, so nothing is trusted: every length is checked.
+pub fn decode_segment(bytes: &[u8]) -> Vec<Batch> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some((payload, next)) = frame_at(bytes, at) {
+        let writer = i64::from_le_bytes(payload[..8].try_into().expect("8 bytes"));
+        let batch = i64::from_le_bytes(payload[8..16].try_into().expect("8 bytes"));
+        out.push((JournalKey { writer, batch }, payload[KEY..].to_vec()));
+        at = next;
+    }
+    out
+}
+
+/// The bytes of one frame holding a batch (what [`Spool::append`] writes).
+pub fn encode_frame(key: JournalKey, entry: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(HEADER + KEY + entry.len());
+    frame.extend_from_slice(&((KEY + entry.len()) as u32).to_le_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(&key.writer.to_le_bytes());
+    frame.extend_from_slice(&key.batch.to_le_bytes());
+    frame.extend_from_slice(entry);
+    let crc = CRC.checksum(&frame[HEADER..]);
+    frame[4..8].copy_from_slice(&crc.to_le_bytes());
+    frame
+}
+
 /// Frames in a segment and the length of the part that holds them.
 fn scan(bytes: &[u8]) -> (u64, u64) {
     let (mut frames, mut at) = (0, 0);
@@ -302,7 +317,9 @@ mod tests {
         assert_eq!(segs.len(), 2);
         let all: Vec<Batch> = segs.iter().flat_map(|g| s.read(g).unwrap()).collect();
         assert_eq!(
-            all.iter().map(|(k, e)| (k.batch, e.as_slice())).collect::<Vec<_>>(),
+            all.iter()
+                .map(|(k, e)| (k.batch, e.as_slice()))
+                .collect::<Vec<_>>(),
             vec![(1, &b"one"[..]), (2, b"two"), (3, b"three")]
         );
         for g in &segs {

@@ -408,12 +408,23 @@ async fn replay(
                     let records = journal::count(&entry);
                     replayed += records;
                     unfolded.add(records);
-                    if fold.send(Stored { key, entry, records }).is_err() {
+                    if fold
+                        .send(Stored {
+                            key,
+                            entry,
+                            records,
+                        })
+                        .is_err()
+                    {
                         unfolded.sub(records);
                     }
                 }
                 metrics::counter!(m::ACCT_REPLAYED_TOTAL).increment(replayed as u64);
-                tracing::info!(segment = seg.seq, records = replayed, "spool segment replayed into the journal");
+                tracing::info!(
+                    segment = seg.seq,
+                    records = replayed,
+                    "spool segment replayed into the journal"
+                );
                 publish(&spool);
             }
         }

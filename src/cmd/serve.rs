@@ -227,7 +227,11 @@ async fn start_radius(
         health.set_spool_enabled(true);
         health.set_spool(batches, bytes);
         if batches > 0 {
-            tracing::info!(batches, bytes, "accounting spool holds batches; replaying when the database answers");
+            tracing::info!(
+                batches,
+                bytes,
+                "accounting spool holds batches; replaying when the database answers"
+            );
         }
         Some(Arc::new(spool))
     };

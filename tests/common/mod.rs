@@ -159,9 +159,10 @@ impl PgCluster {
             "initdb: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let c = PgCluster {
-            url: String::new(),
-            port: free_tcp_port(),
+        let port = free_tcp_port();
+        let mut c = PgCluster {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            port,
             dir,
         };
         c.pg_ctl_start();
@@ -188,10 +189,8 @@ impl PgCluster {
         // Deliberately not waited on: it outlives this process to stop the cluster after it.
         #[allow(clippy::zombie_processes)]
         let _watcher = w.spawn().expect("watcher");
-        PgCluster {
-            url: format!("postgres://postgres@127.0.0.1:{}/postgres", c.port),
-            ..c
-        }
+        c.url.shrink_to_fit();
+        c
     }
 
     fn pg_ctl_start(&self) {
@@ -345,6 +344,12 @@ impl Server {
     }
 
     fn try_start(db: &str, args: &[&str], env: &[(&str, &str)]) -> Option<Server> {
+        let mut s = Server::spawn(db, args, env);
+        s.wait_ready().then_some(s)
+    }
+
+    /// Starts `serve` and returns at once, before it is ready (see [`Server::wait_ready`]).
+    pub fn spawn(db: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let udp = || -> SocketAddr { ([127, 0, 0, 1], free_udp_port()).into() };
         let tcp = || -> SocketAddr { ([127, 0, 0, 1], free_tcp_port()).into() };
         let (auth, acct, http, acs) = (udp(), udp(), tcp(), tcp());
@@ -364,19 +369,18 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("server starts");
-        let mut s = Server {
+        Server {
             child,
             auth,
             acct,
             http,
             acs,
-        };
-        s.wait_ready().then_some(s)
+        }
     }
 
     /// Waits until this server (its pid, not whoever else answers on the port) is ready;
     /// false if it exited first.
-    fn wait_ready(&mut self) -> bool {
+    pub fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
         let pid = format!("\"pid\":{}", self.child.id());
         while Instant::now() < deadline {
@@ -417,6 +421,11 @@ impl Server {
                 .any(|l| l == "edge_accounting_unfolded_records 0")),
             "the fold did not catch up"
         );
+    }
+
+    /// The exit status, if the server has exited.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     pub fn pid(&self) -> u32 {

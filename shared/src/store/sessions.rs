@@ -322,8 +322,12 @@ impl Store {
     /// Moves spooled batches into the journal under their original keys, in one
     /// transaction; a key already there (a replay cut short after its commit, or a batch
     /// whose first insert committed after it timed out) is skipped.
-    pub async fn journal_replay(&self, batches: &[(JournalKey, Vec<u8>)]) -> Result<(), StoreError> {
-        let sql = "INSERT INTO acct_journal (writer, batch, created_at, entry) VALUES ($1, $2, $3, $4)
+    pub async fn journal_replay(
+        &self,
+        batches: &[(JournalKey, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        let sql =
+            "INSERT INTO acct_journal (writer, batch, created_at, entry) VALUES ($1, $2, $3, $4)
                    ON CONFLICT (writer, batch) DO NOTHING";
         let now = unix_now();
         on_pool!(self, p => {

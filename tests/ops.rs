@@ -1,0 +1,312 @@
+//! Operations as Kubernetes and an on-call engineer see them: startup phases and health
+//! bodies, a clean drain on SIGTERM under load, and a PostgreSQL outage under load with the
+//! accounting spool. Real binary, real PostgreSQL clusters of the tests' own.
+
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{cli, cli_line, cli_output, eventually, http_get, Backend, PgCluster, Server, TestDb};
+use serde_json::Value;
+
+const SECRET: &str = "ops-s3cret";
+const LOAD: &str = env!("CARGO_BIN_EXE_radius-load");
+
+fn health(s: &Server, probe: &str) -> (u16, Value) {
+    let (code, body) = http_get(s.http, &format!("/health/{probe}")).expect("health answers");
+    (code, serde_json::from_str(&body).expect("JSON health body"))
+}
+
+/// A NAS, and `users` subscribers as `radius-load` names them (user000000 / pw0 …).
+fn provision(url: &str, users: usize) {
+    cli_line(
+        url,
+        &format!("nas add --name bng1 --address 127.0.0.1 --secret {SECRET}"),
+    );
+    if users > 0 {
+        let out = Command::new(LOAD)
+            .args(["csv", "--users", &users.to_string()])
+            .output()
+            .expect("radius-load csv");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("users.csv");
+        std::fs::write(&file, out.stdout).unwrap();
+        cli(url, &["subscribers", "import", file.to_str().unwrap()]);
+    }
+}
+
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-XAtq", url, "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every acknowledged Start (the session ids radius-load wrote) is in the sessions table,
+/// and no session is there twice.
+fn assert_all_stored_once(url: &str, acked: &[String]) {
+    let stored = psql(url, "SELECT acct_session_id FROM sessions");
+    let stored: HashSet<&str> = stored.lines().map(str::trim).collect();
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|id| !stored.contains(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged records missing, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        missing.first()
+    );
+    let dupes = psql(
+        url,
+        "SELECT COUNT(*) - COUNT(DISTINCT acct_session_id) FROM sessions",
+    );
+    assert_eq!(dupes.trim(), "0", "a record stored twice");
+}
+
+fn read_acked(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `radius-load load` in the background for `seconds`.
+fn load(
+    server: std::net::SocketAddr,
+    method: &str,
+    seconds: u32,
+    acked: Option<&std::path::Path>,
+) -> std::process::Child {
+    let mut c = Command::new(LOAD);
+    c.args([
+        "load",
+        "--method",
+        method,
+        "--seconds",
+        &seconds.to_string(),
+    ])
+    .args(["--server", &server.to_string(), "--secret", SECRET])
+    .args(["--users", "500", "--threads", "1", "--window", "16"])
+    .stdout(Stdio::piped());
+    if let Some(p) = acked {
+        c.args(["--acked", p.to_str().unwrap()]);
+    }
+    c.spawn().expect("radius-load")
+}
+
+/// The `key=value` figures of radius-load's RESULT line.
+fn result(child: std::process::Child) -> std::collections::HashMap<String, String> {
+    let out = child.wait_with_output().expect("radius-load ends");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("RESULT"))
+        .unwrap_or_else(|| panic!("no RESULT in {text}"));
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Startup waits for a database that is not there yet, and says so on /health/startup;
+/// once it is there the body names every dependency.
+#[test]
+fn startup_phases_and_health_bodies() {
+    let pg = PgCluster::start("phases");
+    let url = pg.database("edge");
+    provision(&url, 0);
+    pg.stop();
+    let s = Server::spawn(&url, &[], &[]);
+    // Up and saying where it is, once the first attempt to reach the database failed.
+    assert!(eventually(Duration::from_secs(20), || {
+        http_get(s.http, "/health/startup").is_some_and(|(_, b)| b.contains("\"down\""))
+    }));
+    let (code, body) = health(&s, "startup");
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["status"], "starting");
+    assert_eq!(body["phase"], "database");
+    assert_eq!(body["checks"]["database"]["state"], "down");
+    assert_eq!(body["checks"]["radius"], "pending");
+    assert_eq!(health(&s, "ready").0, 503);
+    // Alive all along: a slow start is not a dead process.
+    assert_eq!(health(&s, "live").0, 200);
+
+    pg.resume();
+    let mut s = s;
+    assert!(s.wait_ready(), "ready once the database is back");
+    for probe in ["startup", "ready", "live"] {
+        let (code, body) = health(&s, probe);
+        assert_eq!(code, 200, "{probe}: {body}");
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["phase"], "ready");
+        assert_eq!(body["pid"], s.pid());
+        assert_eq!(body["checks"]["database"]["state"], "ok");
+        assert_eq!(body["checks"]["database"]["backend"], "postgres");
+        for part in ["radius", "acs", "api"] {
+            assert_eq!(body["checks"][part], "listening", "{part}: {body}");
+        }
+        assert_eq!(body["checks"]["accounting_spool"]["state"], "off");
+    }
+
+    // A process that does not run a role says so.
+    let db = TestDb::new(Backend::Sqlite);
+    let api_only = Server::start_args(&db.url, &["--roles", "api"], &[]);
+    let (_, body) = health(&api_only, "ready");
+    assert_eq!(body["checks"]["radius"], "off");
+    assert_eq!(body["checks"]["acs"], "off");
+    assert_eq!(body["checks"]["database"]["backend"], "sqlite");
+}
+
+/// A critical failure at start exits non-zero with a message that says what failed and
+/// does not show the database password.
+#[test]
+fn critical_failures_exit_with_a_clear_message() {
+    let port = common::free_tcp_port();
+    let started = Instant::now();
+    let out = Command::new(common::BIN)
+        .arg("serve")
+        .env(
+            "EDGE_DATABASE_URL",
+            format!("postgres://edge:hunter2@127.0.0.1:{port}/edge"),
+        )
+        .env("EDGE_DATABASE_STARTUP_WAIT_SECONDS", "1")
+        .env(
+            "EDGE_HTTP_LISTEN",
+            format!("127.0.0.1:{}", common::free_tcp_port()),
+        )
+        .env_remove("EDGE_CONFIG")
+        .output()
+        .expect("binary runs");
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not reachable within 1 s"), "{err}");
+    assert!(err.contains("edge:***@127.0.0.1"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+
+    // A port already taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let db = TestDb::new(Backend::Sqlite);
+    let out = Command::new(common::BIN)
+        .arg("serve")
+        .env("EDGE_DATABASE_URL", &db.url)
+        .env("EDGE_HTTP_LISTEN", taken.local_addr().unwrap().to_string())
+        .env_remove("EDGE_CONFIG")
+        .output()
+        .expect("binary runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot bind HTTP"), "{err}");
+    let _ = cli_output; // (the CLI's own failures are tested with each command)
+}
+
+/// SIGTERM in the middle of an accounting load: readiness goes first, every answered
+/// record is stored, and the process exits 0 well within the drain deadline.
+#[test]
+fn sigterm_drains_under_load() {
+    let db = TestDb::new(Backend::Postgres);
+    provision(&db.url, 0);
+    let mut server = Server::start(&db.url);
+    let dir = tempfile::tempdir().unwrap();
+    let acked = dir.path().join("acked");
+    let run = load(server.acct, "acct-start", 4, Some(&acked));
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Instant::now();
+    let ok = Command::new("kill")
+        .args(["-TERM", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = loop {
+        if let Some(st) = server.try_wait() {
+            break st;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(30),
+            "not gone within the drain deadline"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit {status:?}");
+    let _ = result(run);
+    let acked = read_acked(&acked);
+    assert!(acked.len() > 100, "the load got answers before SIGTERM");
+    // Every acknowledged record is in the journal or the table; a start folds the rest.
+    let _again = Server::start(&db.url);
+    assert_all_stored_once(&db.url, &acked);
+}
+
+/// PostgreSQL stopped in the middle of an authentication and accounting load, then started
+/// again: authentication of known subscribers never fails, accounting goes on being
+/// acknowledged from the spool, and once the database is back every acknowledged record is
+/// in it exactly once.
+#[test]
+fn database_outage_under_load() {
+    let pg = PgCluster::start("outage");
+    let url = pg.database("edge");
+    provision(&url, 500);
+    let spool = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        &url,
+        &[
+            ("EDGE_ACCOUNTING_SPOOL_DIR", spool.path().to_str().unwrap()),
+            ("EDGE_ACCOUNTING_SPOOL_AFTER_MS", "500"),
+        ],
+    );
+    assert_eq!(
+        health(&server, "ready").1["checks"]["accounting_spool"]["state"],
+        "empty"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let acked = dir.path().join("acked");
+    let acct = load(server.acct, "acct-start", 10, Some(&acked));
+    let auth = load(server.auth, "pap", 10, None);
+    std::thread::sleep(Duration::from_secs(2));
+    pg.stop();
+    // Degraded, still ready: authentication answers from memory, accounting from the spool.
+    assert!(eventually(Duration::from_secs(10), || {
+        let (code, body) = health(&server, "ready");
+        code == 200
+            && body["status"] == "degraded"
+            && body["checks"]["accounting_spool"]["batches"].as_u64() > Some(0)
+    }));
+    std::thread::sleep(Duration::from_secs(3));
+    pg.resume();
+    let auth = result(auth);
+    let _ = result(acct);
+    assert_eq!(auth["rejects"], "0", "{auth:?}");
+    assert_ne!(auth["accepts"], "0", "{auth:?}");
+    assert!(server.metric("edge_accounting_spooled_total") > 0.0);
+    // The spool drains into the database.
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            let (_, body) = health(&server, "ready");
+            body["status"] == "ok" && body["checks"]["accounting_spool"]["batches"] == 0
+        }),
+        "{:?}",
+        health(&server, "ready")
+    );
+    server.settled();
+    assert!(server.metric("edge_accounting_replayed_total") > 0.0);
+    let acked = read_acked(&acked);
+    eprintln!(
+        "outage: auth {auth:?}; {} accounting records acknowledged, {} of them from the spool",
+        acked.len(),
+        server.metric("edge_accounting_spooled_total")
+    );
+    assert!(acked.len() > 100);
+    assert_all_stored_once(&url, &acked);
+    assert_eq!(psql(&url, "SELECT COUNT(*) FROM acct_journal").trim(), "0");
+}
