@@ -111,6 +111,9 @@ pub struct Accounting {
     /// A journal insert slower than this, in milliseconds, counts as the database being
     /// away: the batch goes to the spool.
     pub spool_after_ms: u64,
+    /// With other instances on the database, how often to read the sessions they opened
+    /// and closed into this one's memory.
+    pub sync_seconds: u64,
 }
 
 impl Default for Accounting {
@@ -130,6 +133,7 @@ impl Default for Accounting {
             spool_dir: String::new(),
             spool_max_bytes: 1 << 30,
             spool_after_ms: 2000,
+            sync_seconds: 2,
         }
     }
 }

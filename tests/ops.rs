@@ -310,3 +310,129 @@ fn database_outage_under_load() {
     assert_all_stored_once(&url, &acked);
     assert_eq!(psql(&url, "SELECT COUNT(*) FROM acct_journal").trim(), "0");
 }
+
+fn access(server: &Server, user: &str) -> String {
+    common::radclient(
+        server.auth,
+        "auth",
+        SECRET,
+        &format!("User-Name = \"{user}\"\nUser-Password = \"pw\"\nMessage-Authenticator = 0x00\n"),
+    )
+}
+
+fn framed_ip(answer: &str) -> Option<String> {
+    answer
+        .lines()
+        .find_map(|l| match l.trim().split_once(" = ") {
+            Some(("Framed-IP-Address", v)) => Some(v.to_string()),
+            _ => None,
+        })
+}
+
+fn json_lines(url: &str, args: &[&str]) -> Vec<Value> {
+    cli(url, args)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// Three instances on one PostgreSQL, as a NAS fleet spread over them sees them: a
+/// subscriber added anywhere authenticates everywhere; one session's Start, Interim and
+/// Stop arriving at three different instances make one correct row; the address it held is
+/// released and handed back to the same subscriber; an Accounting-On through one instance
+/// closes sessions another one opened. (Concurrent allocation: `ipam.rs`,
+/// `three_instances_never_share_an_address`.)
+#[test]
+fn three_instances_share_one_database() {
+    let db = TestDb::new(Backend::Postgres);
+    provision(&db.url, 0);
+    for line in [
+        "pools add --name shared --cidr 10.9.0.0/24 --block-size 16",
+        "plans add --name dyn --pool shared --simultaneous-use 1",
+        "subscribers add --username alice --password pw --plan dyn",
+    ] {
+        cli_line(&db.url, line);
+    }
+    let servers: Vec<Server> = ["a", "b", "c"]
+        .iter()
+        .map(|n| Server::start_with(&db.url, &[("EDGE_IPAM_INSTANCE", n)]))
+        .collect();
+    let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
+
+    // Added while they run: every instance learns of it.
+    cli_line(
+        &db.url,
+        "subscribers add --username bob --password pw --plan dyn",
+    );
+    for s in &servers {
+        assert!(
+            eventually(Duration::from_secs(10), || access(s, "bob")
+                .contains("Received Access-Accept")),
+            "bob accepted by every instance"
+        );
+    }
+
+    let answer = access(a, "alice");
+    let ip = framed_ip(&answer).unwrap_or_else(|| panic!("an address: {answer}"));
+    let acct = |s: &Server, status: &str, extra: &str| {
+        common::accounting(s, SECRET, status, "alice", "s-alice", extra)
+    };
+    acct(a, "Start", &format!("Framed-IP-Address = {ip}\n"));
+    acct(
+        b,
+        "Interim-Update",
+        &format!("Framed-IP-Address = {ip}\nAcct-Input-Octets = 1000\nAcct-Session-Time = 60\n"),
+    );
+    acct(
+        c,
+        "Stop",
+        &format!(
+            "Framed-IP-Address = {ip}\nAcct-Input-Octets = 2000\nAcct-Session-Time = 120\n\
+             Acct-Terminate-Cause = User-Request\n"
+        ),
+    );
+    for s in &servers {
+        s.settled();
+    }
+    let rows = json_lines(&db.url, &["sessions", "list", "--username", "alice"]);
+    assert_eq!(rows.len(), 1, "one session: {rows:?}");
+    let row = &rows[0];
+    assert_eq!(row["acct_input_octets"], 2000, "{row}");
+    assert_eq!(row["acct_session_time"], 120, "{row}");
+    assert_eq!(row["acct_terminate_cause"], "User-Request", "{row}");
+    assert!(!row["acct_stop_time"].is_null(), "{row}");
+    let leases = json_lines(&db.url, &["leases", "--json", "--address", &ip]);
+    assert_eq!(leases.len(), 1, "{leases:?}");
+    assert_eq!(leases[0]["state"], "released", "{leases:?}");
+    assert_eq!(leases[0]["username"], "alice");
+    // The owner of the block read the release; alice gets her address back from it.
+    assert!(
+        eventually(Duration::from_secs(10), || framed_ip(&access(a, "alice"))
+            .as_deref()
+            == Some(ip.as_str())),
+        "alice's sticky address"
+    );
+
+    // bob's session opened through c: a, which never saw it, counts it for
+    // Simultaneous-Use once it has read it.
+    common::accounting(c, SECRET, "Start", "bob", "s-bob", "");
+    c.settled();
+    assert!(
+        eventually(Duration::from_secs(10), || access(a, "bob")
+            .contains("Received Access-Reject")),
+        "bob is online through c; a refuses a second session"
+    );
+    // The NAS reboots and says so through b.
+    common::accounting(b, SECRET, "Accounting-On", "", "on-1", "");
+    b.settled();
+    let bob = json_lines(&db.url, &["sessions", "list", "--username", "bob"]);
+    assert_eq!(bob.len(), 1);
+    assert_eq!(bob[0]["acct_terminate_cause"], "NAS-Reboot", "{bob:?}");
+    // Every instance's memory follows: nobody is online anywhere, and bob may log in.
+    for s in &servers {
+        assert!(eventually(Duration::from_secs(10), || s
+            .metric("edge_accounting_active_sessions")
+            == 0.0));
+    }
+    assert!(access(a, "bob").contains("Received Access-Accept"));
+}

@@ -10,12 +10,16 @@
 //!   is back.
 //! - [`recover`]: folds journal rows a crash or a vanished instance left behind.
 //! - [`spawn_reaper`]: closes sessions that have gone silent, through the writer.
+//! - [`spawn_sync`]: with other instances on the database, follows the sessions they open
+//!   and close.
 //! - The open sessions in memory ([`edge_shared::sessions::ActiveSessions`]) are rebuilt at
 //!   start ([`load_active`]) and kept in step by the fold.
 
 mod reaper;
 pub mod spool;
+mod sync;
 mod writer;
 
 pub use reaper::{spawn_reaper, ReaperConfig};
+pub use sync::{spawn_sync, SyncConfig};
 pub use writer::{load_active, recover, Writer, WriterConfig};

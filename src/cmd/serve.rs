@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use edge_accounting::spool::Spool;
-use edge_accounting::{load_active, recover, spawn_reaper, ReaperConfig, Writer, WriterConfig};
+use edge_accounting::{
+    load_active, recover, spawn_reaper, spawn_sync, ReaperConfig, SyncConfig, Writer, WriterConfig,
+};
 use edge_ipam::{Ipam, IpamConfig, LeaseTracking};
 use edge_radius::dict::Dictionary;
 use edge_radius::server::{self, Accounting, ServerConfig};
@@ -169,6 +171,7 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
         if let Some(p) = plane {
             p.auth.join().await;
             let _ = p.reaper.await;
+            let _ = p.sync.await;
             let _ = p.ipam_task.await;
             let _ = p.writer_task.await;
         }
@@ -189,6 +192,7 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
 struct Plane {
     auth: server::RunningServer,
     reaper: tokio::task::JoinHandle<()>,
+    sync: tokio::task::JoinHandle<()>,
     ipam_task: tokio::task::JoinHandle<()>,
     writer_task: tokio::task::JoinHandle<()>,
 }
@@ -255,6 +259,17 @@ async fn start_radius(
             spool,
             spool_after: Duration::from_millis(a.spool_after_ms.max(1)),
         },
+    );
+    let sync = spawn_sync(
+        store.clone(),
+        Arc::clone(&sessions),
+        SyncConfig {
+            every: Duration::from_secs(a.sync_seconds.max(1)),
+            margin: Duration::from_secs(120),
+            incarnation: writer.id(),
+            dead_after: Duration::from_secs(cfg.ipam.dead_after_seconds),
+        },
+        cancel.clone(),
     );
     let ipam = Ipam::new(
         IpamConfig {
@@ -326,6 +341,7 @@ async fn start_radius(
     Ok(Plane {
         auth,
         reaper,
+        sync,
         ipam_task,
         writer_task,
     })

@@ -323,6 +323,21 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Other instances (not `incarnation`) that have beaten since `alive_since`.
+    pub async fn instances_others(
+        &self,
+        incarnation: i64,
+        alive_since: i64,
+    ) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM ip_instances WHERE incarnation <> $1 AND heartbeat >= $2";
+        let n: i64 = on_pool!(self, p => sqlx::query_scalar(sql)
+            .bind(incarnation)
+            .bind(alive_since)
+            .fetch_one(p)
+            .await?);
+        Ok(n)
+    }
+
     /// Lets the name go at a clean shutdown, so a successor need not wait.
     pub async fn instance_release(&self, name: &str, incarnation: i64) -> Result<(), StoreError> {
         let sql = "UPDATE ip_instances SET heartbeat = 0 WHERE name = $1 AND incarnation = $2";

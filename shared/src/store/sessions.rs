@@ -431,6 +431,27 @@ impl Store {
         Ok(out)
     }
 
+    /// What other instances changed: sessions still open that started at or after `since`,
+    /// and the unique ids of sessions that stopped at or after it (event times, Unix seconds).
+    pub async fn sessions_changed_since(
+        &self,
+        since: i64,
+    ) -> Result<(Vec<ActiveSession>, Vec<String>), StoreError> {
+        let opened = format!(
+            "SELECT {RETURNING} FROM sessions WHERE acct_stop_time IS NULL AND acct_start_time >= $1"
+        );
+        let closed = "SELECT acct_unique_id FROM sessions WHERE acct_stop_time >= $1";
+        let mut open = Vec::new();
+        let ids: Vec<String>;
+        on_pool!(self, p => {
+            for row in sqlx::query(&opened).bind(since).fetch_all(p).await? {
+                open.push(active_from_row(&row)?.0);
+            }
+            ids = sqlx::query_scalar(closed).bind(since).fetch_all(p).await?;
+        });
+        Ok((open, ids))
+    }
+
     /// Sessions matching `q`, newest first (by start time, then unique id).
     pub async fn sessions_list(&self, q: &SessionQuery) -> Result<Vec<SessionRecord>, StoreError> {
         let mut sql = format!("SELECT {} FROM sessions WHERE 1 = 1", col_list());
