@@ -19,6 +19,7 @@ pub struct Config {
     pub api: Api,
     pub acs: Acs,
     pub log: Log,
+    pub shutdown: Shutdown,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -297,6 +298,22 @@ pub struct Acs {
     pub cache_max_devices: usize,
 }
 
+/// SIGTERM and SIGINT: readiness goes false, listeners stop reading, in-flight work
+/// drains, pending accounting commits, then the process exits 0.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shutdown {
+    /// Longest the drain may take; past it the process exits anyway (what is acknowledged
+    /// is already in the journal or the spool).
+    pub drain_seconds: u64,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown { drain_seconds: 30 }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Log {
@@ -320,6 +337,7 @@ impl Default for Config {
             api: Api::default(),
             acs: Acs::default(),
             log: Log::default(),
+            shutdown: Shutdown::default(),
         }
     }
 }

@@ -22,8 +22,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
-const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
-
 /// Which parts of the service this process runs (`serve --roles`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roles {
@@ -181,7 +179,8 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
         let _ = refresher.await;
         http.join().await;
     };
-    if tokio::time::timeout(DRAIN_DEADLINE, drain).await.is_err() {
+    let deadline = Duration::from_secs(cfg.shutdown.drain_seconds);
+    if tokio::time::timeout(deadline, drain).await.is_err() {
         tracing::warn!("drain deadline passed; exiting");
     }
     store.close().await;
