@@ -436,3 +436,52 @@ fn three_instances_share_one_database() {
     }
     assert!(access(a, "bob").contains("Received Access-Accept"));
 }
+
+/// Logs as JSON by config, one object a line, and the request id of an API error is in
+/// the answer's body, its header, and the log line of that request; secrets are not.
+#[test]
+fn json_logs_carry_the_request_id() {
+    let db = TestDb::new(Backend::Sqlite);
+    provision(&db.url, 0);
+    let token = common::api_client::token(&db, "ops", "write");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("edge.log");
+    let s = Server::start_logged(
+        &db.url,
+        &[("EDGE_LOG_FORMAT", "json"), ("EDGE_LOG_LEVEL", "info")],
+        &log,
+    );
+    let auth = format!("Authorization: Bearer {token}");
+    let answer = common::http(
+        s.http,
+        "POST",
+        "/api/v1/plans",
+        &[
+            &auth,
+            "Content-Type: application/json",
+            "X-Request-Id: trace-4711",
+        ],
+        Some(br#"{"name": "x", "bogus": 1}"#),
+    );
+    assert_eq!(answer.status, 422, "{}", answer.body);
+    assert_eq!(answer.header("x-request-id"), Some("trace-4711"));
+    assert_eq!(answer.json()["error"]["request_id"], "trace-4711");
+    let line = || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .find(|l| l.contains("trace-4711"))
+            .map(str::to_string)
+    };
+    assert!(eventually(Duration::from_secs(5), || line().is_some()));
+    let entry: Value = serde_json::from_str(&line().unwrap()).expect("a JSON log line");
+    assert_eq!(entry["fields"]["request_id"], "trace-4711", "{entry}");
+    assert_eq!(entry["fields"]["status"], 422, "{entry}");
+    assert_eq!(entry["fields"]["path"], "/api/v1/plans", "{entry}");
+    // Every line is JSON, and neither the NAS secret nor the token shows.
+    let all = std::fs::read_to_string(&log).unwrap();
+    for l in all.lines() {
+        serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+    }
+    assert!(!all.contains(SECRET) && !all.contains(&token), "{all}");
+}

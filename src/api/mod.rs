@@ -32,6 +32,7 @@ use tokio::sync::Semaphore;
 pub use auth::{AuthFailure, Verifier};
 pub use envelope::ApiError;
 use envelope::REQUEST_ID;
+use tracing::Instrument;
 
 use crate::config::{Acs as AcsConfig, Api as ApiConfig};
 
@@ -112,6 +113,9 @@ async fn frame(State(s): State<ApiState>, req: Request, next: Next) -> Response 
         .map(str::to_string)
         .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
     let timeout = Duration::from_secs(s.cfg.request_timeout_seconds);
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let span = tracing::info_span!("api", request_id = %id);
     let mut resp = REQUEST_ID
         .scope(id.clone(), async move {
             let Ok(_permit) = s.permits.try_acquire() else {
@@ -133,7 +137,9 @@ async fn frame(State(s): State<ApiState>, req: Request, next: Next) -> Response 
                 .into_response(),
             }
         })
+        .instrument(span)
         .await;
+    log_request(&id, &method, &path, resp.status(), started.elapsed());
     let class = match resp.status().as_u16() {
         200..=299 => "2xx",
         400..=499 => "4xx",
@@ -145,6 +151,26 @@ async fn frame(State(s): State<ApiState>, req: Request, next: Next) -> Response 
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
+}
+
+/// The access log: failures at warn, writes at info, reads at debug; each line carries the
+/// request id that the answer (and any error body) carries too.
+fn log_request(
+    id: &str,
+    method: &axum::http::Method,
+    path: &str,
+    status: StatusCode,
+    took: Duration,
+) {
+    let ms = took.as_secs_f64() * 1000.0;
+    let status = status.as_u16();
+    if status >= 500 {
+        tracing::warn!(request_id = %id, %method, path, status, ms, "api request failed");
+    } else if method != axum::http::Method::GET && method != axum::http::Method::HEAD {
+        tracing::info!(request_id = %id, %method, path, status, ms, "api request");
+    } else {
+        tracing::debug!(request_id = %id, %method, path, status, ms, "api request");
+    }
 }
 
 /// Credentials for every route under it; write scope for anything but reads; an audit

@@ -350,6 +350,18 @@ impl Server {
 
     /// Starts `serve` and returns at once, before it is ready (see [`Server::wait_ready`]).
     pub fn spawn(db: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn_to(db, args, env, Stdio::inherit())
+    }
+
+    /// A ready server whose log (stderr) goes to `log`.
+    pub fn start_logged(db: &str, env: &[(&str, &str)], log: &Path) -> Server {
+        let file = std::fs::File::create(log).expect("log file");
+        let mut s = Server::spawn_to(db, &[], env, Stdio::from(file));
+        assert!(s.wait_ready(), "the server exited during startup");
+        s
+    }
+
+    fn spawn_to(db: &str, args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
         let udp = || -> SocketAddr { ([127, 0, 0, 1], free_udp_port()).into() };
         let tcp = || -> SocketAddr { ([127, 0, 0, 1], free_tcp_port()).into() };
         let (auth, acct, http, acs) = (udp(), udp(), tcp(), tcp());
@@ -364,7 +376,7 @@ impl Server {
             .env("EDGE_LOG_LEVEL", "warn")
             .env_remove("EDGE_CONFIG")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }
