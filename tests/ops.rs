@@ -280,6 +280,7 @@ fn database_outage_under_load() {
         let (code, body) = health(&server, "ready");
         code == 200
             && body["status"] == "degraded"
+            && body["checks"]["database"]["state"] == "down"
             && body["checks"]["accounting_spool"]["batches"].as_u64() > Some(0)
     }));
     std::thread::sleep(Duration::from_secs(3));

@@ -348,6 +348,8 @@ fn finish(
             true
         }
         Ok((Ok(Via::Spool), _)) => {
+            // The journal refused this batch or one before it: down until a replay succeeds.
+            health.set_database_ok(false);
             metrics::counter!(m::ACCT_RECORDS_TOTAL).increment(records as u64);
             metrics::counter!(m::ACCT_SPOOLED_TOTAL).increment(records as u64);
             true
