@@ -20,10 +20,7 @@ B=target/release
 work_and_postgres edge-api $PGPORT
 psql "$PG/postgres" -qc "CREATE DATABASE edge"
 export EDGE_DATABASE_URL=$PG/edge
-$B/dotmac-edge migrate >/dev/null
-$B/dotmac-edge nas add --name bench --address 127.0.0.1 --secret $SECRET >/dev/null
-$B/radius-load csv --users $USERS > "$work/users.csv"
-$B/dotmac-edge subscribers import "$work/users.csv" >/dev/null
+edge_nas_and_users $USERS
 
 loaded=$(date +%s)
 psql "$PG/edge" -q <<SQL

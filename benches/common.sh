@@ -13,6 +13,15 @@ work_and_postgres() {
   PG=postgres://postgres@127.0.0.1:$2
 }
 
+# edge_nas_and_users USERS: migrates $EDGE_DATABASE_URL, registers the NAS 127.0.0.1 with
+# $SECRET, and imports USERS subscribers as `radius-load csv` names them ($B: the binaries).
+edge_nas_and_users() {
+  $B/dotmac-edge migrate >/dev/null
+  $B/dotmac-edge nas add --name bench --address 127.0.0.1 --secret "$SECRET" >/dev/null
+  $B/radius-load csv --users "$1" > "$work/users.csv"
+  $B/dotmac-edge subscribers import "$work/users.csv" >/dev/null
+}
+
 cleanup_bench() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true

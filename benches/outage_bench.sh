@@ -18,10 +18,7 @@ work_and_postgres edge-outage $PGPORT
 pgctl() { runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg" "$@" >/dev/null; }
 psql "$PG/postgres" -qc "CREATE DATABASE edge"
 export EDGE_DATABASE_URL=$PG/edge
-$B/dotmac-edge migrate >/dev/null
-$B/dotmac-edge nas add --name bench --address 127.0.0.1 --secret $SECRET >/dev/null
-$B/radius-load csv --users $USERS > "$work/users.csv"
-$B/dotmac-edge subscribers import "$work/users.csv" >/dev/null
+edge_nas_and_users $USERS
 
 start_edge() {
   EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$AUTH EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:$ACCT \

@@ -23,7 +23,7 @@ use crate::api::ApiState;
 use crate::cmd::serve::Roles;
 use tokio_util::sync::CancellationToken;
 
-/// The REST API, once it is up, and whether `/metrics` needs its tokens.
+/// The REST API, once it is up (it also checks `/metrics` tokens when those are required).
 #[derive(Default)]
 pub struct ApiSlot {
     api: OnceLock<(ApiState, Router)>,

@@ -4,11 +4,13 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cli, cli_line, cli_output, eventually, http_get, Backend, PgCluster, Server, TestDb};
+use common::{
+    assert_acked_stored_once, cli, cli_line, eventually, http_get, read_acked, sql, Backend,
+    PgCluster, Server, TestDb,
+};
 use serde_json::Value;
 
 const SECRET: &str = "ops-s3cret";
@@ -35,50 +37,6 @@ fn provision(url: &str, users: usize) {
         std::fs::write(&file, out.stdout).unwrap();
         cli(url, &["subscribers", "import", file.to_str().unwrap()]);
     }
-}
-
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-XAtq", url, "-c", sql])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Every acknowledged Start (the session ids radius-load wrote) is in the sessions table,
-/// and no session is there twice.
-fn assert_all_stored_once(url: &str, acked: &[String]) {
-    let stored = psql(url, "SELECT acct_session_id FROM sessions");
-    let stored: HashSet<&str> = stored.lines().map(str::trim).collect();
-    let missing: Vec<&String> = acked
-        .iter()
-        .filter(|id| !stored.contains(id.as_str()))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} acknowledged records missing, e.g. {:?}",
-        missing.len(),
-        acked.len(),
-        missing.first()
-    );
-    let dupes = psql(
-        url,
-        "SELECT COUNT(*) - COUNT(DISTINCT acct_session_id) FROM sessions",
-    );
-    assert_eq!(dupes.trim(), "0", "a record stored twice");
-}
-
-fn read_acked(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 /// `radius-load load` in the background for `seconds`.
@@ -209,7 +167,6 @@ fn critical_failures_exit_with_a_clear_message() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot bind HTTP"), "{err}");
-    let _ = cli_output; // (the CLI's own failures are tested with each command)
 }
 
 /// SIGTERM in the middle of an accounting load: readiness goes first, every answered
@@ -245,7 +202,7 @@ fn sigterm_drains_under_load() {
     assert!(acked.len() > 100, "the load got answers before SIGTERM");
     // Every acknowledged record is in the journal or the table; a start folds the rest.
     let _again = Server::start(&db.url);
-    assert_all_stored_once(&db.url, &acked);
+    assert_acked_stored_once(&db.url, &acked);
 }
 
 /// PostgreSQL stopped in the middle of an authentication and accounting load, then started
@@ -308,8 +265,8 @@ fn database_outage_under_load() {
         server.metric("edge_accounting_spooled_total")
     );
     assert!(acked.len() > 100);
-    assert_all_stored_once(&url, &acked);
-    assert_eq!(psql(&url, "SELECT COUNT(*) FROM acct_journal").trim(), "0");
+    assert_acked_stored_once(&url, &acked);
+    assert_eq!(sql(&url, "SELECT COUNT(*) FROM acct_journal").trim(), "0");
 }
 
 fn access(server: &Server, user: &str) -> String {

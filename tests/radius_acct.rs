@@ -7,7 +7,10 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{cli, cli_line, eventually, radclient, Backend, Server, TestDb};
+use common::{
+    assert_acked_stored_once, cli, cli_line, eventually, radclient, read_acked, sql, Backend,
+    Server, TestDb,
+};
 use serde_json::Value;
 
 const SECRET: &str = "acct-s3cret";
@@ -128,7 +131,7 @@ fn lifecycle(backend: Backend) {
     assert_eq!(sessions(&db, &["--address", "100.64.0.10"]).len(), 1);
 
     // The radacct view answers FreeRADIUS-style reporting queries.
-    let view = radacct(&db, "SELECT acctsessionid, acctterminatecause, acctinputoctets FROM radacct WHERE username = 'alice'");
+    let view = sql(&db.url, "SELECT acctsessionid, acctterminatecause, acctinputoctets FROM radacct WHERE username = 'alice'");
     assert!(
         view.contains("s-1") && view.contains("Lost-Carrier"),
         "{view}"
@@ -343,32 +346,11 @@ fn crash(backend: Backend) {
     std::thread::sleep(Duration::from_millis(1500));
     server.kill();
     assert!(load.wait().unwrap().success());
-    let acked: Vec<String> = std::fs::read_to_string(acked.path())
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let acked = read_acked(acked.path());
     assert!(acked.len() > 100, "the load got answers before the kill");
     // Back up: start-up folds what the journal held and the fold had not reached.
     let _server = Server::start(&db.url);
-    let stored = radacct(&db, "SELECT acctsessionid FROM radacct");
-    let stored: std::collections::HashSet<&str> = stored.lines().map(str::trim).collect();
-    let missing: Vec<&String> = acked
-        .iter()
-        .filter(|id| !stored.contains(id.as_str()))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} acknowledged records missing, e.g. {:?}",
-        missing.len(),
-        acked.len(),
-        missing.first()
-    );
-    let dupes = radacct(
-        &db,
-        "SELECT COUNT(*) - COUNT(DISTINCT acctuniqueid) FROM radacct",
-    );
-    assert_eq!(dupes.trim(), "0");
+    assert_acked_stored_once(&db.url, &acked);
 }
 both_backends!(nothing_acknowledged_is_lost_on_sigkill, crate::crash);
 
@@ -408,14 +390,14 @@ fn the_journal_is_folded_at_start_postgres() {
     let _ = locker.wait();
     assert!(sessions(&db, &["--username", "carol"]).is_empty());
     assert_eq!(
-        radacct(&db, "SELECT COUNT(*) FROM acct_journal").trim(),
+        sql(&db.url, "SELECT COUNT(*) FROM acct_journal").trim(),
         "1"
     );
 
     let server = Server::start(&db.url);
     assert_eq!(session(&db, "carol")["acct_session_id"], "s-journal");
     assert_eq!(
-        radacct(&db, "SELECT COUNT(*) FROM acct_journal").trim(),
+        sql(&db.url, "SELECT COUNT(*) FROM acct_journal").trim(),
         "0"
     );
     assert_eq!(server.metric("edge_accounting_recovered_total"), 1.0);
@@ -455,23 +437,4 @@ fn raw_accounting(id: u8, user: &str, session: &str, secret: &str) -> Vec<u8> {
         .finalize();
     pkt[4..20].copy_from_slice(&auth);
     pkt
-}
-
-/// Runs SQL against the test database with the backend's own command-line client; returns
-/// the rows, one per line.
-fn radacct(db: &TestDb, sql: &str) -> String {
-    let out = if let Some(path) = db.url.strip_prefix("sqlite://") {
-        Command::new("sqlite3").arg(path).arg(sql).output()
-    } else {
-        Command::new("psql")
-            .args(["-XAtq", &db.url, "-c", sql])
-            .output()
-    }
-    .expect("sqlite3 / psql installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }

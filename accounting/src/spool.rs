@@ -154,6 +154,7 @@ impl Spool {
         let frame = encode_frame(key, entry);
         let mut i = self.inner();
         if i.bytes + frame.len() as u64 > self.max_bytes {
+            metrics::counter!(edge_shared::metric_names::ACCT_SPOOL_FULL_TOTAL).increment(1);
             return Err(SpoolError::Full(self.max_bytes));
         }
         if i.current.is_none() {
@@ -193,11 +194,14 @@ impl Spool {
         Ok(())
     }
 
-    /// Closes the segment being appended to and returns every closed segment, oldest
-    /// first: what a replay should move into the journal.
+    /// The closed segments, oldest first: what a replay should move into the journal. The
+    /// segment being appended to is closed only once the others are gone, so that retries
+    /// during a long outage do not cut the spool into ever more files.
     pub fn segments(&self) -> Vec<Segment> {
         let mut i = self.inner();
-        close_current(&mut i);
+        if i.closed.is_empty() {
+            close_current(&mut i);
+        }
         i.closed.iter().copied().collect()
     }
 
@@ -313,18 +317,24 @@ mod tests {
         let s = Spool::open(dir.path(), 1 << 30).unwrap();
         assert!(s.holding());
         s.append(key(3), b"three").unwrap();
-        let segs = s.segments();
-        assert_eq!(segs.len(), 2);
-        let all: Vec<Batch> = segs.iter().flat_map(|g| s.read(g).unwrap()).collect();
+        // The one being appended to stays open while an older segment waits.
+        assert_eq!(s.segments().len(), 1);
+        let mut all: Vec<Batch> = Vec::new();
+        let mut rounds = 0;
+        while s.holding() {
+            for g in s.segments() {
+                all.extend(s.read(&g).unwrap());
+                s.remove(&g).unwrap();
+            }
+            rounds += 1;
+        }
+        assert_eq!(rounds, 2);
         assert_eq!(
             all.iter()
                 .map(|(k, e)| (k.batch, e.as_slice()))
                 .collect::<Vec<_>>(),
             vec![(1, &b"one"[..]), (2, b"two"), (3, b"three")]
         );
-        for g in &segs {
-            s.remove(g).unwrap();
-        }
         assert_eq!(s.pending(), (0, 0));
         assert!(!s.holding());
     }

@@ -31,7 +31,7 @@ use edge_shared::store::{BatchOp, BatchOutcome, JournalKey, Store, StoreError};
 use edge_shared::types::PoolId;
 use tokio::sync::{mpsc, Notify};
 
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{Segment, Spool};
 use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone)]
@@ -300,20 +300,12 @@ async fn store_batch(
             }
         }
     }
-    let r = tokio::task::spawn_blocking(move || {
-        let r = spool.append(key, &entry);
-        (r, entry)
-    })
-    .await;
-    match r {
-        Ok((Ok(()), entry)) => (Ok(Via::Spool), entry),
-        Ok((Err(SpoolError::Full(n)), entry)) => {
-            metrics::counter!(m::ACCT_SPOOL_FULL_TOTAL).increment(1);
-            (Err(format!("the spool is full ({n} bytes)")), entry)
-        }
-        Ok((Err(e), entry)) => (Err(format!("spool: {e}")), entry),
-        Err(e) => (Err(format!("spool: {e}")), Vec::new()),
-    }
+    // The fold never sees a spooled batch (the replay hands it over): no entry comes back.
+    let r = on_disk(&spool, move |s| s.append(key, &entry)).await;
+    (
+        r.map(|()| Via::Spool).map_err(|e| format!("spool: {e}")),
+        Vec::new(),
+    )
 }
 
 /// Releases a stored batch's answers (or counts its failure) and hands a journaled batch to
@@ -379,55 +371,25 @@ async fn replay(
     let mut last = false;
     loop {
         publish(&spool);
-        if spool.holding() {
+        // A cheap question first: a segment is read from disk only when it can be stored.
+        if spool.holding() && store.ping().await.is_ok() {
             for seg in spool.segments() {
-                let s = Arc::clone(&spool);
-                let batches = match tokio::task::spawn_blocking(move || s.read(&seg)).await {
-                    Ok(Ok(b)) => b,
-                    Ok(Err(e)) => {
-                        tracing::error!(segment = seg.seq, error = %e, "spool segment unreadable; will retry");
+                match replay_segment(&spool, &store, &unfolded, &fold, seg).await {
+                    Ok(records) => {
+                        health.set_database_ok(true);
+                        metrics::counter!(m::ACCT_REPLAYED_TOTAL).increment(records as u64);
+                        tracing::info!(
+                            segment = seg.seq,
+                            records,
+                            "spool segment replayed into the journal"
+                        );
+                        publish(&spool);
+                    }
+                    Err(e) => {
+                        tracing::warn!(segment = seg.seq, error = %e, "spool replay stopped; will retry");
                         break;
                     }
-                    Err(_) => break,
-                };
-                if let Err(e) = store.journal_replay(&batches).await {
-                    health.set_database_ok(false);
-                    tracing::debug!(error = %e, "spool replay waits for the database");
-                    break;
                 }
-                health.set_database_ok(true);
-                let s = Arc::clone(&spool);
-                if let Err(e) = tokio::task::spawn_blocking(move || s.remove(&seg))
-                    .await
-                    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-                {
-                    // In the journal now; a replay of the same segment later is harmless.
-                    tracing::error!(segment = seg.seq, error = %e, "replayed spool segment not removed");
-                    break;
-                }
-                let mut replayed = 0;
-                for (key, entry) in batches {
-                    let records = journal::count(&entry);
-                    replayed += records;
-                    unfolded.add(records);
-                    if fold
-                        .send(Stored {
-                            key,
-                            entry,
-                            records,
-                        })
-                        .is_err()
-                    {
-                        unfolded.sub(records);
-                    }
-                }
-                metrics::counter!(m::ACCT_REPLAYED_TOTAL).increment(replayed as u64);
-                tracing::info!(
-                    segment = seg.seq,
-                    records = replayed,
-                    "spool segment replayed into the journal"
-                );
-                publish(&spool);
             }
         }
         if last {
@@ -438,6 +400,53 @@ async fn replay(
             _ = stop.notified() => last = true,
         }
     }
+}
+
+/// One segment into the journal (one transaction), off the disk, and on to the fold; the
+/// records it held.
+async fn replay_segment(
+    spool: &Arc<Spool>,
+    store: &Store,
+    unfolded: &Unfolded,
+    fold: &mpsc::UnboundedSender<Stored>,
+    seg: Segment,
+) -> Result<usize, String> {
+    let batches = on_disk(spool, move |s| s.read(&seg)).await?;
+    store
+        .journal_replay(&batches)
+        .await
+        .map_err(|e| e.to_string())?;
+    // In the journal now: should the removal fail, a later replay of it is harmless.
+    on_disk(spool, move |s| s.remove(&seg)).await?;
+    let mut replayed = 0;
+    for (key, entry) in batches {
+        let records = journal::count(&entry);
+        replayed += records;
+        unfolded.add(records);
+        if fold
+            .send(Stored {
+                key,
+                entry,
+                records,
+            })
+            .is_err()
+        {
+            unfolded.sub(records);
+        }
+    }
+    Ok(replayed)
+}
+
+/// Runs blocking file work on the spool off the async threads.
+async fn on_disk<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    spool: &Arc<Spool>,
+    f: impl FnOnce(&Spool) -> Result<T, E> + Send + 'static,
+) -> Result<T, String> {
+    let s = Arc::clone(spool);
+    tokio::task::spawn_blocking(move || f(&s))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
 }
 
 /// Counts a batch that was not stored; `false`, for its requests' answers.

@@ -226,9 +226,9 @@ async fn start_radius(
     } else {
         let spool = Spool::open(std::path::Path::new(&a.spool_dir), a.spool_max_bytes)
             .with_context(|| format!("cannot open the accounting spool {}", a.spool_dir))?;
+        // The writer's replayer publishes what it holds from its first round on.
         let (batches, bytes) = spool.pending();
         health.set_spool_enabled(true);
-        health.set_spool(batches, bytes);
         if batches > 0 {
             tracing::info!(
                 batches,

@@ -50,7 +50,7 @@ impl TestDb {
                     std::process::id(),
                     COUNTER.fetch_add(1, Ordering::SeqCst)
                 );
-                psql(&base, &format!("CREATE DATABASE {name}"));
+                sql(&base, &format!("CREATE DATABASE {name}"));
                 let url = match base.rsplit_once('/') {
                     Some((head, _)) => format!("{head}/{name}"),
                     None => panic!("bad postgres url {base}"),
@@ -61,16 +61,54 @@ impl TestDb {
     }
 }
 
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
-        .output()
-        .expect("psql runs");
+/// Runs SQL against a test database with the backend's own command-line client (psql or
+/// sqlite3); returns the rows, one per line, columns separated by `|`. Panics on an error.
+pub fn sql(url: &str, query: &str) -> String {
+    let out = match url.strip_prefix("sqlite://") {
+        Some(path) => Command::new("sqlite3").arg(path).arg(query).output(),
+        None => Command::new("psql")
+            .args(["-XAtq", "-v", "ON_ERROR_STOP=1", url, "-c", query])
+            .output(),
+    }
+    .expect("sqlite3 / psql installed");
     assert!(
         out.status.success(),
-        "psql {sql}: {}",
+        "{query}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The lines of a file `radius-load --acked` wrote: the session ids of acknowledged Starts.
+pub fn read_acked(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("the --acked file")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every acknowledged Start is in the database (the radacct view), and no session is there
+/// twice.
+pub fn assert_acked_stored_once(url: &str, acked: &[String]) {
+    let stored = sql(url, "SELECT acctsessionid FROM radacct");
+    let stored: std::collections::HashSet<&str> = stored.lines().map(str::trim).collect();
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|id| !stored.contains(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged records missing, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        missing.first()
+    );
+    let dupes = sql(
+        url,
+        "SELECT COUNT(*) - COUNT(DISTINCT acctuniqueid) FROM radacct",
+    );
+    assert_eq!(dupes.trim(), "0", "a record stored twice");
 }
 
 /// The PostgreSQL server the tests use: EDGE_TEST_POSTGRES_URL, or one started here.
@@ -236,7 +274,7 @@ impl PgCluster {
 
     /// A fresh database in this cluster.
     pub fn database(&self, name: &str) -> String {
-        psql(&self.url, &format!("CREATE DATABASE {name}"));
+        sql(&self.url, &format!("CREATE DATABASE {name}"));
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 }
