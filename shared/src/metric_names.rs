@@ -92,3 +92,22 @@ pub const ACS_BATCH_SIZE: &str = "edge_acs_batch_size";
 pub const ACS_CONNECTION_REQUESTS_TOTAL: &str = "edge_acs_connection_requests_total";
 /// Preset checks that ended in a fault from the device.
 pub const ACS_PRESET_FAULTS_TOTAL: &str = "edge_acs_preset_faults_total";
+
+// WireGuard (NAS tunnels). Per-peer series carry the NAS name: a closed set the operator
+// manages (one series per registered NAS), never an address or a key.
+/// Peers on the interface.
+pub const WG_PEERS: &str = "edge_wireguard_peers";
+/// Peers with a handshake in the last 180 s (WireGuard's reject-after time).
+pub const WG_PEERS_UP: &str = "edge_wireguard_peers_up";
+/// Reconciliations of the interface's peers with the NAS table, by `result` (ok, error).
+pub const WG_RECONCILE_TOTAL: &str = "edge_wireguard_reconcile_total";
+/// How long the last reconciliation took.
+pub const WG_RECONCILE_SECONDS: &str = "edge_wireguard_reconcile_seconds";
+/// Peers added or changed, and removed, by reconciliation, by `change` (upsert, remove).
+pub const WG_PEER_CHANGES_TOTAL: &str = "edge_wireguard_peer_changes_total";
+/// Unix time of a NAS peer's last handshake (0: none yet), by `nas`.
+pub const WG_PEER_LAST_HANDSHAKE: &str = "edge_wireguard_peer_last_handshake_timestamp_seconds";
+/// Bytes received from a NAS peer through the tunnel, by `nas`.
+pub const WG_PEER_RECEIVE_BYTES: &str = "edge_wireguard_peer_receive_bytes_total";
+/// Bytes sent to a NAS peer through the tunnel, by `nas`.
+pub const WG_PEER_TRANSMIT_BYTES: &str = "edge_wireguard_peer_transmit_bytes_total";

@@ -51,6 +51,19 @@ pub struct Nas {
     pub require_message_authenticator: bool,
     /// Access-Requests per second this NAS may send; 0 means unlimited.
     pub rate_limit_per_second: u32,
+    /// The NAS's WireGuard peer, when it reaches the edge through a tunnel.
+    pub tunnel: Option<NasTunnel>,
+}
+
+/// A NAS's WireGuard peer on the edge's interface: its key and the one address it may use
+/// inside the tunnel (which is also its RADIUS client address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NasTunnel {
+    /// Base64, as `wg` prints it.
+    pub public_key: String,
+    pub address: std::net::IpAddr,
+    pub pool: PoolId,
+    pub keepalive_seconds: u16,
 }
 
 impl std::fmt::Debug for Nas {
@@ -67,6 +80,7 @@ impl std::fmt::Debug for Nas {
                 &self.require_message_authenticator,
             )
             .field("rate_limit_per_second", &self.rate_limit_per_second)
+            .field("tunnel", &self.tunnel)
             .finish()
     }
 }
@@ -108,6 +122,8 @@ pub struct Pool {
     pub reply_attributes: Vec<String>,
     /// Tried when this pool has nothing free.
     pub next_pool: Option<String>,
+    /// `subscribers`, or `nas-tunnels` for a WireGuard management pool (never in a plan).
+    pub purpose: String,
 }
 
 /// A subscriber as held in memory. The username is the index key. `Debug` leaves the
@@ -190,6 +206,7 @@ mod tests {
             coa_port: 3799,
             require_message_authenticator: true,
             rate_limit_per_second: 0,
+            tunnel: None,
         };
         assert!(!format!("{nas:?}").contains("s3cr3t-value"));
         let sub = Subscriber {

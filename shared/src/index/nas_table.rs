@@ -67,6 +67,7 @@ mod tests {
             coa_port: 3799,
             require_message_authenticator: true,
             rate_limit_per_second: 0,
+            tunnel: None,
         }
     }
 

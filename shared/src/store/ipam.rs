@@ -24,6 +24,8 @@ pub struct NewPool {
     pub reply_attributes: Vec<String>,
     pub next_pool: Option<String>,
     pub blocks: u32,
+    /// `subscribers` or `nas-tunnels`.
+    pub purpose: String,
 }
 
 /// A lease as stored.
@@ -69,6 +71,7 @@ struct PoolRow {
     block_size: i32,
     reply_attributes: String,
     next_pool: Option<String>,
+    purpose: String,
 }
 
 impl From<PoolRow> for Pool {
@@ -83,12 +86,14 @@ impl From<PoolRow> for Pool {
             block_size: r.block_size.max(1) as u32,
             reply_attributes: lines(&r.reply_attributes),
             next_pool: r.next_pool,
+            purpose: r.purpose,
         }
     }
 }
 
 const POOL_COLUMNS: &str =
-    "id, name, family, ranges, excludes, prefix_len, block_size, reply_attributes, next_pool";
+    "id, name, family, ranges, excludes, prefix_len, block_size, reply_attributes, next_pool, \
+     purpose";
 const LEASE_COLUMNS: &str = "pool_id, slot, address, username, state, acct_unique_id, \
      expires_at, updated_us, instance";
 
@@ -195,8 +200,8 @@ impl Store {
             let rev: i64 = sqlx::query_scalar(rows::BUMP_REVISION).fetch_one(&mut *tx).await?;
             let row: Result<PoolRow, _> = sqlx::query_as(&format!(
                 "INSERT INTO ip_pools (name, family, ranges, excludes, prefix_len, block_size,
-                    reply_attributes, next_pool, rev)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                    reply_attributes, next_pool, rev, purpose)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  RETURNING {POOL_COLUMNS}"
             ))
             .bind(&n.name)
@@ -208,6 +213,7 @@ impl Store {
             .bind(n.reply_attributes.join("\n"))
             .bind(n.next_pool.as_deref())
             .bind(rev)
+            .bind(&n.purpose)
             .fetch_one(&mut *tx)
             .await;
             if let Ok(r) = &row {

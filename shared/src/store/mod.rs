@@ -21,7 +21,7 @@ use sqlx::sqlite::{
 };
 use thiserror::Error;
 
-use crate::types::{Nas, Plan, PoolId};
+use crate::types::{Nas, NasTunnel, Plan, PoolId};
 
 pub use acs::{
     ConnectionRequestTarget, DeviceQuery, DeviceRow, DeviceState, FileRow, ParameterView, TaskRow,
@@ -92,6 +92,34 @@ pub struct NewNas {
     pub coa_port: u16,
     pub require_message_authenticator: bool,
     pub rate_limit_per_second: u32,
+    /// Its WireGuard peer; `address` is then the tunnel address.
+    pub tunnel: Option<NasTunnel>,
+}
+
+/// What [`StoreError::Exists`] names when another registration took a tunnel address first.
+pub const TUNNEL_ADDRESS: &str = "tunnel address";
+
+/// A unique violation on a NAS insert names what collided: the name, the tunnel address
+/// (another registration took it first: the caller picks again) or the public key.
+fn nas_conflict(e: sqlx::Error, n: &NewNas) -> StoreError {
+    let constraint = e
+        .as_database_error()
+        .and_then(|d| d.constraint().map(str::to_owned))
+        .unwrap_or_default();
+    let message = e
+        .as_database_error()
+        .map(|d| d.message().to_owned())
+        .unwrap_or_default();
+    let on = |column: &str| constraint == column || message.contains(&format!("nas.{column}"));
+    match &n.tunnel {
+        Some(t) if on("wg_address") || constraint == "nas_wg_address" => {
+            StoreError::Exists(TUNNEL_ADDRESS, t.address.to_string())
+        }
+        Some(t) if on("wg_public_key") || constraint == "nas_wg_public_key" => {
+            StoreError::Exists("WireGuard public key", t.public_key.clone())
+        }
+        _ => unique_violation(e, "NAS", &n.name),
+    }
 }
 
 /// A plan to create.
@@ -185,13 +213,14 @@ impl Store {
         let row: Result<Result<rows::NasRow, sqlx::Error>, sqlx::Error> = on_pool!(self, p => async {
             let mut tx = p.begin().await?;
             let rev: i64 = sqlx::query_scalar(rows::BUMP_REVISION).fetch_one(&mut *tx).await?;
-            let row = sqlx::query_as(
+            let t = n.tunnel.as_ref();
+            let row = sqlx::query_as(&format!(
                 "INSERT INTO nas (name, address, secret, vendor, coa_port,
-                    require_message_authenticator, rate_limit_per_second, rev)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 RETURNING id, name, address, secret, vendor, coa_port,
-                    require_message_authenticator, rate_limit_per_second",
-            )
+                    require_message_authenticator, rate_limit_per_second, rev, wg_public_key,
+                    wg_address, wg_pool_id, wg_keepalive_seconds)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 RETURNING {}", rows::NAS_COLUMNS
+            ))
             .bind(&n.name)
             .bind(&n.address)
             .bind(&n.secret)
@@ -200,6 +229,10 @@ impl Store {
             .bind(n.require_message_authenticator)
             .bind(n.rate_limit_per_second as i32)
             .bind(rev)
+            .bind(t.map(|t| t.public_key.clone()))
+            .bind(t.map(|t| t.address.to_string()))
+            .bind(t.map(|t| t.pool.0))
+            .bind(t.map(|t| i32::from(t.keepalive_seconds)))
             .fetch_one(&mut *tx)
             .await;
             if row.is_ok() {
@@ -208,19 +241,26 @@ impl Store {
             }
             Ok::<_, sqlx::Error>(row)
         }.await);
-        row?.map(Into::into)
-            .map_err(|e| unique_violation(e, "NAS", &n.name))
+        row?.map(Into::into).map_err(|e| nas_conflict(e, n))
     }
 
     pub async fn nas_list(&self) -> Result<Vec<Nas>, StoreError> {
-        let rows: Vec<rows::NasRow> = on_pool!(self, p => sqlx::query_as(
-            "SELECT id, name, address, secret, vendor, coa_port,
-                require_message_authenticator, rate_limit_per_second
-             FROM nas ORDER BY name",
-        )
+        let sql = format!("SELECT {} FROM nas ORDER BY name", rows::NAS_COLUMNS);
+        let rows: Vec<rows::NasRow> = on_pool!(self, p => sqlx::query_as(&sql)
         .fetch_all(p)
         .await?);
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Tunnel addresses of NAS in a pool (the management pool's used addresses).
+    pub async fn nas_tunnel_addresses(&self, pool: PoolId) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<String> = on_pool!(self, p => sqlx::query_scalar(
+            "SELECT wg_address FROM nas WHERE wg_pool_id = $1 AND wg_address IS NOT NULL",
+        )
+        .bind(pool.0)
+        .fetch_all(p)
+        .await?);
+        Ok(rows)
     }
 
     pub async fn nas_remove(&self, name: &str) -> Result<(), StoreError> {

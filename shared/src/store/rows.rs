@@ -1,6 +1,6 @@
 //! Row shapes shared by both backends.
 
-use crate::types::{Nas, NasId, Plan, PlanId, PoolId};
+use crate::types::{Nas, NasId, NasTunnel, Plan, PlanId, PoolId};
 
 pub(crate) const BUMP_REVISION: &str =
     "UPDATE edge_revision SET rev = rev + 1 WHERE id = 1 RETURNING rev";
@@ -15,7 +15,16 @@ pub(crate) struct NasRow {
     coa_port: i32,
     require_message_authenticator: bool,
     rate_limit_per_second: i32,
+    wg_public_key: Option<String>,
+    wg_address: Option<String>,
+    wg_pool_id: Option<i64>,
+    wg_keepalive_seconds: Option<i32>,
 }
+
+/// The columns a `NasRow` reads.
+pub(crate) const NAS_COLUMNS: &str = "id, name, address, secret, vendor, coa_port, \
+     require_message_authenticator, rate_limit_per_second, wg_public_key, wg_address, \
+     wg_pool_id, wg_keepalive_seconds";
 
 impl From<NasRow> for Nas {
     fn from(r: NasRow) -> Nas {
@@ -28,6 +37,19 @@ impl From<NasRow> for Nas {
             coa_port: u16::try_from(r.coa_port).unwrap_or(3799),
             require_message_authenticator: r.require_message_authenticator,
             rate_limit_per_second: u32::try_from(r.rate_limit_per_second).unwrap_or(0),
+            // A row with only part of a tunnel (edited by hand) has none.
+            tunnel: match (r.wg_public_key, r.wg_address.and_then(|a| a.parse().ok()), r.wg_pool_id) {
+                (Some(public_key), Some(address), Some(pool)) => Some(NasTunnel {
+                    public_key,
+                    address,
+                    pool: PoolId(pool),
+                    keepalive_seconds: r
+                        .wg_keepalive_seconds
+                        .and_then(|k| u16::try_from(k).ok())
+                        .unwrap_or(0),
+                }),
+                _ => None,
+            },
         }
     }
 }
