@@ -20,6 +20,7 @@ pub struct Config {
     pub acs: Acs,
     pub log: Log,
     pub shutdown: Shutdown,
+    pub wireguard: Wireguard,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -314,6 +315,55 @@ impl Default for Shutdown {
     }
 }
 
+/// NAS links over WireGuard: the interface NAS routers reach the edge through, and the
+/// management prefix their tunnel addresses come from.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Wireguard {
+    /// Off: NAS reach the edge directly and registering one with a tunnel is refused.
+    pub enabled: bool,
+    pub interface: String,
+    pub listen_port: u16,
+    /// The interface's private key (base64, as `wg genkey` writes it). Created, readable by
+    /// the owner only, when missing. Never logged.
+    pub private_key_file: String,
+    /// Tunnel addresses come from this prefix; the edge takes its first host address.
+    pub management_prefix: String,
+    /// The IPAM pool (purpose `nas-tunnels`) made from the prefix on first use.
+    pub pool: String,
+    /// `auto` (the kernel module if loaded, else userspace), `kernel` or `userspace`.
+    pub backend: String,
+    /// Started with the interface name appended when no userspace interface is running,
+    /// e.g. `boringtun-cli --foreground --disable-drop-privileges`. Empty: a sidecar runs it.
+    pub userspace_command: String,
+    /// `host:port` NAS routers dial, written into their configuration.
+    pub endpoint: String,
+    pub keepalive_seconds: u16,
+    /// Peers are compared with the NAS table this often even without a change notice.
+    pub resync_seconds: u64,
+    /// Peer handshakes and counters are read into the metrics this often.
+    pub status_seconds: u64,
+}
+
+impl Default for Wireguard {
+    fn default() -> Self {
+        Wireguard {
+            enabled: false,
+            interface: "wg-edge".into(),
+            listen_port: 51820,
+            private_key_file: "/var/lib/dotmac-edge/wireguard.key".into(),
+            management_prefix: "10.255.0.0/16".into(),
+            pool: "nas-tunnels".into(),
+            backend: "auto".into(),
+            userspace_command: String::new(),
+            endpoint: String::new(),
+            keepalive_seconds: 25,
+            resync_seconds: 30,
+            status_seconds: 5,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Log {
@@ -338,6 +388,7 @@ impl Default for Config {
             acs: Acs::default(),
             log: Log::default(),
             shutdown: Shutdown::default(),
+            wireguard: Wireguard::default(),
         }
     }
 }
@@ -481,7 +532,7 @@ impl Default for Log {
     }
 }
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 11] = [
     "tenant",
     "database",
     "radius",
@@ -491,6 +542,8 @@ const SECTIONS: [&str; 9] = [
     "api",
     "acs",
     "log",
+    "shutdown",
+    "wireguard",
 ];
 
 impl Config {
@@ -593,6 +646,9 @@ impl Config {
             || acs.public_url.starts_with("https://");
         if !url_ok {
             bail!("acs.public_url must start with http:// or https://");
+        }
+        if self.wireguard.enabled {
+            crate::ops::wireguard::WgConfig::from_config(&self.wireguard)?;
         }
         if acs.tls_cert_file.is_empty() != acs.tls_key_file.is_empty() {
             bail!("acs.tls_cert_file and acs.tls_key_file are set together (or neither)");

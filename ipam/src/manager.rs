@@ -469,7 +469,8 @@ impl Ipam {
         let old = self.pools.load_full();
         let mut next: HashMap<PoolId, Arc<PoolEntry>> = HashMap::new();
         let mut fresh = Vec::new();
-        for (id, def) in defs.iter() {
+        // A management pool's addresses belong to NAS tunnels, assigned by registration.
+        for (id, def) in defs.iter().filter(|(_, d)| d.purpose == "subscribers") {
             let space = match Space::parse(def.family, &def.ranges, def.prefix_len) {
                 Ok(s) => s,
                 Err(e) => {

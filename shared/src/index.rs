@@ -26,6 +26,8 @@ pub struct Index {
     revision: AtomicI64,
     /// Bumped whenever NAS or plans are reloaded, so that derived caches know to rebuild.
     generation: AtomicU64,
+    /// Wakes the refresher at once (a write in this process, say) instead of at its next tick.
+    poke: tokio::sync::Notify,
 }
 
 impl Index {
@@ -63,6 +65,15 @@ impl Index {
 
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// Asks the refresher to look at the database now: this process has just written.
+    pub fn poke(&self) {
+        self.poke.notify_one();
+    }
+
+    pub(crate) async fn poked(&self) {
+        self.poke.notified().await;
     }
 
     /// Brings the index up to the database's revision. Returns whether anything changed.

@@ -322,12 +322,36 @@ pub async fn delete_plan(
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct NasView {
     name: String,
-    /// An address or a CIDR.
+    /// An address or a CIDR; for a WireGuard NAS, its tunnel address.
     address: String,
     vendor: String,
     coa_port: u16,
     require_message_authenticator: bool,
     rate_limit_per_second: u32,
+    /// Its WireGuard peer, when it reaches the edge through a tunnel.
+    wireguard: Option<TunnelView>,
+}
+
+/// A NAS's WireGuard peer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TunnelView {
+    public_key: String,
+    tunnel_address: String,
+    keepalive_seconds: u16,
+    /// Only in the answer to the registration that generated the key pair: the NAS's
+    /// private key, kept nowhere else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private_key: Option<String>,
+    /// Only in the answer to the registration: the configuration to paste into the NAS
+    /// (with the private key and secret when they were given or generated just now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<TunnelConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TunnelConfig {
+    routeros: String,
+    wg_quick: String,
 }
 
 impl From<&Nas> for NasView {
@@ -339,6 +363,13 @@ impl From<&Nas> for NasView {
             coa_port: n.coa_port,
             require_message_authenticator: n.require_message_authenticator,
             rate_limit_per_second: n.rate_limit_per_second,
+            wireguard: n.tunnel.as_ref().map(|t| TunnelView {
+                public_key: t.public_key.clone(),
+                tunnel_address: t.address.to_string(),
+                keepalive_seconds: t.keepalive_seconds,
+                private_key: None,
+                config: None,
+            }),
         }
     }
 }
@@ -347,7 +378,8 @@ impl From<&Nas> for NasView {
 #[serde(deny_unknown_fields)]
 pub struct NasCreate {
     name: String,
-    address: String,
+    /// Required unless `wireguard` is given (the tunnel address is then assigned).
+    address: Option<String>,
     secret: String,
     /// mikrotik, cisco, juniper, huawei, accel-ppp, nokia or generic (default).
     vendor: Option<String>,
@@ -357,6 +389,16 @@ pub struct NasCreate {
     require_message_authenticator: Option<bool>,
     /// Default 0: unlimited.
     rate_limit_per_second: Option<u32>,
+    /// Reach the edge through WireGuard (`{}`: the edge generates the NAS's key pair).
+    wireguard: Option<TunnelCreate>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelCreate {
+    /// The NAS's own public key (base64); absent: a key pair is generated and its private
+    /// key returned once.
+    public_key: Option<String>,
 }
 
 async fn nas_views(s: &ApiState) -> Result<Vec<NasView>, ApiError> {
@@ -384,20 +426,36 @@ pub async fn create_nas(
     uri: Uri,
     ApiJson(b): ApiJson<NasCreate>,
 ) -> Created<NasView> {
-    let n = catalog::nas_add(
-        &s.store,
-        NewNas {
-            name: b.name,
-            address: b.address,
-            secret: b.secret,
-            vendor: b.vendor.unwrap_or_else(|| "generic".into()),
-            coa_port: b.coa_port.unwrap_or(3799),
-            require_message_authenticator: b.require_message_authenticator.unwrap_or(true),
-            rate_limit_per_second: b.rate_limit_per_second.unwrap_or(0),
-        },
-    )
-    .await?;
-    created(&uri, &n.name, (&n).into())
+    let n = NewNas {
+        name: b.name,
+        address: b.address.unwrap_or_default(),
+        secret: b.secret,
+        vendor: b.vendor.unwrap_or_else(|| "generic".into()),
+        coa_port: b.coa_port.unwrap_or(3799),
+        require_message_authenticator: b.require_message_authenticator.unwrap_or(true),
+        rate_limit_per_second: b.rate_limit_per_second.unwrap_or(0),
+        tunnel: None,
+    };
+    let view = match b.wireguard {
+        None => {
+            let n = catalog::nas_add(&s.store, n).await?;
+            (&n).into()
+        }
+        Some(t) => super::wireguard::register(&s, n, t.public_key.as_deref()).await?,
+    };
+    s.changed();
+    created(&uri, &view.name.clone(), view)
+}
+
+impl NasView {
+    /// The registration's answer: the view with what is shown only once.
+    pub(super) fn with_secrets(mut self, private_key: Option<String>, routeros: String, wg_quick: String) -> NasView {
+        if let Some(t) = &mut self.wireguard {
+            t.private_key = private_key;
+            t.config = Some(TunnelConfig { routeros, wg_quick });
+        }
+        self
+    }
 }
 
 /// One NAS.
@@ -425,5 +483,6 @@ pub async fn delete_nas(
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     s.store.nas_remove(&name).await?;
+    s.changed();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -106,6 +106,7 @@ pub async fn create_pool(
             block_size: b.block_size,
             reply_attributes: b.reply_attributes,
             next_pool: b.next_pool,
+            purpose: None,
         },
     )
     .await?;

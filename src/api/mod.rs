@@ -13,6 +13,7 @@ mod envelope;
 mod ipam;
 mod openapi;
 mod sessions;
+mod wireguard;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,12 @@ pub struct ApiState {
     permits: Arc<Semaphore>,
     /// One file upload at a time: each holds its whole body in memory.
     uploads: Arc<Semaphore>,
+    /// NAS tunnels, when `[wireguard]` is on.
+    pub wireguard: Option<Arc<crate::ops::wireguard::WgConfig>>,
+    /// The RADIUS ports NAS configurations point at.
+    pub radius_ports: crate::ops::wireguard::RadiusPorts,
+    /// This process's data-plane index, poked after NAS writes so that they apply at once.
+    pub index: Option<Arc<edge_shared::index::Index>>,
 }
 
 impl ApiState {
@@ -65,7 +72,37 @@ impl ApiState {
             store,
             dict,
             cfg: Arc::new(cfg),
+            wireguard: None,
+            radius_ports: crate::ops::wireguard::RadiusPorts {
+                auth: 1812,
+                acct: 1813,
+            },
+            index: None,
         })
+    }
+
+    /// NAS tunnels over WireGuard, and the RADIUS ports their configuration points at.
+    pub fn with_wireguard(
+        mut self,
+        wg: Option<crate::ops::wireguard::WgConfig>,
+        ports: crate::ops::wireguard::RadiusPorts,
+    ) -> ApiState {
+        self.wireguard = wg.map(Arc::new);
+        self.radius_ports = ports;
+        self
+    }
+
+    /// The index of the data plane running in this process.
+    pub fn with_index(mut self, index: Arc<edge_shared::index::Index>) -> ApiState {
+        self.index = Some(index);
+        self
+    }
+
+    /// After a write the data plane serves from: refresh this process's index now.
+    pub fn changed(&self) {
+        if let Some(i) = &self.index {
+            i.poke();
+        }
     }
 
     pub fn verifier(&self) -> &Verifier {

@@ -6,14 +6,14 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{acs, admin, catalog, ipam, sessions, ApiState};
+use super::{acs, admin, catalog, ipam, sessions, wireguard, ApiState};
 use crate::ops::acs::MAX_FILE_BYTES;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "dotmac-edge API",
-        description = "Sessions, subscribers, plans, NAS, address pools and leases of one ISP \
+        description = "Sessions, subscribers, plans, NAS (and their WireGuard tunnels), address pools and leases of one ISP \
             tenant; Disconnect and CoA to the NAS; the ACS's CPE devices, tasks, presets and \
             files. Answers are `{data, meta, links}`; \
             refusals `{error: {code, message, details, request_id}}`. Authenticate with \
@@ -59,6 +59,9 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(catalog::get_plan, catalog::delete_plan))
         .routes(routes!(catalog::list_nas, catalog::create_nas))
         .routes(routes!(catalog::get_nas, catalog::delete_nas))
+        .routes(routes!(wireguard::tunnel_status))
+        .routes(routes!(wireguard::tunnel_config))
+        .routes(routes!(wireguard::interface))
         .routes(routes!(ipam::list_pools, ipam::create_pool))
         .routes(routes!(ipam::get_pool, ipam::delete_pool))
         .routes(routes!(ipam::pool_usage))

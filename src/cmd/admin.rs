@@ -14,12 +14,13 @@ use crate::ops::catalog;
 
 #[derive(Subcommand)]
 pub enum NasCmd {
-    /// Register a NAS by its source address or a CIDR.
+    /// Register a NAS by its source address or a CIDR, or with `--wireguard` through a tunnel
+    /// (its address then comes from the management pool).
     Add {
         #[arg(long)]
         name: String,
-        #[arg(long)]
-        address: String,
+        #[arg(long, required_unless_present = "wireguard", conflicts_with = "wireguard")]
+        address: Option<String>,
         #[arg(long)]
         secret: String,
         /// mikrotik, cisco, juniper, huawei, accel-ppp, nokia or generic.
@@ -34,11 +35,26 @@ pub enum NasCmd {
         /// Access-Requests per second this NAS may send; 0 is unlimited.
         #[arg(long, default_value_t = 0)]
         rate_limit: u32,
+        /// Reach the edge through WireGuard: a key pair is generated (the private key is
+        /// printed once) unless `--public-key` gives the NAS's own.
+        #[arg(long)]
+        wireguard: bool,
+        #[arg(long, requires = "wireguard")]
+        public_key: Option<String>,
     },
     List,
     Remove {
         name: String,
     },
+    /// The configuration a WireGuard NAS pastes (its private key as a placeholder).
+    WireguardConfig {
+        name: String,
+        /// routeros or wg-quick.
+        #[arg(long, default_value = "routeros")]
+        format: String,
+    },
+    /// Last handshake and transfer counters of every WireGuard NAS, read from the interface.
+    Tunnels,
 }
 
 #[derive(Subcommand)]
@@ -127,21 +143,25 @@ pub async fn nas(cfg: &Config, c: NasCmd) -> anyhow::Result<()> {
             coa_port,
             allow_missing_message_authenticator,
             rate_limit,
+            wireguard,
+            public_key,
         } => {
-            let n = catalog::nas_add(
-                &store,
-                NewNas {
-                    name,
-                    address,
-                    secret,
-                    vendor,
-                    coa_port,
-                    require_message_authenticator: !allow_missing_message_authenticator,
-                    rate_limit_per_second: rate_limit,
-                },
-            )
-            .await?;
-            println!("added NAS {} ({})", n.name, n.address);
+            let n = NewNas {
+                name,
+                address: address.unwrap_or_default(),
+                secret,
+                vendor,
+                coa_port,
+                require_message_authenticator: !allow_missing_message_authenticator,
+                rate_limit_per_second: rate_limit,
+                tunnel: None,
+            };
+            if wireguard {
+                super::wireguard::add(cfg, &store, n, public_key.as_deref()).await?;
+            } else {
+                let n = catalog::nas_add(&store, n).await?;
+                println!("added NAS {} ({})", n.name, n.address);
+            }
         }
         NasCmd::List => {
             println!(
@@ -168,6 +188,10 @@ pub async fn nas(cfg: &Config, c: NasCmd) -> anyhow::Result<()> {
             store.nas_remove(&name).await?;
             println!("removed NAS {name}");
         }
+        NasCmd::WireguardConfig { name, format } => {
+            super::wireguard::config(cfg, &store, &name, &format).await?;
+        }
+        NasCmd::Tunnels => super::wireguard::tunnels(cfg, &store).await?,
     }
     Ok(())
 }

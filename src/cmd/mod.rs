@@ -5,3 +5,4 @@ pub mod pools;
 pub mod serve;
 pub mod sessions;
 pub mod tokens;
+pub mod wireguard;

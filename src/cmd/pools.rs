@@ -112,6 +112,7 @@ pub async fn pools(cfg: &Config, c: PoolCmd) -> anyhow::Result<()> {
                     block_size,
                     reply_attributes: reply,
                     next_pool,
+                    purpose: None,
                 },
             )
             .await?;

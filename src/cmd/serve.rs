@@ -116,6 +116,23 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
         None
     };
     health.set_phase(Phase::Listeners);
+    let wg_cfg = if cfg.wireguard.enabled {
+        Some(crate::ops::wireguard::WgConfig::from_config(&cfg.wireguard)?)
+    } else {
+        None
+    };
+    // The interface belongs with the RADIUS role: NAS traffic arrives through it.
+    let wireguard = match (&wg_cfg, roles.radius) {
+        (Some(w), true) => Some(
+            edge_wireguard::start(w.settings()?, Arc::clone(&index), cancel.clone())
+                .await
+                .context("cannot bring up the WireGuard interface")?,
+        ),
+        _ => None,
+    };
+    if let Some(w) = &wireguard {
+        metrics::gauge!(edge_shared::metric_names::WG_RECONCILE_SECONDS).set(w.reconcile_seconds);
+    }
     let acs = if roles.acs {
         let running =
             edge_acs::server::start(cfg.acs.server_config()?, store.clone(), cancel.clone())
@@ -130,18 +147,23 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
         let api_store = Store::connect_with(&cfg.database.url, cfg.api.database_connections)
             .await
             .context("cannot open the API's database connections")?;
-        api_slot.install(crate::api::ApiState::new(
-            api_store,
-            Arc::clone(&dict),
-            cfg.api.clone(),
-            cfg.acs.clone(),
-        )?);
+        api_slot.install(
+            crate::api::ApiState::new(
+                api_store,
+                Arc::clone(&dict),
+                cfg.api.clone(),
+                cfg.acs.clone(),
+            )?
+            .with_wireguard(wg_cfg.clone(), crate::cmd::wireguard::ports(&cfg))
+            .with_index(Arc::clone(&index)),
+        );
     }
     health.set_phase(Phase::Ready);
     tracing::info!(
         radius_auth = ?plane.as_ref().map(|p| p.auth.local_addr),
         radius_acct = ?plane.as_ref().and_then(|p| p.auth.acct_addr),
         acs = ?acs.as_ref().map(|a| a.local_addr),
+        wireguard = ?wireguard.as_ref().map(|w| (&w.interface, w.backend, w.peers)),
         http = %http.local_addr,
         roles = ?roles,
         database = store.backend(),
@@ -175,6 +197,9 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
         }
         if let Some(a) = acs {
             a.join().await;
+        }
+        if let Some(w) = wireguard {
+            let _ = w.task.await;
         }
         let _ = refresher.await;
         http.join().await;
@@ -428,6 +453,7 @@ async fn seed_demo(store: &Store) -> anyhow::Result<()> {
             // radtest (freeradius-utils 3.2) sends Message-Authenticator.
             require_message_authenticator: true,
             rate_limit_per_second: 0,
+            tunnel: None,
         })
         .await?;
     store

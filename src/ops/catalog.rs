@@ -10,16 +10,22 @@ use edge_shared::types::{Nas, Plan, SubscriberRecord};
 use super::{invalid, OpError};
 
 pub async fn nas_add(store: &Store, n: NewNas) -> Result<Nas, OpError> {
-    if n.name.is_empty() {
-        return Err(invalid("name", "must not be empty"));
-    }
+    check_nas(&n)?;
     if n.address.parse::<IpAddr>().is_err() && n.address.parse::<ipnetwork::IpNetwork>().is_err() {
         return Err(invalid("address", "must be an IP address or a CIDR"));
+    }
+    Ok(store.nas_add(&n).await?)
+}
+
+/// What every NAS needs, with or without a tunnel.
+pub fn check_nas(n: &NewNas) -> Result<(), OpError> {
+    if n.name.is_empty() {
+        return Err(invalid("name", "must not be empty"));
     }
     if n.secret.is_empty() {
         return Err(invalid("secret", "must not be empty"));
     }
-    Ok(store.nas_add(&n).await?)
+    Ok(())
 }
 
 /// A plan to create, its pools by name.
@@ -51,6 +57,12 @@ pub async fn plan_add(store: &Store, dict: &Dictionary, s: PlanSpec) -> Result<P
             .pool_get(&name)
             .await
             .map_err(|_| invalid(field, format!("no pool named `{name}`")))?;
+        if p.purpose != "subscribers" {
+            return Err(invalid(
+                field,
+                format!("pool {name} holds NAS tunnel addresses, not subscribers'"),
+            ));
+        }
         if p.family != family {
             return Err(invalid(
                 field,

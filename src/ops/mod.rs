@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod dynauth;
 pub mod pools;
 pub mod tokens;
+pub mod wireguard;
 
 use edge_shared::store::StoreError;
 

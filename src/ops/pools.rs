@@ -29,6 +29,8 @@ pub struct PoolSpec {
     pub block_size: Option<u32>,
     pub reply_attributes: Vec<String>,
     pub next_pool: Option<String>,
+    /// `subscribers` (default) or `nas-tunnels`.
+    pub purpose: Option<String>,
 }
 
 /// A block size giving about 64 blocks, between 4 and 1024 slots.
@@ -82,6 +84,7 @@ pub async fn pool_add(
             reply_attributes: s.reply_attributes,
             next_pool: s.next_pool,
             blocks,
+            purpose: s.purpose.unwrap_or_else(|| "subscribers".into()),
         })
         .await?;
     Ok((pool, space.len()))
@@ -144,6 +147,8 @@ pub struct PoolReport {
     pub reserved: u64,
     pub offered: u64,
     pub bound: u64,
+    /// Addresses held by NAS tunnels (a `nas-tunnels` pool).
+    pub tunnels: u64,
     /// Released, kept for their subscriber for a while (free for others only when nothing
     /// else is).
     pub kept: u64,
@@ -168,7 +173,8 @@ pub async fn usage(store: &Store, name: &str) -> Result<PoolReport, OpError> {
     let reserved = reserved(store, &pool, &space).await?;
     let total = space.len() - reserved.len() as u64;
     let u = store.pool_use(&pool, unix_now()).await?;
-    let used = (u.offered + u.bound) as u64;
+    let tunnels = store.nas_tunnel_addresses(pool.id).await?.len() as u64;
+    let used = (u.offered + u.bound) as u64 + tunnels;
     let alloc = PoolAlloc::new(space.len(), pool.block_size);
     let blocks = u
         .blocks
@@ -191,6 +197,7 @@ pub async fn usage(store: &Store, name: &str) -> Result<PoolReport, OpError> {
         reserved: reserved.len() as u64,
         offered: u.offered as u64,
         bound: u.bound as u64,
+        tunnels,
         kept: u.sticky as u64,
         free: total.saturating_sub(used),
         utilization_percent: if total == 0 {
@@ -214,6 +221,9 @@ pub async fn next_free(store: &Store, name: &str, count: usize) -> Result<Vec<St
             .into_iter()
             .map(|s| s as u64),
     );
+    for a in store.nas_tunnel_addresses(pool.id).await? {
+        taken.extend(space.slot_of_text(&a));
+    }
     Ok((0..space.len())
         .filter(|s| !taken.contains(s))
         .take(count)

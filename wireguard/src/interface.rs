@@ -77,6 +77,20 @@ pub struct Interface {
     child: Mutex<Option<Child>>,
 }
 
+/// The peers of interface `name`. Blocking.
+pub(crate) fn read_peers(name: &str, backend: Backend) -> Result<Vec<PeerInfo>, WgError> {
+    let what = || format!("reading {name}");
+    if backend == Backend::Userspace {
+        return crate::uapi::peers(&socket_path(name)).map_err(WgError::io(what()));
+    }
+    let iface: InterfaceName = name
+        .parse()
+        .map_err(|e| WgError::Config(format!("wireguard.interface: {e}")))?;
+    Device::get(&iface, backend)
+        .map(|d| d.peers)
+        .map_err(WgError::io(what()))
+}
+
 fn socket_path(name: &str) -> PathBuf {
     let base = if std::path::Path::new("/var/run/wireguard").exists() {
         "/var/run/wireguard"
@@ -133,9 +147,7 @@ impl Interface {
 
     /// The interface's peers now. Blocking.
     pub fn peers(&self) -> Result<Vec<PeerInfo>, WgError> {
-        Device::get(&self.name, self.backend)
-            .map(|d| d.peers)
-            .map_err(WgError::io(format!("reading {}", self.name)))
+        read_peers(&self.name.to_string(), self.backend)
     }
 
     /// Applies a peer update. Blocking.

@@ -14,6 +14,7 @@ mod link;
 mod reconcile;
 mod run;
 mod status;
+mod uapi;
 
 pub use export::{routeros, wg_quick, NasConfig};
 pub use interface::{BackendChoice, Interface, Settings};

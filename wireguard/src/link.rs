@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use netlink_packet_core::{NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{LinkFlags, LinkMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_request::netlink_request_rtnl;
 
@@ -35,10 +35,14 @@ pub(crate) fn set_address(index: u32, address: IpAddr, prefix_len: u8) -> io::Re
     .map(|_| ())
 }
 
-/// Sets the interface up.
+/// The MTU wg-quick sets: 1500 less the 80 bytes of WireGuard's IPv6 encapsulation.
+const MTU: u32 = 1420;
+
+/// Sets the interface up with WireGuard's MTU.
 pub(crate) fn set_up(index: u32) -> io::Result<()> {
     let mut m = LinkMessage::default();
     m.header.index = index;
+    m.attributes.push(LinkAttribute::Mtu(MTU));
     m.header.flags = LinkFlags::Up;
     m.header.change_mask = LinkFlags::Up;
     netlink_request_rtnl(

@@ -144,7 +144,7 @@ mod tests {
             remove: vec![key(8)],
         };
         let text = format!("{:?}", d.to_update());
-        assert!(text.contains("address: 10.0.0.7, cidr: 32"), "{text}");
+        assert!(text.contains("allowed_ips: [10.0.0.7/32]"), "{text}");
         assert!(text.contains("replace_allowed_ips: true"), "{text}");
         assert!(text.contains("persistent_keepalive_interval: Some(25)"), "{text}");
         assert!(text.contains("remove_me: true"), "{text}");

@@ -47,14 +47,9 @@ pub fn read_status(
     name: &str,
     backend_choice: crate::BackendChoice,
 ) -> Result<Vec<PeerStatus>, crate::WgError> {
-    let iface: wireguard_control::InterfaceName = name
-        .parse()
-        .map_err(|e| crate::WgError::Config(format!("wireguard.interface: {e}")))?;
-    let backend = backend_choice.resolve();
-    let device = wireguard_control::Device::get(&iface, backend)
-        .map_err(crate::WgError::io(format!("reading {name}")))?;
+    let peers = crate::interface::read_peers(name, backend_choice.resolve())?;
     let now = SystemTime::now();
-    Ok(device.peers.iter().map(|p| from_info(p, now)).collect())
+    Ok(peers.iter().map(|p| from_info(p, now)).collect())
 }
 
 #[cfg(test)]

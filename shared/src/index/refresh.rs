@@ -56,6 +56,7 @@ pub fn spawn_refresher(
                 // `None` (no listener, as on SQLite) fails the pattern and so leaves only
                 // the timer to wait on; matching `_` here made that loop spin.
                 Some(()) = wake_rx.recv() => {}
+                _ = index.poked() => {}
                 _ = tokio::time::sleep(interval) => {}
             }
             match index.refresh(&store).await {
