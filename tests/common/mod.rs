@@ -8,6 +8,7 @@ pub mod acs_cli;
 pub mod api_client;
 pub mod cpe_sim;
 pub mod nas_sim;
+pub mod netns;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};

@@ -41,7 +41,13 @@ pub struct NasSim {
 impl NasSim {
     /// A NAS sharing `secret` with the server, which knows `known_sessions`.
     pub fn start(secret: &'static str, known_sessions: &[&str]) -> NasSim {
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        NasSim::start_on("127.0.0.1:0", secret, known_sessions)
+    }
+
+    /// [`NasSim::start`] on a given address (a tunnel address inside a test's namespace:
+    /// the socket belongs to the namespace of the thread that binds it).
+    pub fn start_on(bind: &str, secret: &'static str, known_sessions: &[&str]) -> NasSim {
+        let sock = UdpSocket::bind(bind).expect("bind");
         sock.set_read_timeout(Some(Duration::from_millis(200)))
             .expect("timeout");
         let port = sock.local_addr().expect("addr").port();

@@ -68,10 +68,24 @@ pub(crate) fn parse(reader: impl BufRead) -> io::Result<Vec<PeerInfo>> {
             }
             "rx_bytes" => p.stats.rx_bytes = number()?,
             "tx_bytes" => p.stats.tx_bytes = number()?,
+            // Zero in both fields is "never". (boringtun sends an age here, not a time: a
+            // handshake under a second ago has sec 0 and only nsec; see status.rs.)
             "last_handshake_time_sec" => {
                 let s = number()?;
                 p.stats.last_handshake_time =
                     (s > 0).then(|| UNIX_EPOCH + Duration::from_secs(s));
+            }
+            "last_handshake_time_nsec" => {
+                let ns = u32::try_from(number()?).map_err(|_| bad(k))?;
+                if ns > 0 && ns < 1_000_000_000 {
+                    let secs = p
+                        .stats
+                        .last_handshake_time
+                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_secs());
+                    p.stats.last_handshake_time =
+                        Some(UNIX_EPOCH + Duration::new(secs, ns));
+                }
             }
             _ => {}
         }
@@ -91,7 +105,8 @@ mod tests {
             "own_public_key={k1}\nlisten_port=51820\npublic_key={k1}\nendpoint=198.18.0.2:4000\n\
              allowed_ip=10.0.0.2/32\npersistent_keepalive_interval=25\nrx_bytes=30\ntx_bytes=40\n\
              last_handshake_time_sec=7\nlast_handshake_time_nsec=1\nprotocol_version=1\n\
-             public_key={k2}\npersistent_keepalive_interval=0\nerrno=0\n\n"
+             public_key={k2}\npersistent_keepalive_interval=0\nlast_handshake_time_sec=0\n\
+             last_handshake_time_nsec=5000\nerrno=0\n\n"
         );
         let peers = parse(text.as_bytes()).unwrap();
         assert_eq!(peers.len(), 2);
@@ -100,8 +115,9 @@ mod tests {
         assert_eq!(p.config.allowed_ips.len(), 1);
         assert_eq!(p.config.persistent_keepalive_interval, Some(25));
         assert_eq!((p.stats.rx_bytes, p.stats.tx_bytes), (30, 40));
-        assert_eq!(p.stats.last_handshake_time, Some(UNIX_EPOCH + Duration::from_secs(7)));
+        assert_eq!(p.stats.last_handshake_time, Some(UNIX_EPOCH + Duration::new(7, 1)));
         assert_eq!(peers[1].config.persistent_keepalive_interval, None);
+        assert_eq!(peers[1].stats.last_handshake_time, Some(UNIX_EPOCH + Duration::new(0, 5000)));
     }
 
     #[test]

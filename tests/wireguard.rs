@@ -1,0 +1,297 @@
+//! NAS links over WireGuard, over a real tunnel: two network namespaces made by the test,
+//! boringtun (userspace WireGuard) on both ends, `wg` and `wg-quick` from wireguard-tools,
+//! radclient and a NAS simulator in the far namespace talking to the edge through the tunnel.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::api_client::{call, error_code, ok, token};
+use common::nas_sim::NasSim;
+use common::netns::{Inside, NetnsPair};
+use common::{eventually, Backend, Server, TestDb};
+use serde_json::json;
+
+const SECRET: &str = "tunnel-s3cret";
+
+fn need_tools() {
+    for tool in ["ip", "wg", "wg-quick", "boringtun-cli", "radclient"] {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(found, "{tool} is missing: scripts/test.sh installs it");
+    }
+}
+
+/// The edge's `[wireguard]` settings for a test: interface `iface`, key in `dir`.
+fn wg_env(iface: &str, dir: &Path) -> Vec<(String, String)> {
+    [
+        ("EDGE_WIREGUARD_ENABLED", "true".to_string()),
+        ("EDGE_WIREGUARD_INTERFACE", iface.to_string()),
+        (
+            "EDGE_WIREGUARD_PRIVATE_KEY_FILE",
+            dir.join("edge.key").display().to_string(),
+        ),
+        ("EDGE_WIREGUARD_MANAGEMENT_PREFIX", "10.77.0.0/24".into()),
+        ("EDGE_WIREGUARD_ENDPOINT", "198.18.0.1:51820".into()),
+        (
+            "EDGE_WIREGUARD_USERSPACE_COMMAND",
+            "boringtun-cli --foreground --disable-drop-privileges".into(),
+        ),
+        ("EDGE_WIREGUARD_STATUS_SECONDS", "1".into()),
+        ("EDGE_WIREGUARD_RESYNC_SECONDS", "2".into()),
+        ("EDGE_RADIUS_AUTH_LISTEN", "0.0.0.0:1812".into()),
+        ("EDGE_RADIUS_ACCT_LISTEN", "0.0.0.0:1813".into()),
+        ("EDGE_API_COA_TIMEOUT_MS", "500".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn as_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// The public keys of the interface's peers, as `wg` (wireguard-tools) sees them.
+fn wg_peers(ns: &str, iface: &str) -> Vec<String> {
+    let out = NetnsPair::run(ns, &["wg", "show", iface, "peers"], &[]);
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `wg show IFACE dump` lines of peers: key, psk, endpoint, allowed ips, handshake, rx, tx, keepalive.
+fn wg_dump(ns: &str, iface: &str) -> Vec<Vec<String>> {
+    let out = NetnsPair::run(ns, &["wg", "show", iface, "dump"], &[]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+/// radclient in namespace `ns`: its output (stdout and stderr).
+fn radclient_in(ns: &str, server: &str, kind: &str, attrs: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "radclient", "-x", "-r", "2", "-t", "1"])
+        .args([server, kind, SECRET])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("radclient runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(attrs.as_bytes())
+        .expect("attributes written");
+    let out = child.wait_with_output().expect("radclient ends");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn access_request(user: &str, password: &str) -> String {
+    format!(
+        "User-Name = \"{user}\"\nUser-Password = \"{password}\"\nMessage-Authenticator = 0x00\n"
+    )
+}
+
+/// The NAS side: its wg-quick file brought up with boringtun in namespace `ns`.
+fn wg_quick_up(ns: &str, conf: &Path) {
+    let out = NetnsPair::run(
+        ns,
+        &["wg-quick", "up", &conf.display().to_string()],
+        &[
+            ("WG_QUICK_USERSPACE_IMPLEMENTATION", "boringtun-cli"),
+            ("WG_SUDO", "true"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "wg-quick up: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_it_off() {
+    need_tools();
+    let net = NetnsPair::new("wg1");
+    let (iface, nas_iface) = (net.edge_iface.clone(), net.far_iface.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::new(Backend::Sqlite);
+    common::cli_line(&db.url, "subscribers add --username alice --password pw");
+    let api = token(&db, "ops", "write");
+    let env = wg_env(&iface, dir.path());
+
+    // The edge, its API and its interface live in the edge namespace.
+    let _inside = Inside::enter(&net.edge);
+    let server = Server::start_with(&db.url, &as_refs(&env));
+    assert!(wg_peers(&net.edge, &iface).is_empty());
+
+    // Registration: the edge generates the NAS's key pair and assigns a tunnel address.
+    let created = ok(
+        call(
+            &server,
+            Some(&api),
+            "POST",
+            "/api/v1/nas",
+            Some(json!({"name": "bng-1", "secret": SECRET, "vendor": "mikrotik", "wireguard": {}})),
+        ),
+        201,
+    );
+    let t = &created["data"]["wireguard"];
+    let nas_key = t["public_key"].as_str().expect("public key").to_string();
+    assert_eq!(created["data"]["address"], "10.77.0.2");
+    assert_eq!(t["tunnel_address"], "10.77.0.2");
+    let private = t["private_key"].as_str().expect("private key shown once");
+    let derived = {
+        use std::io::Write;
+        let mut c = std::process::Command::new("wg")
+            .arg("pubkey")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("wg pubkey");
+        c.stdin.take().unwrap().write_all(private.as_bytes()).unwrap();
+        String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+    };
+    assert_eq!(derived.trim(), nas_key, "the private key shown belongs to the peer");
+    let routeros = t["config"]["routeros"].as_str().expect("RouterOS commands");
+    assert!(routeros.contains(&format!("private-key=\"{private}\"")));
+    assert!(routeros.contains("/radius add address=10.77.0.1 "));
+    assert!(routeros.contains(&format!("secret=\"{SECRET}\"")));
+    // The listing never shows it again.
+    let listed = ok(call(&server, Some(&api), "GET", "/api/v1/nas/bng-1", None), 200);
+    assert!(listed["data"]["wireguard"].get("private_key").is_none());
+    assert!(!listed.to_string().contains(private));
+
+    // The peer is on the interface with the tunnel address as its only allowed IP.
+    assert!(
+        eventually(Duration::from_secs(10), || wg_peers(&net.edge, &iface)
+            .contains(&nas_key)),
+        "the peer reached the interface"
+    );
+    let dump = wg_dump(&net.edge, &iface);
+    assert_eq!(dump.len(), 1);
+    assert_eq!(dump[0][3], "10.77.0.2/32");
+    assert_eq!(dump[0][7], "25");
+
+    // The NAS pastes the wg-quick file as it came and brings its side up.
+    let conf = dir.path().join(format!("{nas_iface}.conf"));
+    std::fs::write(&conf, t["config"]["wg_quick"].as_str().expect("wg-quick file")).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    wg_quick_up(&net.far, &conf);
+    let sim = {
+        let _far = Inside::enter(&net.far);
+        NasSim::start_on("10.77.0.2:3799", SECRET, &["tun-1"])
+    };
+
+    // RADIUS from the NAS arrives through the tunnel from its tunnel address.
+    let out = radclient_in(&net.far, "10.77.0.1:1812", "auth", &access_request("alice", "pw"));
+    assert!(out.contains("Received Access-Accept"), "{out}");
+    assert!(out.contains("from 10.77.0.1:1812 to 10.77.0.2"), "{out}");
+    let out = radclient_in(
+        &net.far,
+        "10.77.0.1:1813",
+        "acct",
+        "User-Name = \"alice\"\nAcct-Status-Type = Start\nAcct-Session-Id = \"tun-1\"\n\
+         NAS-IP-Address = 10.77.0.2\nFramed-IP-Address = 100.64.0.20\n",
+    );
+    assert!(out.contains("Received Accounting-Response"), "{out}");
+    server.settled();
+
+    // Disconnect goes back through the tunnel, signed with the NAS's secret.
+    let answer = ok(
+        call(&server, Some(&api), "POST", "/api/v1/subscribers/alice/disconnect", None),
+        200,
+    );
+    assert_eq!(answer["data"][0]["result"], "ack", "{answer}");
+    let (code, attrs) = sim.last();
+    assert_eq!(code, 40, "a Disconnect-Request");
+    assert_eq!(
+        common::nas_sim::attr(&attrs, 44),
+        Some(&b"tun-1"[..]),
+        "it names the session"
+    );
+    assert_eq!(sim.log.lock().unwrap().forged, 0);
+
+    // Status: a handshake and traffic, in the API, from `wg`, and in the metrics.
+    let status = ok(
+        call(&server, Some(&api), "GET", "/api/v1/nas/bng-1/wireguard", None),
+        200,
+    );
+    let s = &status["data"];
+    assert_eq!(s["present"], true, "{status}");
+    assert!(s["last_handshake_age_seconds"].as_u64().is_some_and(|a| a < 120), "{status}");
+    assert!(s["rx_bytes"].as_u64().unwrap() > 0 && s["tx_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(s["endpoint"].as_str().unwrap().split(':').next(), Some("198.18.0.2"));
+    let dump = wg_dump(&net.edge, &iface);
+    assert!(dump[0][2].starts_with("198.18.0.2:"), "wg shows the NAS's endpoint");
+    assert_ne!(dump[0][5], "0", "wg shows bytes received");
+    assert!(
+        eventually(Duration::from_secs(10), || server
+            .metric("edge_wireguard_peer_receive_bytes_total{nas=\"bng-1\"}")
+            > 0.0),
+        "per-NAS transfer counters in the metrics"
+    );
+    assert!(server.metric("edge_wireguard_peer_last_handshake_timestamp_seconds{nas=\"bng-1\"}") > 1.0e9);
+    assert_eq!(server.metric("edge_wireguard_peers_up"), 1.0);
+    let iface_view = ok(call(&server, Some(&api), "GET", "/api/v1/wireguard", None), 200);
+    assert_eq!(iface_view["data"]["address"], "10.77.0.1");
+    assert_eq!(iface_view["data"]["tunnels"][0]["nas"], "bng-1");
+    let usage = ok(
+        call(&server, Some(&api), "GET", "/api/v1/pools/nas-tunnels/usage", None),
+        200,
+    );
+    assert_eq!(usage["data"]["tunnels"], 1);
+
+    // A later export has placeholders where the secrets were.
+    let later = call(
+        &server,
+        Some(&api),
+        "GET",
+        "/api/v1/nas/bng-1/wireguard/config?format=wg-quick",
+        None,
+    );
+    assert_eq!(later.status, 200);
+    assert!(later.body.contains("PrivateKey = <the NAS's private key>"));
+    assert!(later.body.contains("AllowedIPs = 10.77.0.1/32"));
+    assert!(!later.body.contains(private));
+
+    // Removal: the peer leaves the interface, the NAS is cut off, the address is free.
+    ok(call(&server, Some(&api), "DELETE", "/api/v1/nas/bng-1", None), 204);
+    assert!(
+        eventually(Duration::from_secs(10), || !wg_peers(&net.edge, &iface)
+            .contains(&nas_key)),
+        "the peer left the interface"
+    );
+    let out = radclient_in(&net.far, "10.77.0.1:1812", "auth", &access_request("alice", "pw"));
+    assert!(!out.contains("Received"), "{out}");
+    let usage = ok(
+        call(&server, Some(&api), "GET", "/api/v1/pools/nas-tunnels/usage", None),
+        200,
+    );
+    assert_eq!(usage["data"]["tunnels"], 0);
+    let next = ok(
+        call(&server, Some(&api), "GET", "/api/v1/pools/nas-tunnels/available", None),
+        200,
+    );
+    assert_eq!(next["data"][0], "10.77.0.2", "{next}");
+    let gone = call(&server, Some(&api), "GET", "/api/v1/nas/bng-1/wireguard", None);
+    assert_eq!(gone.status, 404);
+    assert_eq!(error_code(&gone), "not_found");
+}
