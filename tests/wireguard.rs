@@ -295,3 +295,196 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
     assert_eq!(gone.status, 404);
     assert_eq!(error_code(&gone), "not_found");
 }
+
+/// A key pair from `wg genkey` and `wg pubkey`: (private, public).
+fn wg_keys() -> (String, String) {
+    use std::io::Write;
+    let private = std::process::Command::new("wg")
+        .arg("genkey")
+        .output()
+        .expect("wg genkey")
+        .stdout;
+    let mut c = std::process::Command::new("wg")
+        .arg("pubkey")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("wg pubkey");
+    c.stdin.take().unwrap().write_all(&private).unwrap();
+    let public = c.wait_with_output().unwrap().stdout;
+    (
+        String::from_utf8(private).unwrap().trim().to_string(),
+        String::from_utf8(public).unwrap().trim().to_string(),
+    )
+}
+
+/// The CLI with the `[wireguard]` settings (another process than the server).
+fn cli_wg(db: &str, env: &[(String, String)], args: &[&str]) -> std::process::Output {
+    let mut c = std::process::Command::new(common::BIN);
+    c.args(args)
+        .env("EDGE_DATABASE_URL", db)
+        .env_remove("EDGE_CONFIG");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("the CLI runs")
+}
+
+fn cli_wg_ok(db: &str, env: &[(String, String)], args: &[&str]) -> String {
+    let out = cli_wg(db, env, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn peers_follow_the_nas_table_at_start_across_processes_and_after_tampering() {
+    need_tools();
+    let net = NetnsPair::new("wg2");
+    let iface = net.edge_iface.clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::new(Backend::Sqlite);
+    let env = wg_env(&iface, dir.path());
+
+    // NAS registered with their own keys while no server runs.
+    let keys: Vec<(String, String)> = (0..4).map(|_| wg_keys()).collect();
+    for (i, (_, public)) in keys.iter().take(3).enumerate() {
+        let out = cli_wg_ok(
+            &db.url,
+            &env,
+            &[
+                "nas", "add", "--name", &format!("n{i}"), "--secret", SECRET, "--wireguard",
+                "--public-key", public,
+            ],
+        );
+        assert!(out.contains(&format!("is 10.77.0.{}", i + 2)), "{out}");
+        assert!(out.contains("private-key=\"<the NAS's private key>\""), "{out}");
+        assert!(!out.contains("shown once"), "{out}");
+    }
+    // The same key twice, an address with a tunnel, and WireGuard off are refused.
+    let dup = cli_wg(
+        &db.url,
+        &env,
+        &["nas", "add", "--name", "dup", "--secret", "x", "--wireguard", "--public-key", &keys[0].1],
+    );
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+    let both = cli_wg(
+        &db.url,
+        &env,
+        &["nas", "add", "--name", "b", "--secret", "x", "--wireguard", "--address", "10.0.0.1"],
+    );
+    assert!(!both.status.success());
+    let off = common::cli_output(&db.url, &["nas", "add", "--name", "o", "--secret", "x", "--wireguard"]);
+    assert!(String::from_utf8_lossy(&off.stderr).contains("WireGuard is off"));
+
+    // The interface already runs (a sidecar, or a previous life of the server) with a peer
+    // nobody registered and a registered one with the wrong address.
+    let up = NetnsPair::run(
+        &net.edge,
+        &["boringtun-cli", &iface, "--disable-drop-privileges"],
+        &[("WG_SUDO", "true")],
+    );
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let (_, stranger) = wg_keys();
+    let old_key = dir.path().join("old.key");
+    std::fs::write(&old_key, wg_keys().0).unwrap();
+    let set = NetnsPair::run(
+        &net.edge,
+        &["wg", "set", &iface, "private-key", &old_key.display().to_string()],
+        &[],
+    );
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    for (key, ip) in [(&stranger, "10.77.0.200/32"), (&keys[0].1, "10.77.0.99/32")] {
+        let set = NetnsPair::run(
+            &net.edge,
+            &["wg", "set", &iface, "peer", key, "allowed-ips", ip],
+            &[],
+        );
+        assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    }
+
+    // At start the interface is made to match the table before the server reports ready.
+    let _inside = Inside::enter(&net.edge);
+    let mut server = Server::start_with(&db.url, &as_refs(&env));
+    let registered: Vec<String> = keys.iter().take(3).map(|(_, p)| p.clone()).collect();
+    assert_eq!(sorted(wg_peers(&net.edge, &iface)), sorted(registered.clone()));
+    let dump = wg_dump(&net.edge, &iface);
+    let n0 = dump.iter().find(|l| l[0] == keys[0].1).expect("n0's peer");
+    assert_eq!(n0[3], "10.77.0.2/32", "the wrong address was put right");
+    assert_eq!(server.metric("edge_wireguard_peers"), 3.0);
+
+    // Another process registers and removes NAS: the running server follows.
+    cli_wg_ok(
+        &db.url,
+        &env,
+        &["nas", "add", "--name", "n3", "--secret", SECRET, "--wireguard", "--public-key", &keys[3].1],
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || wg_peers(&net.edge, &iface).contains(&keys[3].1)),
+        "a NAS added by another process reached the interface"
+    );
+    cli_wg_ok(&db.url, &env, &["nas", "remove", "n1"]);
+    assert!(
+        eventually(Duration::from_secs(10), || !wg_peers(&net.edge, &iface).contains(&keys[1].1)),
+        "a NAS removed by another process left the interface"
+    );
+
+    // Someone removes a peer by hand: the periodic resync puts it back.
+    NetnsPair::run(&net.edge, &["wg", "set", &iface, "peer", &keys[0].1, "remove"], &[]);
+    assert!(
+        eventually(Duration::from_secs(10), || wg_peers(&net.edge, &iface).contains(&keys[0].1)),
+        "the resync restored the peer"
+    );
+
+    // The API refuses what cannot be a tunnel.
+    let api = token(&db, "ops", "write");
+    let with_address = call(
+        &server,
+        Some(&api),
+        "POST",
+        "/api/v1/nas",
+        Some(json!({"name": "x", "secret": "s", "address": "10.0.0.9", "wireguard": {}})),
+    );
+    assert_eq!(with_address.status, 422, "{}", with_address.body);
+    let bad_key = call(
+        &server,
+        Some(&api),
+        "POST",
+        "/api/v1/nas",
+        Some(json!({"name": "x", "secret": "s", "wireguard": {"public_key": "nope"}})),
+    );
+    assert_eq!(bad_key.status, 422);
+    assert_eq!(bad_key.json()["error"]["details"][0]["field"], "public_key");
+    let taken = call(
+        &server,
+        Some(&api),
+        "POST",
+        "/api/v1/nas",
+        Some(json!({"name": "x", "secret": "s", "wireguard": {"public_key": keys[0].1}})),
+    );
+    assert_eq!(taken.status, 409);
+    let routeros = call(&server, Some(&api), "GET", "/api/v1/nas/n0/wireguard/config", None);
+    assert!(routeros.body.contains("/interface wireguard peers add"), "{}", routeros.body);
+    let cli_status = cli_wg_ok(&db.url, &env, &["nas", "tunnels"]);
+    assert!(cli_status.contains("n0") && cli_status.contains("10.77.0.2"), "{cli_status}");
+
+    // A NAS removed while the server is down is gone from the interface once it is back.
+    server.kill();
+    cli_wg_ok(&db.url, &env, &["nas", "remove", "n2"]);
+    let server = Server::start_with(&db.url, &as_refs(&env));
+    assert_eq!(
+        sorted(wg_peers(&net.edge, &iface)),
+        sorted(vec![keys[0].1.clone(), keys[3].1.clone()])
+    );
+    drop(server);
+}

@@ -60,6 +60,9 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
         .context("cannot install the metrics recorder")?;
     let health = Arc::new(Health::default());
     let cancel = CancellationToken::new();
+    // A start that fails half way stops what it has started (receiver threads would
+    // otherwise keep the process alive).
+    let _stop_on_error = cancel.clone().drop_guard();
 
     // The probes first, so that a slow start shows where it is.
     let api_slot = Arc::new(crate::http::ApiSlot::default());
@@ -110,12 +113,6 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
         Duration::from_secs(cfg.database.refresh_interval_seconds),
         cancel.clone(),
     );
-    let plane = if roles.radius {
-        Some(start_radius(&cfg, &store, &dict, &index, &health, &cancel).await?)
-    } else {
-        None
-    };
-    health.set_phase(Phase::Listeners);
     let wg_cfg = if cfg.wireguard.enabled {
         Some(crate::ops::wireguard::WgConfig::from_config(&cfg.wireguard)?)
     } else {
@@ -133,6 +130,12 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
     if let Some(w) = &wireguard {
         metrics::gauge!(edge_shared::metric_names::WG_RECONCILE_SECONDS).set(w.reconcile_seconds);
     }
+    let plane = if roles.radius {
+        Some(start_radius(&cfg, &store, &dict, &index, &health, &cancel).await?)
+    } else {
+        None
+    };
+    health.set_phase(Phase::Listeners);
     let acs = if roles.acs {
         let running =
             edge_acs::server::start(cfg.acs.server_config()?, store.clone(), cancel.clone())

@@ -16,44 +16,55 @@ pub struct Desired {
     pub keepalive_seconds: u16,
 }
 
-/// What to change: peers to add or set again (new, or with another address or keepalive),
-/// and peers to remove (on the interface, not in the table).
+/// What to change: peers to add (new), to replace (on the interface with another address or
+/// keepalive) and to remove (on the interface, not in the table).
+///
+/// A replaced peer is removed and added again rather than modified in place: boringtun
+/// refuses (panics on) changes to an existing peer, and carries a `remove=true` over to the
+/// peers after it in the same request, so removals and additions go in separate requests.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct PeerDiff {
-    pub upsert: Vec<Desired>,
+    pub add: Vec<Desired>,
+    pub replace: Vec<Desired>,
     pub remove: Vec<String>,
 }
 
 impl PeerDiff {
     pub fn is_empty(&self) -> bool {
-        self.upsert.is_empty() && self.remove.is_empty()
+        self.add.is_empty() && self.replace.is_empty() && self.remove.is_empty()
     }
 
-    /// The interface update; keys that do not decode are skipped (the table's keys were
-    /// checked when the NAS was registered).
-    pub(crate) fn to_update(&self) -> DeviceUpdate {
-        let mut update = DeviceUpdate::new();
-        for d in &self.upsert {
-            let Ok(key) = Key::from_base64(&d.public_key) else {
-                continue;
-            };
-            let bits = if d.address.is_ipv4() { 32 } else { 128 };
-            let mut peer = PeerConfigBuilder::new(&key)
-                .replace_allowed_ips()
-                .add_allowed_ip(d.address, bits);
-            peer = if d.keepalive_seconds > 0 {
-                peer.set_persistent_keepalive_interval(d.keepalive_seconds)
-            } else {
-                peer.unset_persistent_keepalive()
-            };
-            update = update.add_peer(peer);
-        }
-        for k in &self.remove {
-            if let Ok(key) = Key::from_base64(k) {
-                update = update.remove_peer_by_key(&key);
-            }
-        }
-        update
+    /// The first request: the removed and the replaced peers go. `None` if there are none.
+    pub(crate) fn removals(&self) -> Option<DeviceUpdate> {
+        let keys: Vec<Key> = self
+            .remove
+            .iter()
+            .map(String::as_str)
+            .chain(self.replace.iter().map(|d| d.public_key.as_str()))
+            .filter_map(|k| Key::from_base64(k).ok())
+            .collect();
+        (!keys.is_empty()).then(|| {
+            keys.iter()
+                .fold(DeviceUpdate::new(), |u, k| u.remove_peer_by_key(k))
+        })
+    }
+
+    /// The second request: the new and the replaced peers, each with its one allowed IP.
+    /// Keys that do not decode are skipped (the table's keys were checked at registration).
+    pub(crate) fn additions(&self) -> Option<DeviceUpdate> {
+        let peers: Vec<PeerConfigBuilder> = self
+            .add
+            .iter()
+            .chain(&self.replace)
+            .filter_map(|d| {
+                let key = Key::from_base64(&d.public_key).ok()?;
+                let bits = if d.address.is_ipv4() { 32 } else { 128 };
+                let peer = PeerConfigBuilder::new(&key).add_allowed_ip(d.address, bits);
+                // Every peer states its keepalive: boringtun also carries it over.
+                Some(peer.set_persistent_keepalive_interval(d.keepalive_seconds))
+            })
+            .collect();
+        (!peers.is_empty()).then(|| DeviceUpdate::new().add_peers(&peers))
     }
 }
 
@@ -65,17 +76,19 @@ pub fn diff(desired: &[Desired], current: &[PeerInfo]) -> PeerDiff {
         .collect();
     let mut out = PeerDiff::default();
     for d in desired {
-        let same = have.get(&d.public_key).is_some_and(|p| {
-            let bits = if d.address.is_ipv4() { 32 } else { 128 };
-            let ips = &p.config.allowed_ips;
-            let keepalive = p.config.persistent_keepalive_interval.unwrap_or(0);
-            ips.len() == 1
-                && ips[0].address == d.address
-                && ips[0].cidr == bits
-                && keepalive == d.keepalive_seconds
-        });
+        let Some(p) = have.get(&d.public_key) else {
+            out.add.push(d.clone());
+            continue;
+        };
+        let bits = if d.address.is_ipv4() { 32 } else { 128 };
+        let ips = &p.config.allowed_ips;
+        let keepalive = p.config.persistent_keepalive_interval.unwrap_or(0);
+        let same = ips.len() == 1
+            && ips[0].address == d.address
+            && ips[0].cidr == bits
+            && keepalive == d.keepalive_seconds;
         if !same {
-            out.upsert.push(d.clone());
+            out.replace.push(d.clone());
         }
     }
     let wanted: std::collections::HashSet<&str> =
@@ -131,22 +144,29 @@ mod tests {
             want(5, "10.0.0.6"),
         ];
         let d = diff(&desired, &current);
-        let upserted: Vec<_> = d.upsert.iter().map(|p| p.public_key.clone()).collect();
-        assert_eq!(upserted, vec![key(2), key(3), key(5)]);
+        let keys = |v: &[Desired]| v.iter().map(|p| p.public_key.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(&d.add), vec![key(5)]);
+        assert_eq!(keys(&d.replace), vec![key(2), key(3)]);
         assert_eq!(d.remove, vec![key(4)]);
         assert!(diff(&desired[..1], &current[..1]).is_empty());
     }
 
     #[test]
-    fn update_carries_one_allowed_ip_per_peer() {
+    fn replaced_peers_are_removed_then_added_in_separate_requests() {
         let d = PeerDiff {
-            upsert: vec![want(7, "10.0.0.7")],
+            add: vec![want(7, "10.0.0.7")],
+            replace: vec![want(9, "10.0.0.9")],
             remove: vec![key(8)],
         };
-        let text = format!("{:?}", d.to_update());
-        assert!(text.contains("allowed_ips: [10.0.0.7/32]"), "{text}");
-        assert!(text.contains("replace_allowed_ips: true"), "{text}");
-        assert!(text.contains("persistent_keepalive_interval: Some(25)"), "{text}");
-        assert!(text.contains("remove_me: true"), "{text}");
+        let first = format!("{:?}", d.removals().unwrap());
+        assert_eq!(first.matches("remove_me: true").count(), 2, "{first}");
+        assert!(!first.contains("remove_me: false"), "{first}");
+        let second = format!("{:?}", d.additions().unwrap());
+        assert!(second.contains("allowed_ips: [10.0.0.7/32]"), "{second}");
+        assert!(second.contains("allowed_ips: [10.0.0.9/32]"), "{second}");
+        assert_eq!(second.matches("persistent_keepalive_interval: Some(25)").count(), 2);
+        assert!(!second.contains("remove_me: true"), "{second}");
+        assert!(PeerDiff::default().removals().is_none());
+        assert!(PeerDiff::default().additions().is_none());
     }
 }

@@ -112,10 +112,10 @@ async fn reconcile(iface: &Arc<Interface>, index: &Index) -> Result<usize, WgErr
     let result = tokio::task::spawn_blocking(move || {
         let current = iface.peers()?;
         let d = diff(&desired, &current);
-        if !d.is_empty() {
-            iface.apply(d.to_update())?;
+        for update in [d.removals(), d.additions()].into_iter().flatten() {
+            iface.apply(update)?;
         }
-        Ok::<_, WgError>((desired.len(), d.upsert.len(), d.remove.len()))
+        Ok::<_, WgError>((desired.len(), d.add.len() + d.replace.len(), d.remove.len()))
     })
     .await
     .map_err(|e| WgError::Config(format!("reconciling: {e}")))?;
