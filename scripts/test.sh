@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need when it is missing
 # (freeradius-utils for radclient, PostgreSQL server binaries, sqlite3, curl, systemd-analyze,
-# promtool from Debian's prometheus package, kubernetes-validate from PyPI, cargo-fuzz), then runs unit,
+# wireguard-tools and iproute2, boringtun-cli from crates.io (userspace WireGuard for the
+# tunnel tests), promtool from Debian's prometheus package, kubernetes-validate from PyPI,
+# cargo-fuzz), then runs unit,
 # black-box and fuzz smoke tests. The black-box tests start their own throwaway PostgreSQL
 # cluster (as the postgres user) unless EDGE_TEST_POSTGRES_URL is set.
 set -euo pipefail
@@ -20,6 +22,18 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+# WireGuard tools without their recommends (a kernel image and module the tests do not use:
+# they run boringtun in network namespaces).
+need_min=()
+command -v wg >/dev/null || need_min+=(wireguard-tools)
+command -v ip >/dev/null || need_min+=(iproute2)
+if [ ${#need_min[@]} -gt 0 ]; then
+  echo "installing: ${need_min[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_min[@]}" >/dev/null
+fi
+command -v boringtun-cli >/dev/null || cargo install boringtun-cli --version 0.7.1 --locked --quiet
 
 # promtool only: unpacked from Debian's prometheus package (installing it would start a
 # Prometheus server).
