@@ -163,16 +163,27 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("wg pubkey");
-        c.stdin.take().unwrap().write_all(private.as_bytes()).unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(private.as_bytes())
+            .unwrap();
         String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
     };
-    assert_eq!(derived.trim(), nas_key, "the private key shown belongs to the peer");
+    assert_eq!(
+        derived.trim(),
+        nas_key,
+        "the private key shown belongs to the peer"
+    );
     let routeros = t["config"]["routeros"].as_str().expect("RouterOS commands");
     assert!(routeros.contains(&format!("private-key=\"{private}\"")));
     assert!(routeros.contains("/radius add address=10.77.0.1 "));
     assert!(routeros.contains(&format!("secret=\"{SECRET}\"")));
     // The listing never shows it again.
-    let listed = ok(call(&server, Some(&api), "GET", "/api/v1/nas/bng-1", None), 200);
+    let listed = ok(
+        call(&server, Some(&api), "GET", "/api/v1/nas/bng-1", None),
+        200,
+    );
     assert!(listed["data"]["wireguard"].get("private_key").is_none());
     assert!(!listed.to_string().contains(private));
 
@@ -189,7 +200,11 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
 
     // The NAS pastes the wg-quick file as it came and brings its side up.
     let conf = dir.path().join(format!("{nas_iface}.conf"));
-    std::fs::write(&conf, t["config"]["wg_quick"].as_str().expect("wg-quick file")).unwrap();
+    std::fs::write(
+        &conf,
+        t["config"]["wg_quick"].as_str().expect("wg-quick file"),
+    )
+    .unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -201,7 +216,12 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
     };
 
     // RADIUS from the NAS arrives through the tunnel from its tunnel address.
-    let out = radclient_in(&net.far, "10.77.0.1:1812", "auth", &access_request("alice", "pw"));
+    let out = radclient_in(
+        &net.far,
+        "10.77.0.1:1812",
+        "auth",
+        &access_request("alice", "pw"),
+    );
     assert!(out.contains("Received Access-Accept"), "{out}");
     assert!(out.contains("from 10.77.0.1:1812 to 10.77.0.2"), "{out}");
     let out = radclient_in(
@@ -216,7 +236,13 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
 
     // Disconnect goes back through the tunnel, signed with the NAS's secret.
     let answer = ok(
-        call(&server, Some(&api), "POST", "/api/v1/subscribers/alice/disconnect", None),
+        call(
+            &server,
+            Some(&api),
+            "POST",
+            "/api/v1/subscribers/alice/disconnect",
+            None,
+        ),
         200,
     );
     assert_eq!(answer["data"][0]["result"], "ack", "{answer}");
@@ -231,16 +257,33 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
 
     // Status: a handshake and traffic, in the API, from `wg`, and in the metrics.
     let status = ok(
-        call(&server, Some(&api), "GET", "/api/v1/nas/bng-1/wireguard", None),
+        call(
+            &server,
+            Some(&api),
+            "GET",
+            "/api/v1/nas/bng-1/wireguard",
+            None,
+        ),
         200,
     );
     let s = &status["data"];
     assert_eq!(s["present"], true, "{status}");
-    assert!(s["last_handshake_age_seconds"].as_u64().is_some_and(|a| a < 120), "{status}");
+    assert!(
+        s["last_handshake_age_seconds"]
+            .as_u64()
+            .is_some_and(|a| a < 120),
+        "{status}"
+    );
     assert!(s["rx_bytes"].as_u64().unwrap() > 0 && s["tx_bytes"].as_u64().unwrap() > 0);
-    assert_eq!(s["endpoint"].as_str().unwrap().split(':').next(), Some("198.18.0.2"));
+    assert_eq!(
+        s["endpoint"].as_str().unwrap().split(':').next(),
+        Some("198.18.0.2")
+    );
     let dump = wg_dump(&net.edge, &iface);
-    assert!(dump[0][2].starts_with("198.18.0.2:"), "wg shows the NAS's endpoint");
+    assert!(
+        dump[0][2].starts_with("198.18.0.2:"),
+        "wg shows the NAS's endpoint"
+    );
     assert_ne!(dump[0][5], "0", "wg shows bytes received");
     assert!(
         eventually(Duration::from_secs(10), || server
@@ -248,13 +291,25 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
             > 0.0),
         "per-NAS transfer counters in the metrics"
     );
-    assert!(server.metric("edge_wireguard_peer_last_handshake_timestamp_seconds{nas=\"bng-1\"}") > 1.0e9);
+    assert!(
+        server.metric("edge_wireguard_peer_last_handshake_timestamp_seconds{nas=\"bng-1\"}")
+            > 1.0e9
+    );
     assert_eq!(server.metric("edge_wireguard_peers_up"), 1.0);
-    let iface_view = ok(call(&server, Some(&api), "GET", "/api/v1/wireguard", None), 200);
+    let iface_view = ok(
+        call(&server, Some(&api), "GET", "/api/v1/wireguard", None),
+        200,
+    );
     assert_eq!(iface_view["data"]["address"], "10.77.0.1");
     assert_eq!(iface_view["data"]["tunnels"][0]["nas"], "bng-1");
     let usage = ok(
-        call(&server, Some(&api), "GET", "/api/v1/pools/nas-tunnels/usage", None),
+        call(
+            &server,
+            Some(&api),
+            "GET",
+            "/api/v1/pools/nas-tunnels/usage",
+            None,
+        ),
         200,
     );
     assert_eq!(usage["data"]["tunnels"], 1);
@@ -273,25 +328,51 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
     assert!(!later.body.contains(private));
 
     // Removal: the peer leaves the interface, the NAS is cut off, the address is free.
-    ok(call(&server, Some(&api), "DELETE", "/api/v1/nas/bng-1", None), 204);
+    ok(
+        call(&server, Some(&api), "DELETE", "/api/v1/nas/bng-1", None),
+        204,
+    );
     assert!(
         eventually(Duration::from_secs(10), || !wg_peers(&net.edge, &iface)
             .contains(&nas_key)),
         "the peer left the interface"
     );
-    let out = radclient_in(&net.far, "10.77.0.1:1812", "auth", &access_request("alice", "pw"));
+    let out = radclient_in(
+        &net.far,
+        "10.77.0.1:1812",
+        "auth",
+        &access_request("alice", "pw"),
+    );
     assert!(!out.contains("Received"), "{out}");
     let usage = ok(
-        call(&server, Some(&api), "GET", "/api/v1/pools/nas-tunnels/usage", None),
+        call(
+            &server,
+            Some(&api),
+            "GET",
+            "/api/v1/pools/nas-tunnels/usage",
+            None,
+        ),
         200,
     );
     assert_eq!(usage["data"]["tunnels"], 0);
     let next = ok(
-        call(&server, Some(&api), "GET", "/api/v1/pools/nas-tunnels/available", None),
+        call(
+            &server,
+            Some(&api),
+            "GET",
+            "/api/v1/pools/nas-tunnels/available",
+            None,
+        ),
         200,
     );
     assert_eq!(next["data"][0], "10.77.0.2", "{next}");
-    let gone = call(&server, Some(&api), "GET", "/api/v1/nas/bng-1/wireguard", None);
+    let gone = call(
+        &server,
+        Some(&api),
+        "GET",
+        "/api/v1/nas/bng-1/wireguard",
+        None,
+    );
     assert_eq!(gone.status, 404);
     assert_eq!(error_code(&gone), "not_found");
 }
@@ -362,29 +443,62 @@ fn peers_follow_the_nas_table_at_start_across_processes_and_after_tampering() {
             &db.url,
             &env,
             &[
-                "nas", "add", "--name", &format!("n{i}"), "--secret", SECRET, "--wireguard",
-                "--public-key", public,
+                "nas",
+                "add",
+                "--name",
+                &format!("n{i}"),
+                "--secret",
+                SECRET,
+                "--wireguard",
+                "--public-key",
+                public,
             ],
         );
         assert!(out.contains(&format!("is 10.77.0.{}", i + 2)), "{out}");
-        assert!(out.contains("private-key=\"<the NAS's private key>\""), "{out}");
+        assert!(
+            out.contains("private-key=\"<the NAS's private key>\""),
+            "{out}"
+        );
         assert!(!out.contains("shown once"), "{out}");
     }
     // The same key twice, an address with a tunnel, and WireGuard off are refused.
     let dup = cli_wg(
         &db.url,
         &env,
-        &["nas", "add", "--name", "dup", "--secret", "x", "--wireguard", "--public-key", &keys[0].1],
+        &[
+            "nas",
+            "add",
+            "--name",
+            "dup",
+            "--secret",
+            "x",
+            "--wireguard",
+            "--public-key",
+            &keys[0].1,
+        ],
     );
     assert!(!dup.status.success());
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
     let both = cli_wg(
         &db.url,
         &env,
-        &["nas", "add", "--name", "b", "--secret", "x", "--wireguard", "--address", "10.0.0.1"],
+        &[
+            "nas",
+            "add",
+            "--name",
+            "b",
+            "--secret",
+            "x",
+            "--wireguard",
+            "--address",
+            "10.0.0.1",
+        ],
     );
     assert!(!both.status.success());
-    let off = common::cli_output(&db.url, &["nas", "add", "--name", "o", "--secret", "x", "--wireguard"]);
+    let off = common::cli_output(
+        &db.url,
+        &["nas", "add", "--name", "o", "--secret", "x", "--wireguard"],
+    );
     assert!(String::from_utf8_lossy(&off.stderr).contains("WireGuard is off"));
 
     // The interface already runs (a sidecar, or a previous life of the server) with a peer
@@ -394,30 +508,51 @@ fn peers_follow_the_nas_table_at_start_across_processes_and_after_tampering() {
         &["boringtun-cli", &iface, "--disable-drop-privileges"],
         &[("WG_SUDO", "true")],
     );
-    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
     let (_, stranger) = wg_keys();
     let old_key = dir.path().join("old.key");
     std::fs::write(&old_key, wg_keys().0).unwrap();
     let set = NetnsPair::run(
         &net.edge,
-        &["wg", "set", &iface, "private-key", &old_key.display().to_string()],
+        &[
+            "wg",
+            "set",
+            &iface,
+            "private-key",
+            &old_key.display().to_string(),
+        ],
         &[],
     );
-    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
     for (key, ip) in [(&stranger, "10.77.0.200/32"), (&keys[0].1, "10.77.0.99/32")] {
         let set = NetnsPair::run(
             &net.edge,
             &["wg", "set", &iface, "peer", key, "allowed-ips", ip],
             &[],
         );
-        assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+        assert!(
+            set.status.success(),
+            "{}",
+            String::from_utf8_lossy(&set.stderr)
+        );
     }
 
     // At start the interface is made to match the table before the server reports ready.
     let _inside = Inside::enter(&net.edge);
     let mut server = Server::start_with(&db.url, &as_refs(&env));
     let registered: Vec<String> = keys.iter().take(3).map(|(_, p)| p.clone()).collect();
-    assert_eq!(sorted(wg_peers(&net.edge, &iface)), sorted(registered.clone()));
+    assert_eq!(
+        sorted(wg_peers(&net.edge, &iface)),
+        sorted(registered.clone())
+    );
     let dump = wg_dump(&net.edge, &iface);
     let n0 = dump.iter().find(|l| l[0] == keys[0].1).expect("n0's peer");
     assert_eq!(n0[3], "10.77.0.2/32", "the wrong address was put right");
@@ -427,22 +562,39 @@ fn peers_follow_the_nas_table_at_start_across_processes_and_after_tampering() {
     cli_wg_ok(
         &db.url,
         &env,
-        &["nas", "add", "--name", "n3", "--secret", SECRET, "--wireguard", "--public-key", &keys[3].1],
+        &[
+            "nas",
+            "add",
+            "--name",
+            "n3",
+            "--secret",
+            SECRET,
+            "--wireguard",
+            "--public-key",
+            &keys[3].1,
+        ],
     );
     assert!(
-        eventually(Duration::from_secs(10), || wg_peers(&net.edge, &iface).contains(&keys[3].1)),
+        eventually(Duration::from_secs(10), || wg_peers(&net.edge, &iface)
+            .contains(&keys[3].1)),
         "a NAS added by another process reached the interface"
     );
     cli_wg_ok(&db.url, &env, &["nas", "remove", "n1"]);
     assert!(
-        eventually(Duration::from_secs(10), || !wg_peers(&net.edge, &iface).contains(&keys[1].1)),
+        eventually(Duration::from_secs(10), || !wg_peers(&net.edge, &iface)
+            .contains(&keys[1].1)),
         "a NAS removed by another process left the interface"
     );
 
     // Someone removes a peer by hand: the periodic resync puts it back.
-    NetnsPair::run(&net.edge, &["wg", "set", &iface, "peer", &keys[0].1, "remove"], &[]);
+    NetnsPair::run(
+        &net.edge,
+        &["wg", "set", &iface, "peer", &keys[0].1, "remove"],
+        &[],
+    );
     assert!(
-        eventually(Duration::from_secs(10), || wg_peers(&net.edge, &iface).contains(&keys[0].1)),
+        eventually(Duration::from_secs(10), || wg_peers(&net.edge, &iface)
+            .contains(&keys[0].1)),
         "the resync restored the peer"
     );
 
@@ -473,10 +625,23 @@ fn peers_follow_the_nas_table_at_start_across_processes_and_after_tampering() {
         Some(json!({"name": "x", "secret": "s", "wireguard": {"public_key": keys[0].1}})),
     );
     assert_eq!(taken.status, 409);
-    let routeros = call(&server, Some(&api), "GET", "/api/v1/nas/n0/wireguard/config", None);
-    assert!(routeros.body.contains("/interface wireguard peers add"), "{}", routeros.body);
+    let routeros = call(
+        &server,
+        Some(&api),
+        "GET",
+        "/api/v1/nas/n0/wireguard/config",
+        None,
+    );
+    assert!(
+        routeros.body.contains("/interface wireguard peers add"),
+        "{}",
+        routeros.body
+    );
     let cli_status = cli_wg_ok(&db.url, &env, &["nas", "tunnels"]);
-    assert!(cli_status.contains("n0") && cli_status.contains("10.77.0.2"), "{cli_status}");
+    assert!(
+        cli_status.contains("n0") && cli_status.contains("10.77.0.2"),
+        "{cli_status}"
+    );
 
     // A NAS removed while the server is down is gone from the interface once it is back.
     server.kill();

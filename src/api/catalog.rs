@@ -449,7 +449,12 @@ pub async fn create_nas(
 
 impl NasView {
     /// The registration's answer: the view with what is shown only once.
-    pub(super) fn with_secrets(mut self, private_key: Option<String>, routeros: String, wg_quick: String) -> NasView {
+    pub(super) fn with_secrets(
+        mut self,
+        private_key: Option<String>,
+        routeros: String,
+        wg_quick: String,
+    ) -> NasView {
         if let Some(t) = &mut self.wireguard {
             t.private_key = private_key;
             t.config = Some(TunnelConfig { routeros, wg_quick });

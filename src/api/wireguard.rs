@@ -65,7 +65,10 @@ async fn nas_named(s: &ApiState, name: &str) -> Result<edge_shared::types::Nas, 
         .ok_or_else(|| ApiError::not_found(format!("NAS `{name}` not found")))
 }
 
-async fn statuses(w: &WgConfig, nas: &[edge_shared::types::Nas]) -> Result<Vec<TunnelStatus>, ApiError> {
+async fn statuses(
+    w: &WgConfig,
+    nas: &[edge_shared::types::Nas],
+) -> Result<Vec<TunnelStatus>, ApiError> {
     wg::status(w, nas).await.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -89,7 +92,9 @@ pub async fn tunnel_status(
     let w = enabled(&s)?;
     let nas = nas_named(&s, &name).await?;
     if nas.tunnel.is_none() {
-        return Err(ApiError::not_found(format!("NAS `{name}` has no WireGuard tunnel")));
+        return Err(ApiError::not_found(format!(
+            "NAS `{name}` has no WireGuard tunnel"
+        )));
     }
     let status = statuses(w, std::slice::from_ref(&nas))
         .await?
@@ -123,7 +128,15 @@ pub async fn tunnel_config(
     let format = Format::parse(q.format.as_deref().unwrap_or("routeros"))
         .ok_or_else(|| ApiError::invalid("format", "routeros or wg-quick"))?;
     let nas = nas_named(&s, &name).await?;
-    let text = wg::export(w, &w.edge_public_key()?, &nas, s.radius_ports, None, None, format)?;
+    let text = wg::export(
+        w,
+        &w.edge_public_key()?,
+        &nas,
+        s.radius_ports,
+        None,
+        None,
+        format,
+    )?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }
 

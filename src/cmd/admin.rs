@@ -19,7 +19,11 @@ pub enum NasCmd {
     Add {
         #[arg(long)]
         name: String,
-        #[arg(long, required_unless_present = "wireguard", conflicts_with = "wireguard")]
+        #[arg(
+            long,
+            required_unless_present = "wireguard",
+            conflicts_with = "wireguard"
+        )]
         address: Option<String>,
         #[arg(long)]
         secret: String,

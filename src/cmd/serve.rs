@@ -114,7 +114,9 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
         cancel.clone(),
     );
     let wg_cfg = if cfg.wireguard.enabled {
-        Some(crate::ops::wireguard::WgConfig::from_config(&cfg.wireguard)?)
+        Some(crate::ops::wireguard::WgConfig::from_config(
+            &cfg.wireguard,
+        )?)
     } else {
         None
     };

@@ -32,14 +32,21 @@ pub async fn add(
     let secret = n.secret.clone();
     let r = wg::nas_add_tunneled(store, &dict, &w, n, public_key).await?;
     let edge_key = w.edge_public_key()?;
-    let tunnel = r.nas.tunnel.as_ref().context("registered without a tunnel")?;
+    let tunnel = r
+        .nas
+        .tunnel
+        .as_ref()
+        .context("registered without a tunnel")?;
     println!(
         "added NAS {} with a WireGuard tunnel; its address (and RADIUS client address) is {}",
         r.nas.name, tunnel.address
     );
     println!("NAS public key: {}", tunnel.public_key);
     println!("edge public key: {edge_key}");
-    for (title, format) in [("RouterOS", Format::RouterOs), ("wg-quick", Format::WgQuick)] {
+    for (title, format) in [
+        ("RouterOS", Format::RouterOs),
+        ("wg-quick", Format::WgQuick),
+    ] {
         println!("\n# --- {title} ---");
         print!(
             "{}",
@@ -89,7 +96,9 @@ pub async fn tunnels(cfg: &Config, store: &Store) -> anyhow::Result<()> {
             "{:<20} {:<16} {:<22} {:>14} {:>12} {:>12}",
             t.nas,
             t.tunnel_address,
-            t.endpoint.as_deref().unwrap_or(if t.present { "-" } else { "(no peer)" }),
+            t.endpoint
+                .as_deref()
+                .unwrap_or(if t.present { "-" } else { "(no peer)" }),
             t.last_handshake_age_seconds
                 .map_or("never".to_string(), |a| format!("{a} s")),
             t.rx_bytes,

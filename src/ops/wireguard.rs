@@ -149,7 +149,10 @@ async fn tunnel_pool(store: &Store, dict: &Dictionary, wg: &WgConfig) -> Result<
             Err(e) => return Err(e),
         }
     }
-    Err(OpError::Conflict(format!("pool {} could not be made", wg.pool)))
+    Err(OpError::Conflict(format!(
+        "pool {} could not be made",
+        wg.pool
+    )))
 }
 
 /// A NAS registered with a tunnel; `private_key` is set when the edge generated the key
@@ -174,7 +177,8 @@ pub async fn nas_add_tunneled(
     super::catalog::check_nas(&n)?;
     let (public_key, private_key) = match public_key {
         Some(k) => (
-            edge_wireguard::parse_public_key(k).map_err(|e| invalid("public_key", e.to_string()))?,
+            edge_wireguard::parse_public_key(k)
+                .map_err(|e| invalid("public_key", e.to_string()))?,
             None,
         ),
         None => {

@@ -47,8 +47,24 @@ impl NetnsPair {
             "link", "add", "veth-e", "netns", &pair.edge, "type", "veth", "peer", "name", "veth-f",
             "netns", &pair.far,
         ]);
-        ip(&["-n", &pair.edge, "addr", "add", "198.18.0.1/24", "dev", "veth-e"]);
-        ip(&["-n", &pair.far, "addr", "add", "198.18.0.2/24", "dev", "veth-f"]);
+        ip(&[
+            "-n",
+            &pair.edge,
+            "addr",
+            "add",
+            "198.18.0.1/24",
+            "dev",
+            "veth-e",
+        ]);
+        ip(&[
+            "-n",
+            &pair.far,
+            "addr",
+            "add",
+            "198.18.0.2/24",
+            "dev",
+            "veth-f",
+        ]);
         ip(&["-n", &pair.edge, "link", "set", "veth-e", "up"]);
         ip(&["-n", &pair.far, "link", "set", "veth-f", "up"]);
         pair

@@ -39,7 +39,9 @@ impl NasConfig<'_> {
     fn endpoint_parts(&self) -> (String, String) {
         match self.endpoint.rsplit_once(':') {
             Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => (
-                host.trim_start_matches('[').trim_end_matches(']').to_string(),
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
                 port.to_string(),
             ),
             _ => ("<edge-public-address>".into(), "51820".into()),
@@ -105,8 +107,11 @@ pub fn wg_quick(c: &NasConfig<'_>) -> String {
     let bits = c.host_bits();
     let mut s = String::new();
     let _ = writeln!(s, "# dotmac-edge: NAS {}", c.nas_name);
-    let _ = writeln!(s, "# RADIUS server {} (auth {}, accounting {}); Disconnect/CoA arrive on {}:{}",
-        c.edge_address, c.auth_port, c.acct_port, c.tunnel_address, c.coa_port);
+    let _ = writeln!(
+        s,
+        "# RADIUS server {} (auth {}, accounting {}); Disconnect/CoA arrive on {}:{}",
+        c.edge_address, c.auth_port, c.acct_port, c.tunnel_address, c.coa_port
+    );
     let _ = writeln!(s, "[Interface]");
     let _ = writeln!(s, "PrivateKey = {}", c.private_key_text());
     let _ = writeln!(s, "Address = {}/{bits}", c.tunnel_address);

@@ -128,8 +128,9 @@ impl Interface {
             .map_err(WgError::io(format!("configuring {}", s.interface)))?;
         let index = link::index_of(&s.interface)
             .map_err(WgError::io(format!("finding {}", s.interface)))?;
-        link::set_address(index, s.edge_address, s.prefix.prefix())
-            .map_err(WgError::io(format!("setting the address of {}", s.interface)))?;
+        link::set_address(index, s.edge_address, s.prefix.prefix()).map_err(WgError::io(
+            format!("setting the address of {}", s.interface),
+        ))?;
         link::set_up(index).map_err(WgError::io(format!("setting {} up", s.interface)))?;
         Ok(iface)
     }

@@ -71,7 +71,9 @@ impl PrivateKey {
 pub fn parse_public_key(text: &str) -> Result<String, WgError> {
     Key::from_base64(text.trim())
         .map(|k| k.to_base64())
-        .map_err(|_| WgError::Key("a WireGuard public key is 32 bytes in base64 (44 characters)".into()))
+        .map_err(|_| {
+            WgError::Key("a WireGuard public key is 32 bytes in base64 (44 characters)".into())
+        })
 }
 
 /// A fresh key pair for a NAS: (private, public), both base64.

@@ -14,7 +14,7 @@ mod link;
 mod reconcile;
 mod run;
 mod status;
-mod uapi;
+pub mod uapi;
 
 pub use export::{routeros, wg_quick, NasConfig};
 pub use interface::{BackendChoice, Interface, Settings};
@@ -22,6 +22,7 @@ pub use keys::{generate_pair, parse_public_key, PrivateKey};
 pub use reconcile::{diff, Desired, PeerDiff};
 pub use run::{start, Running};
 pub use status::{read_status, PeerStatus};
+pub use wireguard_control::PeerInfo;
 
 /// What went wrong with the interface or a key.
 #[derive(Debug, thiserror::Error)]

@@ -164,7 +164,12 @@ mod tests {
         let second = format!("{:?}", d.additions().unwrap());
         assert!(second.contains("allowed_ips: [10.0.0.7/32]"), "{second}");
         assert!(second.contains("allowed_ips: [10.0.0.9/32]"), "{second}");
-        assert_eq!(second.matches("persistent_keepalive_interval: Some(25)").count(), 2);
+        assert_eq!(
+            second
+                .matches("persistent_keepalive_interval: Some(25)")
+                .count(),
+            2
+        );
         assert!(!second.contains("remove_me: true"), "{second}");
         assert!(PeerDiff::default().removals().is_none());
         assert!(PeerDiff::default().additions().is_none());

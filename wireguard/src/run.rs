@@ -154,14 +154,17 @@ async fn record_status(iface: &Arc<Interface>, index: &Index) {
     let mut up = 0;
     for p in &peers {
         let s = from_info(p, now);
-        if s.last_handshake.is_some_and(|t| now_secs.saturating_sub(t) <= 180) {
+        if s.last_handshake
+            .is_some_and(|t| now_secs.saturating_sub(t) <= 180)
+        {
             up += 1;
         }
         let Some(nas) = names.get(&s.public_key) else {
             continue;
         };
         let label = [("nas", nas.clone())];
-        metrics::gauge!(m::WG_PEER_LAST_HANDSHAKE, &label).set(s.last_handshake.unwrap_or(0) as f64);
+        metrics::gauge!(m::WG_PEER_LAST_HANDSHAKE, &label)
+            .set(s.last_handshake.unwrap_or(0) as f64);
         metrics::counter!(m::WG_PEER_RECEIVE_BYTES, &label).absolute(s.rx_bytes);
         metrics::counter!(m::WG_PEER_TRANSMIT_BYTES, &label).absolute(s.tx_bytes);
     }

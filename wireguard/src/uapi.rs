@@ -23,14 +23,18 @@ pub(crate) fn peers(socket: &Path) -> io::Result<Vec<PeerInfo>> {
 }
 
 fn bad(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("UAPI answer: bad {what}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("UAPI answer: bad {what}"),
+    )
 }
 
 fn key(hex_text: &str) -> io::Result<Key> {
     Key::from_hex(hex_text).map_err(|_| bad("key"))
 }
 
-pub(crate) fn parse(reader: impl BufRead) -> io::Result<Vec<PeerInfo>> {
+/// Parses a `get=1` answer into peers (public for the fuzz target).
+pub fn parse(reader: impl BufRead) -> io::Result<Vec<PeerInfo>> {
     let mut peers: Vec<PeerInfo> = Vec::new();
     for line in reader.lines() {
         let line = line?;
@@ -72,8 +76,14 @@ pub(crate) fn parse(reader: impl BufRead) -> io::Result<Vec<PeerInfo>> {
             // handshake under a second ago has sec 0 and only nsec; see status.rs.)
             "last_handshake_time_sec" => {
                 let s = number()?;
-                p.stats.last_handshake_time =
-                    (s > 0).then(|| UNIX_EPOCH + Duration::from_secs(s));
+                p.stats.last_handshake_time = match s {
+                    0 => None,
+                    s => Some(
+                        UNIX_EPOCH
+                            .checked_add(Duration::from_secs(s))
+                            .ok_or_else(|| bad(k))?,
+                    ),
+                };
             }
             "last_handshake_time_nsec" => {
                 let ns = u32::try_from(number()?).map_err(|_| bad(k))?;
@@ -83,14 +93,20 @@ pub(crate) fn parse(reader: impl BufRead) -> io::Result<Vec<PeerInfo>> {
                         .last_handshake_time
                         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                         .map_or(0, |d| d.as_secs());
-                    p.stats.last_handshake_time =
-                        Some(UNIX_EPOCH + Duration::new(secs, ns));
+                    p.stats.last_handshake_time = Some(
+                        UNIX_EPOCH
+                            .checked_add(Duration::new(secs, ns))
+                            .ok_or_else(|| bad(k))?,
+                    );
                 }
             }
             _ => {}
         }
     }
-    Err(io::Error::new(io::ErrorKind::UnexpectedEof, "UAPI answer ended without errno"))
+    Err(io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "UAPI answer ended without errno",
+    ))
 }
 
 #[cfg(test)]
@@ -115,9 +131,15 @@ mod tests {
         assert_eq!(p.config.allowed_ips.len(), 1);
         assert_eq!(p.config.persistent_keepalive_interval, Some(25));
         assert_eq!((p.stats.rx_bytes, p.stats.tx_bytes), (30, 40));
-        assert_eq!(p.stats.last_handshake_time, Some(UNIX_EPOCH + Duration::new(7, 1)));
+        assert_eq!(
+            p.stats.last_handshake_time,
+            Some(UNIX_EPOCH + Duration::new(7, 1))
+        );
         assert_eq!(peers[1].config.persistent_keepalive_interval, None);
-        assert_eq!(peers[1].stats.last_handshake_time, Some(UNIX_EPOCH + Duration::new(0, 5000)));
+        assert_eq!(
+            peers[1].stats.last_handshake_time,
+            Some(UNIX_EPOCH + Duration::new(0, 5000))
+        );
     }
 
     #[test]
@@ -126,5 +148,12 @@ mod tests {
         assert!(parse("public_key=zz\nerrno=0\n".as_bytes()).is_err());
         assert!(parse(format!("public_key={}\n", "11".repeat(32)).as_bytes()).is_err());
         assert!(parse("".as_bytes()).is_err());
+        // Found by the fuzzer: a time past what SystemTime holds.
+        let huge = format!(
+            "public_key={}\nlast_handshake_time_sec={}\nerrno=0\n",
+            "11".repeat(32),
+            u64::MAX
+        );
+        assert!(parse(huge.as_bytes()).is_err());
     }
 }

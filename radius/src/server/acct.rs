@@ -271,6 +271,7 @@ mod tests {
             coa_port: 3799,
             require_message_authenticator: false,
             rate_limit_per_second: 0,
+            tunnel: None,
         }
     }
 

@@ -38,7 +38,11 @@ impl From<NasRow> for Nas {
             require_message_authenticator: r.require_message_authenticator,
             rate_limit_per_second: u32::try_from(r.rate_limit_per_second).unwrap_or(0),
             // A row with only part of a tunnel (edited by hand) has none.
-            tunnel: match (r.wg_public_key, r.wg_address.and_then(|a| a.parse().ok()), r.wg_pool_id) {
+            tunnel: match (
+                r.wg_public_key,
+                r.wg_address.and_then(|a| a.parse().ok()),
+                r.wg_pool_id,
+            ) {
                 (Some(public_key), Some(address), Some(pool)) => Some(NasTunnel {
                     public_key,
                     address,
