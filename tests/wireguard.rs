@@ -76,27 +76,26 @@ fn wg_dump(ns: &str, iface: &str) -> Vec<Vec<String>> {
 
 /// radclient in namespace `ns`: its output (stdout and stderr).
 fn radclient_in(ns: &str, server: &str, kind: &str, attrs: &str) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new("ip")
-        .args(["netns", "exec", ns, "radclient", "-x", "-r", "2", "-t", "1"])
-        .args([server, kind, SECRET])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("radclient runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(attrs.as_bytes())
-        .expect("attributes written");
-    let out = child.wait_with_output().expect("radclient ends");
+    let mut c = std::process::Command::new("ip");
+    c.args(["netns", "exec", ns, "radclient", "-x", "-r", "2", "-t", "1"])
+        .args([server, kind, SECRET]);
+    let out = common::with_input(c, attrs.as_bytes());
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// `wg pubkey` of a private key.
+fn wg_pubkey(private: &str) -> String {
+    let mut c = std::process::Command::new("wg");
+    c.arg("pubkey");
+    let out = common::with_input(c, private.as_bytes());
+    String::from_utf8(out.stdout)
+        .expect("base64")
+        .trim()
+        .to_string()
 }
 
 fn access_request(user: &str, password: &str) -> String {
@@ -137,6 +136,7 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
     // The edge, its API and its interface live in the edge namespace.
     let _inside = Inside::enter(&net.edge);
     let server = Server::start_with(&db.url, &as_refs(&env));
+    let get = |path: &str| ok(call(&server, Some(&api), "GET", path, None), 200);
     assert!(wg_peers(&net.edge, &iface).is_empty());
 
     // Registration: the edge generates the NAS's key pair and assigns a tunnel address.
@@ -155,21 +155,7 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
     assert_eq!(created["data"]["address"], "10.77.0.2");
     assert_eq!(t["tunnel_address"], "10.77.0.2");
     let private = t["private_key"].as_str().expect("private key shown once");
-    let derived = {
-        use std::io::Write;
-        let mut c = std::process::Command::new("wg")
-            .arg("pubkey")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("wg pubkey");
-        c.stdin
-            .take()
-            .unwrap()
-            .write_all(private.as_bytes())
-            .unwrap();
-        String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
-    };
+    let derived = wg_pubkey(private);
     assert_eq!(
         derived.trim(),
         nas_key,
@@ -180,10 +166,7 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
     assert!(routeros.contains("/radius add address=10.77.0.1 "));
     assert!(routeros.contains(&format!("secret=\"{SECRET}\"")));
     // The listing never shows it again.
-    let listed = ok(
-        call(&server, Some(&api), "GET", "/api/v1/nas/bng-1", None),
-        200,
-    );
+    let listed = get("/api/v1/nas/bng-1");
     assert!(listed["data"]["wireguard"].get("private_key").is_none());
     assert!(!listed.to_string().contains(private));
 
@@ -256,16 +239,7 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
     assert_eq!(sim.log.lock().unwrap().forged, 0);
 
     // Status: a handshake and traffic, in the API, from `wg`, and in the metrics.
-    let status = ok(
-        call(
-            &server,
-            Some(&api),
-            "GET",
-            "/api/v1/nas/bng-1/wireguard",
-            None,
-        ),
-        200,
-    );
+    let status = get("/api/v1/nas/bng-1/wireguard");
     let s = &status["data"];
     assert_eq!(s["present"], true, "{status}");
     assert!(
@@ -296,22 +270,10 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
             > 1.0e9
     );
     assert_eq!(server.metric("edge_wireguard_peers_up"), 1.0);
-    let iface_view = ok(
-        call(&server, Some(&api), "GET", "/api/v1/wireguard", None),
-        200,
-    );
+    let iface_view = get("/api/v1/wireguard");
     assert_eq!(iface_view["data"]["address"], "10.77.0.1");
     assert_eq!(iface_view["data"]["tunnels"][0]["nas"], "bng-1");
-    let usage = ok(
-        call(
-            &server,
-            Some(&api),
-            "GET",
-            "/api/v1/pools/nas-tunnels/usage",
-            None,
-        ),
-        200,
-    );
+    let usage = get("/api/v1/pools/nas-tunnels/usage");
     assert_eq!(usage["data"]["tunnels"], 1);
 
     // A later export has placeholders where the secrets were.
@@ -344,27 +306,9 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
         &access_request("alice", "pw"),
     );
     assert!(!out.contains("Received"), "{out}");
-    let usage = ok(
-        call(
-            &server,
-            Some(&api),
-            "GET",
-            "/api/v1/pools/nas-tunnels/usage",
-            None,
-        ),
-        200,
-    );
+    let usage = get("/api/v1/pools/nas-tunnels/usage");
     assert_eq!(usage["data"]["tunnels"], 0);
-    let next = ok(
-        call(
-            &server,
-            Some(&api),
-            "GET",
-            "/api/v1/pools/nas-tunnels/available",
-            None,
-        ),
-        200,
-    );
+    let next = get("/api/v1/pools/nas-tunnels/available");
     assert_eq!(next["data"][0], "10.77.0.2", "{next}");
     let gone = call(
         &server,
@@ -379,24 +323,17 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
 
 /// A key pair from `wg genkey` and `wg pubkey`: (private, public).
 fn wg_keys() -> (String, String) {
-    use std::io::Write;
     let private = std::process::Command::new("wg")
         .arg("genkey")
         .output()
         .expect("wg genkey")
         .stdout;
-    let mut c = std::process::Command::new("wg")
-        .arg("pubkey")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("wg pubkey");
-    c.stdin.take().unwrap().write_all(&private).unwrap();
-    let public = c.wait_with_output().unwrap().stdout;
-    (
-        String::from_utf8(private).unwrap().trim().to_string(),
-        String::from_utf8(public).unwrap().trim().to_string(),
-    )
+    let private = String::from_utf8(private)
+        .expect("base64")
+        .trim()
+        .to_string();
+    let public = wg_pubkey(&private);
+    (private, public)
 }
 
 /// The CLI with the `[wireguard]` settings (another process than the server).

@@ -516,28 +516,34 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
 
 /// Runs radclient with attribute lines on stdin; returns its output (stdout + stderr).
 pub fn radclient(server: SocketAddr, kind: &str, secret: &str, attrs: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("radclient")
-        .args(["-x", "-r", "2", "-t", "2"])
+    let mut c = Command::new("radclient");
+    c.args(["-x", "-r", "2", "-t", "2"])
         .arg(server.to_string())
-        .args([kind, secret])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("radclient is installed (freeradius-utils)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(attrs.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("radclient");
+        .args([kind, secret]);
+    let out = with_input(c, attrs.as_bytes());
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Runs `cmd` with `input` on its stdin and waits for it.
+pub fn with_input(mut cmd: Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?} runs: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write");
+    child.wait_with_output().expect("the command ends")
 }
 
 /// Polls `f` until it is true or `limit` passes.
