@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         coa_port: 3799,
         require_message_authenticator: false,
         rate_limit_per_second: 0,
+        tunnel: None,
     };
     let src = "127.0.0.1".parse().expect("address");
     if let Ok(AcctEvent::Session(r)) = decode_accounting(&p, dict(), &nas, src, 1_700_000_000) {
