@@ -275,6 +275,10 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
     assert_eq!(iface_view["data"]["tunnels"][0]["nas"], "bng-1");
     let usage = get("/api/v1/pools/nas-tunnels/usage");
     assert_eq!(usage["data"]["tunnels"], 1);
+    // The data plane's IPAM never claims blocks of a management pool.
+    let blocks = usage["data"]["blocks"].as_array().expect("blocks");
+    assert!(!blocks.is_empty());
+    assert!(blocks.iter().all(|b| b["owner"].is_null()), "{usage}");
 
     // A later export has placeholders where the secrets were.
     let later = call(
@@ -432,6 +436,16 @@ fn peers_follow_the_nas_table_at_start_across_processes_and_after_tampering() {
         ],
     );
     assert!(!both.status.success());
+    let plan = cli_wg(
+        &db.url,
+        &env,
+        &["plans", "add", "--name", "p", "--pool", "nas-tunnels"],
+    );
+    assert!(
+        !plan.status.success(),
+        "a plan cannot hand out tunnel addresses"
+    );
+    assert!(String::from_utf8_lossy(&plan.stderr).contains("NAS tunnel addresses"));
     let off = common::cli_output(
         &db.url,
         &["nas", "add", "--name", "o", "--secret", "x", "--wireguard"],

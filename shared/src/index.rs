@@ -26,6 +26,8 @@ pub struct Index {
     revision: AtomicI64,
     /// Bumped whenever NAS or plans are reloaded, so that derived caches know to rebuild.
     generation: AtomicU64,
+    /// The generation, for tasks that wait for the NAS or plans to change.
+    changes: tokio::sync::watch::Sender<u64>,
     /// Wakes the refresher at once (a write in this process, say) instead of at its next tick.
     poke: tokio::sync::Notify,
 }
@@ -67,6 +69,11 @@ impl Index {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// Resolves each time NAS or plans are reloaded (see [`Index::generation`]).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     /// Asks the refresher to look at the database now: this process has just written.
     pub fn poke(&self) {
         self.poke.notify_one();
@@ -96,7 +103,8 @@ impl Index {
         self.plans.store(Arc::new(
             plans.into_iter().map(|p| (p.id, Arc::new(p))).collect(),
         ));
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.changes.send_replace(generation);
         let changes = store.subscriber_changes(seen).await?;
         for username in changes.deletions {
             self.subscribers.remove(username.as_str());

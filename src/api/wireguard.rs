@@ -166,11 +166,11 @@ pub async fn interface(State(s): State<ApiState>, uri: Uri) -> Answer<InterfaceV
     one(
         &uri,
         InterfaceView {
-            interface: w.interface.clone(),
-            listen_port: w.listen_port,
+            interface: w.link.interface.clone(),
+            listen_port: w.link.listen_port,
             public_key: w.edge_public_key()?,
-            address: w.edge_address.to_string(),
-            management_prefix: w.prefix.to_string(),
+            address: w.link.edge_address.to_string(),
+            management_prefix: w.link.prefix.to_string(),
             pool: w.pool.clone(),
             endpoint: w.endpoint.clone(),
             tunnels,

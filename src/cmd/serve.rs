@@ -123,9 +123,14 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
     // The interface belongs with the RADIUS role: NAS traffic arrives through it.
     let wireguard = match (&wg_cfg, roles.radius) {
         (Some(w), true) => Some(
-            edge_wireguard::start(w.settings()?, Arc::clone(&index), cancel.clone())
-                .await
-                .context("cannot bring up the WireGuard interface")?,
+            edge_wireguard::start(
+                w.link.clone(),
+                w.private_key()?,
+                Arc::clone(&index),
+                cancel.clone(),
+            )
+            .await
+            .context("cannot bring up the WireGuard interface")?,
         ),
         _ => None,
     };

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -20,21 +21,18 @@ use crate::config;
 /// The purpose a management pool carries.
 pub const TUNNEL_POOL_PURPOSE: &str = "nas-tunnels";
 
-/// `[wireguard]`, checked.
+/// `[wireguard]`, checked: the interface's settings, and what registrations and NAS
+/// configurations need besides.
 #[derive(Debug, Clone)]
 pub struct WgConfig {
-    pub interface: String,
-    pub listen_port: u16,
+    pub link: Settings,
     pub private_key_file: PathBuf,
-    pub prefix: IpNetwork,
-    pub edge_address: IpAddr,
     pub pool: String,
-    pub backend: BackendChoice,
-    pub userspace_command: Vec<String>,
+    /// `host:port` NAS dial, written into their configuration.
     pub endpoint: String,
     pub keepalive_seconds: u16,
-    pub resync_seconds: u64,
-    pub status_seconds: u64,
+    /// The edge's public key, read from the key file at first use.
+    public_key: Arc<OnceLock<String>>,
 }
 
 impl WgConfig {
@@ -51,7 +49,6 @@ impl WgConfig {
         if prefix.prefix() > max_bits || prefix.prefix() < min_bits {
             bail!("wireguard.management_prefix must be /{min_bits} to /{max_bits}");
         }
-        let edge_address = first_host(prefix);
         let backend = BackendChoice::parse(&c.backend)
             .context("wireguard.backend must be auto, kernel or userspace")?;
         if !c.endpoint.is_empty()
@@ -68,47 +65,42 @@ impl WgConfig {
             bail!("wireguard.resync_seconds and wireguard.status_seconds must be at least 1");
         }
         Ok(WgConfig {
-            interface: c.interface.clone(),
-            listen_port: c.listen_port,
+            link: Settings {
+                interface: c.interface.clone(),
+                listen_port: c.listen_port,
+                prefix,
+                edge_address: first_host(prefix),
+                backend,
+                userspace_command: c
+                    .userspace_command
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+                resync_every: Duration::from_secs(c.resync_seconds),
+                status_every: Duration::from_secs(c.status_seconds),
+            },
             private_key_file: PathBuf::from(&c.private_key_file),
-            prefix,
-            edge_address,
             pool: c.pool.clone(),
-            backend,
-            userspace_command: c
-                .userspace_command
-                .split_whitespace()
-                .map(str::to_string)
-                .collect(),
             endpoint: c.endpoint.clone(),
             keepalive_seconds: c.keepalive_seconds,
-            resync_seconds: c.resync_seconds,
-            status_seconds: c.status_seconds,
+            public_key: Arc::default(),
         })
     }
 
-    /// The interface's settings, with the private key read (or created).
-    pub fn settings(&self) -> anyhow::Result<Settings> {
-        Ok(Settings {
-            interface: self.interface.clone(),
-            listen_port: self.listen_port,
-            private_key: PrivateKey::load_or_create(&self.private_key_file)?,
-            prefix: self.prefix,
-            edge_address: self.edge_address,
-            backend: self.backend,
-            userspace_command: self.userspace_command.clone(),
-            endpoint: self.endpoint.clone(),
-            keepalive_seconds: self.keepalive_seconds,
-            resync_every: Duration::from_secs(self.resync_seconds),
-            status_every: Duration::from_secs(self.status_seconds),
-        })
+    /// The interface's private key, read (or created) from its file.
+    pub fn private_key(&self) -> anyhow::Result<PrivateKey> {
+        Ok(PrivateKey::load_or_create(&self.private_key_file)?)
     }
 
     /// The edge's public key, from its private key file (created if this is the first use).
     pub fn edge_public_key(&self) -> Result<String, OpError> {
-        PrivateKey::load_or_create(&self.private_key_file)
+        if let Some(k) = self.public_key.get() {
+            return Ok(k.clone());
+        }
+        let key = PrivateKey::load_or_create(&self.private_key_file)
             .map(|k| k.public_key())
-            .map_err(|e| OpError::Conflict(format!("the edge's WireGuard key: {e}")))
+            .map_err(|e| OpError::Conflict(format!("the edge's WireGuard key: {e}")))?;
+        Ok(self.public_key.get_or_init(|| key).clone())
     }
 }
 
@@ -136,9 +128,9 @@ async fn tunnel_pool(store: &Store, dict: &Dictionary, wg: &WgConfig) -> Result<
         }
         let spec = pools::PoolSpec {
             name: wg.pool.clone(),
-            ranges: vec![wg.prefix.to_string()],
-            excludes: vec![wg.edge_address.to_string()],
-            prefix_length: if wg.prefix.is_ipv4() { 32 } else { 128 },
+            ranges: vec![wg.link.prefix.to_string()],
+            excludes: vec![wg.link.edge_address.to_string()],
+            prefix_length: if wg.link.prefix.is_ipv4() { 32 } else { 128 },
             purpose: Some(TUNNEL_POOL_PURPOSE.into()),
             ..Default::default()
         };
@@ -193,7 +185,7 @@ pub async fn nas_add_tunneled(
         .map_err(|e| invalid("excludes", e))?
         .into_iter()
         .collect();
-    taken.extend(space.slot_of_text(&wg.edge_address.to_string()));
+    taken.extend(space.slot_of_text(&wg.link.edge_address.to_string()));
     for a in store.nas_tunnel_addresses(pool.id).await? {
         taken.extend(space.slot_of_text(&a));
     }
@@ -272,7 +264,7 @@ pub fn export(
         tunnel_address: t.address,
         private_key,
         edge_public_key,
-        edge_address: wg.edge_address,
+        edge_address: wg.link.edge_address,
         endpoint: &wg.endpoint,
         keepalive_seconds: t.keepalive_seconds,
         radius_secret,
@@ -306,18 +298,20 @@ pub struct TunnelStatus {
 
 /// The status of every NAS tunnel in `nas`, read from the interface.
 pub async fn status(wg: &WgConfig, nas: &[Nas]) -> Result<Vec<TunnelStatus>, OpError> {
-    let (name, backend) = (wg.interface.clone(), wg.backend);
+    let (name, backend) = (wg.link.interface.clone(), wg.link.backend);
     let peers: Vec<PeerStatus> =
         tokio::task::spawn_blocking(move || edge_wireguard::read_status(&name, backend))
             .await
             .map_err(|e| OpError::Conflict(e.to_string()))?
             .map_err(|e| OpError::Conflict(format!("the WireGuard interface: {e}")))?;
     let now = edge_shared::accounting::unix_now().max(0) as u64;
+    let by_key: std::collections::HashMap<&str, &PeerStatus> =
+        peers.iter().map(|p| (p.public_key.as_str(), p)).collect();
     Ok(nas
         .iter()
         .filter_map(|n| {
             let t = n.tunnel.as_ref()?;
-            let p = peers.iter().find(|p| p.public_key == t.public_key);
+            let p = by_key.get(t.public_key.as_str()).copied();
             Some(TunnelStatus {
                 nas: n.name.clone(),
                 public_key: t.public_key.clone(),

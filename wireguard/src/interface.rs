@@ -44,12 +44,12 @@ impl BackendChoice {
     }
 }
 
-/// The `[wireguard]` settings, validated.
+/// The interface's settings, validated (the private key comes apart: it is read from its
+/// file only by the process that opens the interface).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub interface: String,
     pub listen_port: u16,
-    pub private_key: PrivateKey,
     /// The management prefix: NAS tunnel addresses come from it, and it is routed into the
     /// interface.
     pub prefix: IpNetwork,
@@ -60,9 +60,6 @@ pub struct Settings {
     /// `boringtun-cli --foreground --disable-drop-privileges`. Empty: the implementation is
     /// started by someone else (a sidecar).
     pub userspace_command: Vec<String>,
-    /// `host:port` NAS routers dial (written into their configuration).
-    pub endpoint: String,
-    pub keepalive_seconds: u16,
     /// Peers are compared with the NAS table this often even when nothing announced a change.
     pub resync_every: Duration,
     /// Peer status (handshakes, counters) is read into the metrics this often.
@@ -106,7 +103,7 @@ fn socket_answers(name: &str) -> bool {
 
 impl Interface {
     /// Brings the interface up with the edge's key, port and address. Blocking.
-    pub fn open(s: &Settings) -> Result<Interface, WgError> {
+    pub fn open(s: &Settings, key: &PrivateKey) -> Result<Interface, WgError> {
         let name: InterfaceName = s
             .interface
             .parse()
@@ -122,7 +119,7 @@ impl Interface {
             child: Mutex::new(child),
         };
         DeviceUpdate::new()
-            .set_private_key(s.private_key.key().clone())
+            .set_private_key(key.key().clone())
             .set_listen_port(s.listen_port)
             .apply(&iface.name, backend)
             .map_err(WgError::io(format!("configuring {}", s.interface)))?;

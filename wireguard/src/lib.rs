@@ -19,7 +19,7 @@ pub mod uapi;
 pub use export::{routeros, wg_quick, NasConfig};
 pub use interface::{BackendChoice, Interface, Settings};
 pub use keys::{generate_pair, parse_public_key, PrivateKey};
-pub use reconcile::{diff, Desired, PeerDiff};
+pub use reconcile::{diff, PeerDiff};
 pub use run::{start, Running};
 pub use status::{read_status, PeerStatus};
 pub use wireguard_control::PeerInfo;

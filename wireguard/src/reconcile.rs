@@ -1,20 +1,9 @@
 //! Peers as the database wants them versus peers as the interface has them: the smallest
 //! update that makes the interface agree. Pure, so it is tested without an interface.
 
+use edge_shared::types::NasTunnel;
 use std::collections::HashMap;
-use std::net::IpAddr;
-
 use wireguard_control::{DeviceUpdate, Key, PeerConfigBuilder, PeerInfo};
-
-/// A peer the NAS table asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Desired {
-    /// Base64.
-    pub public_key: String,
-    /// The one address the NAS may use inside the tunnel.
-    pub address: IpAddr,
-    pub keepalive_seconds: u16,
-}
 
 /// What to change: peers to add (new), to replace (on the interface with another address or
 /// keepalive) and to remove (on the interface, not in the table).
@@ -24,8 +13,8 @@ pub struct Desired {
 /// peers after it in the same request, so removals and additions go in separate requests.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct PeerDiff {
-    pub add: Vec<Desired>,
-    pub replace: Vec<Desired>,
+    pub add: Vec<NasTunnel>,
+    pub replace: Vec<NasTunnel>,
     pub remove: Vec<String>,
 }
 
@@ -68,8 +57,8 @@ impl PeerDiff {
     }
 }
 
-/// Compares the wanted peers with the interface's.
-pub fn diff(desired: &[Desired], current: &[PeerInfo]) -> PeerDiff {
+/// Compares the peers the NAS table wants with the interface's.
+pub fn diff(desired: &[NasTunnel], current: &[PeerInfo]) -> PeerDiff {
     let have: HashMap<String, &PeerInfo> = current
         .iter()
         .map(|p| (p.config.public_key.to_base64(), p))
@@ -121,10 +110,11 @@ mod tests {
         info
     }
 
-    fn want(n: u8, ip: &str) -> Desired {
-        Desired {
+    fn want(n: u8, ip: &str) -> NasTunnel {
+        NasTunnel {
             public_key: key(n),
             address: ip.parse().unwrap(),
+            pool: edge_shared::types::PoolId(1),
             keepalive_seconds: 25,
         }
     }
@@ -144,7 +134,7 @@ mod tests {
             want(5, "10.0.0.6"),
         ];
         let d = diff(&desired, &current);
-        let keys = |v: &[Desired]| v.iter().map(|p| p.public_key.clone()).collect::<Vec<_>>();
+        let keys = |v: &[NasTunnel]| v.iter().map(|p| p.public_key.clone()).collect::<Vec<_>>();
         assert_eq!(keys(&d.add), vec![key(5)]);
         assert_eq!(keys(&d.replace), vec![key(2), key(3)]);
         assert_eq!(d.remove, vec![key(4)]);

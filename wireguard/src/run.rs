@@ -4,20 +4,19 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use edge_shared::index::Index;
 use edge_shared::metric_names as m;
+use edge_shared::types::NasTunnel;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::interface::{Interface, Settings};
-use crate::reconcile::{diff, Desired};
+use crate::keys::PrivateKey;
+use crate::reconcile::diff;
 use crate::status::from_info;
 use crate::WgError;
-
-/// How often the index's generation is looked at for NAS changes (an atomic load).
-const WATCH_EVERY: Duration = Duration::from_millis(50);
 
 pub struct Running {
     pub task: JoinHandle<()>,
@@ -31,11 +30,13 @@ pub struct Running {
 /// Opens the interface, reconciles its peers once, and keeps them in step until `cancel`.
 pub async fn start(
     settings: Settings,
+    key: PrivateKey,
     index: Arc<Index>,
     cancel: CancellationToken,
 ) -> Result<Running, WgError> {
     let s = settings.clone();
-    let iface = tokio::task::spawn_blocking(move || Interface::open(&s))
+    let public_key = key.public_key();
+    let iface = tokio::task::spawn_blocking(move || Interface::open(&s, &key))
         .await
         .map_err(|e| WgError::Config(format!("opening the interface: {e}")))??;
     let iface = Arc::new(iface);
@@ -45,7 +46,7 @@ pub async fn start(
     tracing::info!(
         interface = %iface.name(),
         backend = iface.backend(),
-        public_key = %settings.private_key.public_key(),
+        public_key = %public_key,
         peers,
         seconds = reconcile_seconds,
         "WireGuard interface up; peers reconciled"
@@ -66,20 +67,16 @@ async fn follow(
     settings: Settings,
     cancel: CancellationToken,
 ) {
-    let mut seen = index.generation();
+    let mut changes = index.changes();
     let mut resync = tokio::time::interval(settings.resync_every);
     let mut status = tokio::time::interval(settings.status_every);
     resync.tick().await;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = tokio::time::sleep(WATCH_EVERY) => {
-                let now = index.generation();
-                if now == seen {
-                    continue;
-                }
-                seen = now;
-            }
+            // NAS or plans were reloaded (a closed channel cannot happen: the index lives
+            // as long as this task holds it).
+            _ = changes.changed() => {}
             _ = resync.tick() => {}
             _ = status.tick() => {
                 record_status(&iface, &index).await;
@@ -96,16 +93,11 @@ async fn follow(
 
 /// Makes the interface's peers match the NAS table; returns how many peers it has.
 async fn reconcile(iface: &Arc<Interface>, index: &Index) -> Result<usize, WgError> {
-    let desired: Vec<Desired> = index
+    let desired: Vec<NasTunnel> = index
         .nas()
         .all()
         .iter()
-        .filter_map(|n| n.tunnel.as_ref())
-        .map(|t| Desired {
-            public_key: t.public_key.clone(),
-            address: t.address,
-            keepalive_seconds: t.keepalive_seconds,
-        })
+        .filter_map(|n| n.tunnel.clone())
         .collect();
     let iface = Arc::clone(iface);
     let started = Instant::now();
