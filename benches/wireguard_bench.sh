@@ -59,7 +59,7 @@ echo "== a peer added or removed is live on the interface ($ROUNDS rounds each)"
 for i in $(seq 1 "$ROUNDS"); do
   t0=$(now_ms)
   key=$(api -X POST 127.0.0.1:$HTTP/api/v1/nas -d "{\"name\":\"live$i\",\"secret\":\"s\",\"wireguard\":{}}" \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["wireguard"]["public_key"])')
+    | grep -o '"public_key":"[^"]*"' | head -1 | cut -d'"' -f4)
   until_peer "$key" 1 "$t0" >> "$work/api_add"
   t0=$(now_ms); api -X DELETE 127.0.0.1:$HTTP/api/v1/nas/live$i
   until_peer "$key" 0 "$t0" >> "$work/api_del"
