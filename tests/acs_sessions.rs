@@ -341,41 +341,40 @@ fn tls_and_basic() {
     // curl: another TLS implementation, verifying the certificate, Basic on an Inform.
     let port = s.acs.port();
     let resolve = format!("localhost:{port}:127.0.0.1");
-    let got = std::process::Command::new("curl")
-        .args(["-sS", "--fail", "--cacert", cert_s, "--resolve", &resolve])
-        .arg(format!("https://localhost:{port}/files/fw-tls.bin"))
-        .output()
-        .expect("curl runs");
-    assert!(
-        got.status.success(),
-        "{}",
-        String::from_utf8_lossy(&got.stderr)
-    );
-    assert_eq!(got.stdout, image);
+    // curl over TLS to the ACS; its stdout once it succeeded.
+    let curl = |extra: &[&str], path: &str| -> Vec<u8> {
+        let got = std::process::Command::new("curl")
+            .args(["-sS", "--fail", "--cacert", cert_s, "--resolve", &resolve])
+            .args(extra)
+            .arg(format!("https://localhost:{port}{path}"))
+            .output()
+            .expect("curl runs");
+        assert!(
+            got.status.success(),
+            "{}",
+            String::from_utf8_lossy(&got.stderr)
+        );
+        got.stdout
+    };
+    assert_eq!(curl(&[], "/files/fw-tls.bin"), image);
     let inform =
         Cpe::new(s.acs, "curl1", "Device.").inform_body(&[("0 BOOTSTRAP".into(), String::new())]);
     let body = dir.path().join("inform.xml");
     std::fs::write(&body, inform).unwrap();
-    let got = std::process::Command::new("curl")
-        .args(["-sS", "--fail", "--cacert", cert_s, "--resolve", &resolve])
-        .args([
+    let data = format!("@{}", body.display());
+    let got = curl(
+        &[
             "--basic",
             "-u",
             "acs-user:acs-pass",
             "-H",
             "Content-Type: text/xml",
-        ])
-        .arg("--data-binary")
-        .arg(format!("@{}", body.display()))
-        .arg(format!("https://localhost:{port}/"))
-        .output()
-        .expect("curl runs");
-    assert!(
-        got.status.success(),
-        "{}",
-        String::from_utf8_lossy(&got.stderr)
+            "--data-binary",
+            &data,
+        ],
+        "/",
     );
-    assert!(String::from_utf8_lossy(&got.stdout).contains("InformResponse"));
+    assert!(String::from_utf8_lossy(&got).contains("InformResponse"));
 }
 
 /// A connection idle between requests is parked without hyper's buffers and resumes on the
