@@ -464,6 +464,46 @@ fn three_instances_never_share_an_address() {
     }
 }
 
+/// An accounting report for an address in another instance's block is stored by the
+/// instance that got it, and reaches the owner through the notice the fold leaves for it:
+/// the owner (which handed the address to alice) counts mallory's report as a conflict.
+#[test]
+fn a_report_at_a_peer_reaches_the_blocks_owner() {
+    let db = provisioned(
+        Backend::Postgres,
+        &[
+            "pools add --name shared --cidr 10.9.0.0/24 --block-size 16",
+            "plans add --name dyn --pool shared",
+        ],
+    );
+    subscribers(&db, "dyn", &["alice", "mallory"]);
+    let a = Server::start_with(&db.url, &[("EDGE_IPAM_INSTANCE", "a")]);
+    let x = auth(&a, "alice").expect("an address for alice");
+    let b = Server::start_with(&db.url, &[("EDGE_IPAM_INSTANCE", "b")]);
+    acct(
+        &b,
+        "Start",
+        "mallory",
+        "s-m",
+        &format!("Framed-IP-Address = {x}\n"),
+    );
+    let held = "edge_ipam_conflicts_total{kind=\"held\"}";
+    assert!(
+        eventually(Duration::from_secs(10), || a.metric(held) == 1.0),
+        "the owner took the peer's report in: {}",
+        a.metrics()
+    );
+    // b does not own the block: it stored the report and judged nothing.
+    assert_eq!(b.metric(held), 0.0);
+    assert_eq!(
+        common::sql(&db.url, "SELECT COUNT(*) FROM ip_lease_notices").trim(),
+        "0",
+        "the notice was consumed"
+    );
+    // alice keeps her address on the owner.
+    assert_eq!(auth(&a, "alice").as_deref(), Some(x.as_str()));
+}
+
 /// An instance killed with its blocks: a second instance takes them over once the first has
 /// been silent for `dead_after`, with the dead one's leases (never handing them to others),
 /// so its subscribers get their addresses back from the survivor.

@@ -212,7 +212,11 @@ impl PoolAlloc {
             state: OFFERED,
         };
         self.load(chosen, s);
-        self.free_hint = self.free_hint.saturating_sub(1);
+        // A second offer of a slot this subscriber already holds takes nothing from the free
+        // count (counting it made every sticky re-offer look like a run on the pool).
+        if !prev.held(now) {
+            self.free_hint = self.free_hint.saturating_sub(1);
+        }
         Some((chosen, prev))
     }
 
@@ -393,6 +397,22 @@ mod tests {
         assert_eq!(p.allocate(99, 100, 200), None);
         // Once the offers expire, their slots are free again.
         assert!(p.allocate(99, 200, 300).is_some());
+    }
+
+    #[test]
+    fn only_new_holds_take_from_the_free_count() {
+        let mut p = pool(8, 8, &[0]);
+        p.free_hint = 8;
+        let (a, _) = p.allocate(1, 0, 10).unwrap();
+        assert_eq!(p.free_hint, 7);
+        // The same subscriber asking again while its offer stands: nothing more is used.
+        for t in 1..5 {
+            assert_eq!(p.allocate(1, t, 10 + t).unwrap().0, a);
+        }
+        assert_eq!(p.free_hint, 7);
+        // Once the offer has lapsed, offering it again takes a free slot again.
+        assert_eq!(p.allocate(1, 20, 30).unwrap().0, a);
+        assert_eq!(p.free_hint, 6);
     }
 
     #[test]

@@ -73,7 +73,6 @@ pub struct Upkeep {
     held: bool,
     generation: u64,
     last_beat: std::time::Instant,
-    watermark: i64,
 }
 
 pub struct Ipam {
@@ -353,7 +352,6 @@ impl Ipam {
             held: false,
             generation: u64::MAX,
             last_beat: std::time::Instant::now(),
-            watermark: unix_micros(),
         };
         self.step(&mut u, store, index).await;
         u
@@ -408,7 +406,6 @@ impl Ipam {
                 Ok(true) => {
                     u.held = true;
                     u.last_beat = std::time::Instant::now();
-                    u.watermark = unix_micros();
                 }
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "IPAM: cannot take the instance name"),
@@ -427,9 +424,8 @@ impl Ipam {
         if let Err(e) = self.balance(store).await {
             tracing::warn!(error = %e, "IPAM: claiming blocks failed");
         }
-        match self.sync(store, u.watermark).await {
-            Ok(w) => u.watermark = w,
-            Err(e) => tracing::warn!(error = %e, "IPAM: reading peers' lease changes failed"),
+        if let Err(e) = self.sync(store).await {
+            tracing::warn!(error = %e, "IPAM: reading peers' lease changes failed");
         }
     }
 
@@ -525,6 +521,9 @@ impl Ipam {
         block: u32,
     ) -> Result<(), StoreError> {
         let (from, to) = entry.lock().block_range(block);
+        // Notices for the block (to anybody) are answered by loading it whole; dropping them
+        // first means a change stored after the load leaves a new one.
+        store.notices_drop(pool, from as i64, to as i64).await?;
         let rows = store.leases_in(pool, from as i64, to as i64).await?;
         let mut a = entry.lock();
         a.add_block(block);
@@ -609,16 +608,13 @@ impl Ipam {
     }
 
     /// Takes in lease changes other instances stored (an accounting report that reached a
-    /// peer) for slots this instance owns. Returns the new watermark.
-    async fn sync(&self, store: &Store, since: i64) -> Result<i64, StoreError> {
-        let rows = store
-            .leases_changed(since, &self.cfg.instance, 10_000)
-            .await?;
-        let mut watermark = since;
+    /// peer, an operator's release) for slots this instance owns, from the notices the fold
+    /// left for it.
+    async fn sync(&self, store: &Store) -> Result<(), StoreError> {
+        let rows = store.leases_noticed(&self.cfg.instance).await?;
         let pools = self.pools.load();
         let now = secs(unix_now());
         for row in rows {
-            watermark = watermark.max(row.updated_us);
             let (Some(entry), Some(s)) = (pools.get(&PoolId(row.pool_id)), self.slot_of_row(&row))
             else {
                 continue;
@@ -635,7 +631,7 @@ impl Ipam {
                 None => {}
             }
         }
-        Ok(watermark)
+        Ok(())
     }
 }
 

@@ -150,11 +150,40 @@ impl UpsertLeases for sqlx::PgConnection {
                     .map(|l| l.instance.as_str())
                     .collect::<Vec<_>>(),
             )
-            .execute(self)
+            .execute(&mut *self)
             .await?;
+        // Notices for the owners of the blocks these changes fell in, where the writer is
+        // somebody else. `ip_blocks` is small and hot; the join costs far less than the
+        // owners' scans it replaces.
+        sqlx::query(
+            "INSERT INTO ip_lease_notices (owner, pool_id, slot)
+             SELECT DISTINCT b.owner, u.pool_id, u.slot
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::text[]) AS u(pool_id, slot, instance)
+             JOIN ip_pools p ON p.id = u.pool_id
+             JOIN ip_blocks b ON b.pool_id = u.pool_id AND b.block_no = u.slot / p.block_size
+             WHERE b.owner <> u.instance
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(sorted.iter().map(|l| l.pool.0).collect::<Vec<_>>())
+        .bind(sorted.iter().map(|l| l.slot).collect::<Vec<_>>())
+        .bind(
+            sorted
+                .iter()
+                .map(|l| l.instance.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *self)
+        .await?;
         Ok(())
     }
 }
+
+/// The notice for the owner of one changed slot's block, when somebody else changed it.
+const NOTICE_ONE: &str = "INSERT INTO ip_lease_notices (owner, pool_id, slot)
+     SELECT b.owner, $1, $2 FROM ip_pools p
+     JOIN ip_blocks b ON b.pool_id = p.id AND b.block_no = $2 / p.block_size
+     WHERE p.id = $1 AND b.owner <> $3
+     ON CONFLICT DO NOTHING";
 
 impl UpsertLeases for sqlx::SqliteConnection {
     async fn upsert_leases(&mut self, leases: &[LeaseChange]) -> Result<(), sqlx::Error> {
@@ -174,6 +203,12 @@ impl UpsertLeases for sqlx::SqliteConnection {
                 .bind(l.unique_id.as_deref())
                 .bind(l.expires_at)
                 .bind(l.at_us)
+                .bind(&l.instance)
+                .execute(&mut *self)
+                .await?;
+            sqlx::query(NOTICE_ONE)
+                .bind(l.pool.0)
+                .bind(l.slot)
                 .bind(&l.instance)
                 .execute(&mut *self)
                 .await?;
@@ -465,24 +500,37 @@ impl Store {
         Ok(rows)
     }
 
-    /// Leases other instances changed after `since_us` (microseconds), oldest first.
-    pub async fn leases_changed(
-        &self,
-        since_us: i64,
-        not_by: &str,
-        limit: i64,
-    ) -> Result<Vec<LeaseRow>, StoreError> {
+    /// Leases other instances changed in blocks `owner` owns, as they stand now: takes (and
+    /// deletes) the notices the fold left for it. A notice is consumed once; a change made
+    /// meanwhile leaves a new one.
+    pub async fn leases_noticed(&self, owner: &str) -> Result<Vec<LeaseRow>, StoreError> {
+        let taken: Vec<(i64, i64)> = on_pool!(self, p => sqlx::query_as(
+            "DELETE FROM ip_lease_notices WHERE owner = $1 RETURNING pool_id, slot",
+        )
+        .bind(owner)
+        .fetch_all(p)
+        .await?);
         let sql = format!(
-            "SELECT {LEASE_COLUMNS} FROM ip_leases WHERE updated_us > $1 AND instance <> $2
-             ORDER BY updated_us LIMIT $3"
+            "SELECT {LEASE_COLUMNS} FROM ip_leases WHERE pool_id = $1 AND slot = $2 AND instance <> $3"
         );
-        let rows = on_pool!(self, p => sqlx::query_as(&sql)
-            .bind(since_us)
-            .bind(not_by)
-            .bind(limit)
-            .fetch_all(p)
-            .await?);
+        let mut rows = Vec::with_capacity(taken.len());
+        for (pool, slot) in taken {
+            let row: Option<LeaseRow> = on_pool!(self, p => sqlx::query_as(&sql)
+                .bind(pool)
+                .bind(slot)
+                .bind(owner)
+                .fetch_optional(p)
+                .await?);
+            rows.extend(row);
+        }
         Ok(rows)
+    }
+
+    /// Drops the notices for slots `from..to` of a pool, whoever they were for.
+    pub async fn notices_drop(&self, pool: PoolId, from: i64, to: i64) -> Result<(), StoreError> {
+        let sql = "DELETE FROM ip_lease_notices WHERE pool_id = $1 AND slot >= $2 AND slot < $3";
+        on_pool!(self, p => sqlx::query(sql).bind(pool.0).bind(from).bind(to).execute(p).await?.rows_affected());
+        Ok(())
     }
 
     /// Leases by address, subscriber or session (any that is given), newest first.
