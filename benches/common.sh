@@ -2,6 +2,7 @@
 # (run as the postgres user), both removed on exit, with the bench processes in `pids`.
 #
 #   work_and_postgres PREFIX PGPORT   -> $work, $PG (postgres://…:PGPORT, no database name)
+# PG_SETTINGS (optional): more server settings, as "-c name=value ..." for postgres.
 work_and_postgres() {
   work=$(mktemp -d "/tmp/$1.XXXX"); chmod 755 "$work"
   pids=()
@@ -9,7 +10,7 @@ work_and_postgres() {
   mkdir -p "$work/pg" && chown postgres "$work/pg" "$work"
   runuser -u postgres -- /usr/lib/postgresql/*/bin/initdb -A trust -U postgres -D "$work/pg" >/dev/null
   runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg" \
-    -o "-p $2 -k $work -c listen_addresses=127.0.0.1" -l "$work/pg.log" -w start >/dev/null
+    -o "-p $2 -k $work -c listen_addresses=127.0.0.1 ${PG_SETTINGS:-}" -l "$work/pg.log" -w start >/dev/null
   PG=postgres://postgres@127.0.0.1:$2
 }
 

@@ -70,10 +70,11 @@ pub struct PoolAlloc {
     by_no: HashMap<u32, usize, RandomState>,
     /// Excluded (reserved) slots and static addresses: never handed out.
     pub reserved: HashSet<u64, RandomState>,
-    /// The slot each subscriber had last, keyed by 32 bits of its hash (8 bytes an entry);
-    /// a hit counts only when the slot's full hash agrees, so a collision costs a sticky
-    /// address, never a wrong one.
-    sticky: HashMap<u32, u32, RandomState>,
+    /// The slot each subscriber had last, keyed by its full 64-bit hash, as two `u32`s so an
+    /// entry is 12 bytes, not 16. (A 32-bit key saved more, but two subscribers whose keys
+    /// collided took turns evicting each other's entry, and each then got a new address on
+    /// every request, leaking an offer each time.)
+    sticky: HashMap<[u32; 2], u32, RandomState>,
     /// Next-fit position: block index, offset.
     cursor: (usize, usize),
     /// Free owned slots as last counted, less those allocated since: below `low_water`,
@@ -83,8 +84,8 @@ pub struct PoolAlloc {
     owned_slots: usize,
 }
 
-fn key(user: u64) -> u32 {
-    (user ^ (user >> 32)) as u32
+fn key(user: u64) -> [u32; 2] {
+    [user as u32, (user >> 32) as u32]
 }
 
 impl PoolAlloc {
@@ -228,7 +229,7 @@ impl PoolAlloc {
         let s = self.at(slot)?;
         let mine = s.user == user;
         if !mine && s.state != FREE {
-            // Another subscriber's slot now (or a collision of the short key).
+            // Another subscriber's slot now.
             return None;
         }
         let usable = match s.state {
@@ -397,6 +398,20 @@ mod tests {
         assert_eq!(p.allocate(99, 100, 200), None);
         // Once the offers expire, their slots are free again.
         assert!(p.allocate(99, 200, 300).is_some());
+    }
+
+    #[test]
+    fn subscribers_whose_hashes_share_32_bits_keep_their_own_addresses() {
+        let mut p = pool(64, 64, &[0]);
+        // Equal when folded to 32 bits, as the sticky map's key once was.
+        let (u1, u2) = (1u64 << 32, 1u64);
+        let a = p.allocate(u1, 0, 1000).unwrap().0;
+        let b = p.allocate(u2, 0, 1000).unwrap().0;
+        assert_ne!(a, b);
+        for t in 1..5 {
+            assert_eq!(p.allocate(u1, t, 1000).unwrap().0, a);
+            assert_eq!(p.allocate(u2, t, 1000).unwrap().0, b);
+        }
     }
 
     #[test]
