@@ -501,28 +501,33 @@ impl Store {
     }
 
     /// Leases other instances changed in blocks `owner` owns, as they stand now: takes (and
-    /// deletes) the notices the fold left for it. A notice is consumed once; a change made
-    /// meanwhile leaves a new one.
+    /// deletes) the notices the fold left for it, in one transaction with the reads, so a
+    /// failed read leaves them for the next try. A change committed after the delete leaves a
+    /// new notice; one committed before it is in the reads.
     pub async fn leases_noticed(&self, owner: &str) -> Result<Vec<LeaseRow>, StoreError> {
-        let taken: Vec<(i64, i64)> = on_pool!(self, p => sqlx::query_as(
-            "DELETE FROM ip_lease_notices WHERE owner = $1 RETURNING pool_id, slot",
-        )
-        .bind(owner)
-        .fetch_all(p)
-        .await?);
         let sql = format!(
             "SELECT {LEASE_COLUMNS} FROM ip_leases WHERE pool_id = $1 AND slot = $2 AND instance <> $3"
         );
-        let mut rows = Vec::with_capacity(taken.len());
-        for (pool, slot) in taken {
-            let row: Option<LeaseRow> = on_pool!(self, p => sqlx::query_as(&sql)
-                .bind(pool)
-                .bind(slot)
-                .bind(owner)
-                .fetch_optional(p)
-                .await?);
-            rows.extend(row);
-        }
+        let mut rows = Vec::new();
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let taken: Vec<(i64, i64)> = sqlx::query_as(
+                "DELETE FROM ip_lease_notices WHERE owner = $1 RETURNING pool_id, slot",
+            )
+            .bind(owner)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (pool, slot) in taken {
+                let row: Option<LeaseRow> = sqlx::query_as(&sql)
+                    .bind(pool)
+                    .bind(slot)
+                    .bind(owner)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                rows.extend(row);
+            }
+            tx.commit().await?;
+        });
         Ok(rows)
     }
 
