@@ -120,9 +120,13 @@ impl UpsertLeases for sqlx::PgConnection {
              WHERE EXISTS (SELECT 1 FROM ip_pools p WHERE p.id = u.pool_id)
              {LEASE_CONFLICT}"
         );
+        // Used by both statements.
+        let pools: Vec<i64> = sorted.iter().map(|l| l.pool.0).collect();
+        let slots: Vec<i64> = sorted.iter().map(|l| l.slot).collect();
+        let instances: Vec<&str> = sorted.iter().map(|l| l.instance.as_str()).collect();
         sqlx::query(&sql)
-            .bind(sorted.iter().map(|l| l.pool.0).collect::<Vec<_>>())
-            .bind(sorted.iter().map(|l| l.slot).collect::<Vec<_>>())
+            .bind(&pools)
+            .bind(&slots)
             .bind(
                 sorted
                     .iter()
@@ -144,12 +148,7 @@ impl UpsertLeases for sqlx::PgConnection {
             )
             .bind(sorted.iter().map(|l| l.expires_at).collect::<Vec<_>>())
             .bind(sorted.iter().map(|l| l.at_us).collect::<Vec<_>>())
-            .bind(
-                sorted
-                    .iter()
-                    .map(|l| l.instance.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .bind(&instances)
             .execute(&mut *self)
             .await?;
         // Notices for the owners of the blocks these changes fell in, where the writer is
@@ -164,14 +163,9 @@ impl UpsertLeases for sqlx::PgConnection {
              WHERE b.owner <> u.instance
              ON CONFLICT DO NOTHING",
         )
-        .bind(sorted.iter().map(|l| l.pool.0).collect::<Vec<_>>())
-        .bind(sorted.iter().map(|l| l.slot).collect::<Vec<_>>())
-        .bind(
-            sorted
-                .iter()
-                .map(|l| l.instance.as_str())
-                .collect::<Vec<_>>(),
-        )
+        .bind(&pools)
+        .bind(&slots)
+        .bind(&instances)
         .execute(&mut *self)
         .await?;
         Ok(())
