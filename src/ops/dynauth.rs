@@ -115,6 +115,16 @@ fn nas_of<'a>(table: &'a NasTable, s: &SessionRecord) -> Option<&'a Nas> {
     table.lookup(ip).map(|n| &**n)
 }
 
+/// Identifiers in turn (from a random start), not at random: two requests with the same
+/// attributes in the same second (Event-Timestamp) and a random identifier that happened to
+/// repeat were one packet to the NAS, which took the second for a retransmission of the first.
+/// In turn, 256 requests pass before an identifier comes back.
+fn next_identifier() -> u8 {
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU8> = std::sync::OnceLock::new();
+    NEXT.get_or_init(|| std::sync::atomic::AtomicU8::new(rand::random()))
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 async fn send(
     table: &NasTable,
     s: &SessionRecord,
@@ -148,7 +158,7 @@ async fn send(
     let now = edge_shared::accounting::unix_now() as u32;
     let req = DynAuthRequest::build(
         kind,
-        rand::random(),
+        next_identifier(),
         &attrs,
         pairs,
         now,
@@ -203,5 +213,16 @@ pub fn retry(timeout_ms: u64, tries: u32) -> Retry {
     Retry {
         timeout: Duration::from_millis(timeout_ms),
         tries,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_identifier;
+
+    #[test]
+    fn identifiers_do_not_repeat_within_256_requests() {
+        let ids: std::collections::HashSet<u8> = (0..256).map(|_| next_identifier()).collect();
+        assert_eq!(ids.len(), 256);
     }
 }
