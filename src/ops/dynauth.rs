@@ -115,10 +115,11 @@ fn nas_of<'a>(table: &'a NasTable, s: &SessionRecord) -> Option<&'a Nas> {
     table.lookup(ip).map(|n| &**n)
 }
 
-/// Identifiers in turn (from a random start), not at random: two requests with the same
-/// attributes in the same second (Event-Timestamp) and a random identifier that happened to
-/// repeat were one packet to the NAS, which took the second for a retransmission of the first.
-/// In turn, 256 requests pass before an identifier comes back.
+/// Identifiers in turn (from a random start), not at random. Each request goes out from its
+/// own ephemeral port, which keeps it apart for a NAS that detects duplicates as RFC 5080
+/// does (source, Identifier, Request Authenticator). A NAS that ignores the source port would
+/// take two Disconnects of one session in one second (Event-Timestamp) with a repeated random
+/// Identifier (1 in 256) for one request; in turn, 256 requests pass before one comes back.
 fn next_identifier() -> u8 {
     static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU8> = std::sync::OnceLock::new();
     NEXT.get_or_init(|| std::sync::atomic::AtomicU8::new(rand::random()))

@@ -88,7 +88,9 @@ impl NasSim {
                     continue;
                 }
                 let mode = *m.lock().unwrap();
-                let first = seen_ids.insert((p[1], p[4..20].to_vec()));
+                // Duplicate detection as RFC 5080 section 2.2.2 has it: the same source
+                // address and port, Identifier and Request Authenticator.
+                let first = seen_ids.insert((from, p[1], p[4..20].to_vec()));
                 match mode {
                     Mode::Silent => continue,
                     Mode::DropFirst if first => continue,
