@@ -57,7 +57,7 @@ enum Command {
     /// Address pools: add, list, remove, reserve, release, usage, next available.
     #[command(subcommand)]
     Pools(cmd::pools::PoolCmd),
-    /// Search leases by address, subscriber or session.
+    /// List leases: of a pool, an address, a subscriber or a session, in a state.
     Leases(cmd::pools::LeaseQuery),
     /// Bearer tokens for the REST API: create, list, remove.
     #[command(subcommand)]

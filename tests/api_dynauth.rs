@@ -293,6 +293,31 @@ fn lease_release(backend: Backend) {
     let leases = ok(c("GET", &format!("/api/v1/leases?address={b}"), None), 200);
     assert_eq!(leases["data"][0]["state"], "bound");
     assert_eq!(leases["data"][0]["pool"], "v4");
+    // The pool's leases a page at a time, in address order, and by state.
+    let mut both = [a.clone(), b.clone()];
+    both.sort_by_key(|x| x.parse::<std::net::Ipv4Addr>().expect("an IPv4 address"));
+    let first = ok(c("GET", "/api/v1/leases?pool=v4&limit=1", None), 200);
+    assert_eq!(first["data"][0]["address"], both[0].as_str());
+    let next = first["links"]["next"].as_str().expect("a next page");
+    let second = ok(c("GET", next, None), 200);
+    assert_eq!(second["data"][0]["address"], both[1].as_str());
+    assert_eq!(second["data"].as_array().map(Vec::len), Some(1));
+    assert!(second["links"]["next"].is_null(), "{second}");
+    let bound = ok(c("GET", "/api/v1/leases?pool=v4&state=bound", None), 200);
+    assert_eq!(bound["data"][0]["address"], b.as_str());
+    assert_eq!(bound["data"].as_array().map(Vec::len), Some(1));
+    let offered = ok(c("GET", "/api/v1/leases?state=offered&username=ann", None), 200);
+    assert_eq!(offered["data"][0]["address"], a.as_str());
+    let none = ok(c("GET", "/api/v1/leases?state=expired", None), 200);
+    assert_eq!(none["data"].as_array().map(Vec::len), Some(0));
+    for (path, status, code) in [
+        ("/api/v1/leases?state=gone", 422, "validation_failed"),
+        ("/api/v1/leases?cursor=bm90LWEtY3Vyc29y", 422, "validation_failed"),
+        ("/api/v1/leases?pool=nope", 404, "not_found"),
+    ] {
+        let refused = c("GET", path, None);
+        assert_eq!((refused.status, error_code(&refused)), (status, code.into()), "{path}");
+    }
     let refused = c(
         "POST",
         "/api/v1/leases/release",

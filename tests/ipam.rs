@@ -149,6 +149,14 @@ fn lifecycle(backend: Backend) {
     let c = auth(&server, "carol").expect("an address for carol");
     assert!(c != a && c != b);
     assert_eq!(auth(&server, "alice").as_deref(), Some(a.as_str()));
+    // The pool's leases by state, in address order, as the CLI lists them.
+    server.settled();
+    let offered: Vec<Value> = leases(&db, &["--pool", "v4", "--state", "offered"]);
+    let mut want = vec![a.clone(), b.clone(), c.clone()];
+    want.sort_by_key(|x| x.parse::<std::net::Ipv4Addr>().expect("an address"));
+    let got: Vec<&str> = offered.iter().filter_map(|l| l["address"].as_str()).collect();
+    assert_eq!(got, want, "alice's renewed offer, bob's and carol's");
+    assert!(leases(&db, &["--pool", "v4", "--state", "released"]).is_empty());
     // Utilization and next available, as the CLI shows them.
     let usage = cli(&db.url, &["pools", "usage", "v4", "--blocks"]);
     assert!(usage.contains("total     5"), "{usage}");

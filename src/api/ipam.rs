@@ -3,14 +3,14 @@
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use edge_shared::accounting::unix_now;
-use edge_shared::store::LeaseRow;
+use edge_shared::store::{LeaseQuery, LeaseRow, LeaseStateFilter, StoreError};
 use edge_shared::types::Pool;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::envelope::{
-    created, created_at, limit_of, one, page, page_by_key, Answer, ApiError, ApiJson, ApiPath,
-    ApiQuery, Created, Envelope, ErrorBody, PageQuery,
+    created, created_at, decode_cursor, limit_of, one, page, page_by_key, split_page, Answer,
+    ApiError, ApiJson, ApiPath, ApiQuery, Created, Envelope, ErrorBody, PageQuery,
 };
 use super::ApiState;
 use crate::ops::pools::{self as ops, PoolReport, PoolSpec};
@@ -257,39 +257,76 @@ fn lease_view(r: LeaseRow, pools: &[Pool], now: i64) -> LeaseView {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LeaseFilter {
+    /// The pool's name.
+    pool: Option<String>,
     address: Option<String>,
     username: Option<String>,
     /// The accounting session's unique id.
     session: Option<String>,
-    /// 1 to 1000 (default 50); the most recently changed first.
+    /// `offered`, `bound` or `released` (and not expired), or `expired`.
+    state: Option<String>,
+    /// 1 to 1000 (default 50).
     limit: Option<usize>,
+    cursor: Option<String>,
 }
 
-/// Leases by address, subscriber or session, most recently changed first.
+/// Leases, in pool and address order: all of them, or by pool, address, subscriber, session
+/// and state.
 #[utoipa::path(get, path = "/api/v1/leases", tag = "ipam", params(LeaseFilter),
-    responses((status = 200, body = Envelope<Vec<LeaseView>>)), security(("bearer" = [])))]
+    responses((status = 200, body = Envelope<Vec<LeaseView>>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn list_leases(
     State(s): State<ApiState>,
     uri: Uri,
     ApiQuery(f): ApiQuery<LeaseFilter>,
 ) -> Answer<Vec<LeaseView>> {
     let limit = limit_of(f.limit)?;
+    let state = match f.state.as_deref() {
+        None => None,
+        Some(v) => Some(LeaseStateFilter::parse(v).ok_or_else(|| {
+            ApiError::invalid("state", "offered, bound, released or expired")
+        })?),
+    };
+    let after = match f.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(
+            decode_cursor(c)?
+                .split_once(':')
+                .and_then(|(a, b)| Some((a.parse::<i64>().ok()?, b.parse::<i64>().ok()?)))
+                .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API gave out"))?,
+        ),
+    };
     let pools = s.store.pool_list().await?;
+    let pool = match &f.pool {
+        None => None,
+        Some(name) => Some(
+            pools
+                .iter()
+                .find(|p| &p.name == name)
+                .map(|p| p.id)
+                .ok_or_else(|| StoreError::NotFound("pool", name.clone()))?,
+        ),
+    };
+    let now = unix_now();
     let rows = s
         .store
-        .lease_search(
-            f.address.as_deref(),
-            f.username.as_deref(),
-            f.session.as_deref(),
-            limit as i64,
-        )
+        .leases_list(&LeaseQuery {
+            pool,
+            address: f.address.as_deref(),
+            username: f.username.as_deref(),
+            unique_id: f.session.as_deref(),
+            state,
+            now,
+            after,
+            limit: limit as i64 + 1,
+        })
         .await?;
-    let now = unix_now();
+    let (rows, next) = split_page(rows, limit, |r| format!("{}:{}", r.pool_id, r.slot));
     let items = rows
         .into_iter()
         .map(|r| lease_view(r, &pools, now))
         .collect();
-    page(&uri, items, limit, None)
+    page(&uri, items, limit, next)
 }
 
 /// Frees a lease now. Refused (409) while an open session holds it: disconnect first.

@@ -5,6 +5,7 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use edge_radius::dict::Dictionary;
 use edge_shared::accounting::unix_now;
+use edge_shared::store::{LeaseQuery as StoreLeaseQuery, LeaseStateFilter};
 
 use super::admin::open_store;
 use crate::config::Config;
@@ -71,9 +72,13 @@ pub enum PoolCmd {
     },
 }
 
-/// Search leases by address, subscriber or session.
+/// List leases, in address order: all of them, or of a pool, an address, a subscriber or a
+/// session, in a state.
 #[derive(Args)]
 pub struct LeaseQuery {
+    /// Leases of this pool.
+    #[arg(long)]
+    pool: Option<String>,
     #[arg(long)]
     address: Option<String>,
     #[arg(long)]
@@ -81,6 +86,9 @@ pub struct LeaseQuery {
     /// The accounting session's unique id.
     #[arg(long)]
     session: Option<String>,
+    /// offered, bound or released (and not expired), or expired.
+    #[arg(long)]
+    state: Option<String>,
     #[arg(long, default_value_t = 50)]
     limit: i64,
     /// One JSON object per line.
@@ -217,17 +225,29 @@ pub async fn pools(cfg: &Config, c: PoolCmd) -> anyhow::Result<()> {
 
 pub async fn leases(cfg: &Config, q: LeaseQuery) -> anyhow::Result<()> {
     let store = open_store(cfg).await?;
-    if q.address.is_none() && q.username.is_none() && q.session.is_none() {
-        bail!("give --address, --username or --session");
-    }
     let pools = store.pool_list().await?;
+    let pool = match &q.pool {
+        None => None,
+        Some(name) => Some(store.pool_get(name).await?.id),
+    };
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(
+            LeaseStateFilter::parse(s)
+                .ok_or_else(|| anyhow::anyhow!("--state: offered, bound, released or expired"))?,
+        ),
+    };
     let rows = store
-        .lease_search(
-            q.address.as_deref(),
-            q.username.as_deref(),
-            q.session.as_deref(),
-            q.limit,
-        )
+        .leases_list(&StoreLeaseQuery {
+            pool,
+            address: q.address.as_deref(),
+            username: q.username.as_deref(),
+            unique_id: q.session.as_deref(),
+            state,
+            now: unix_now(),
+            after: None,
+            limit: q.limit,
+        })
         .await?;
     let now = unix_now();
     if q.json {

@@ -42,6 +42,43 @@ pub struct LeaseRow {
     pub instance: String,
 }
 
+/// Which leases a listing shows by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseStateFilter {
+    /// In this stored state (`offered`, `bound` or `released`) and not expired.
+    Live(&'static str),
+    /// Past its expiry, whatever its stored state: the address is free.
+    Expired,
+}
+
+impl LeaseStateFilter {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "offered" => Some(Self::Live("offered")),
+            "bound" => Some(Self::Live("bound")),
+            "released" => Some(Self::Live("released")),
+            "expired" => Some(Self::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// Filters of a lease listing (any that is given); rows come in pool and slot order.
+#[derive(Debug, Clone, Default)]
+pub struct LeaseQuery<'a> {
+    pub pool: Option<PoolId>,
+    pub address: Option<&'a str>,
+    pub username: Option<&'a str>,
+    /// The accounting session's unique id.
+    pub unique_id: Option<&'a str>,
+    pub state: Option<LeaseStateFilter>,
+    /// The time the state filter compares expiries with.
+    pub now: i64,
+    /// Keyset cursor: leases strictly after this (pool id, slot).
+    pub after: Option<(i64, i64)>,
+    pub limit: i64,
+}
+
 /// One block of a pool: who owns it and how many of its slots are in use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BlockUse {
@@ -532,27 +569,63 @@ impl Store {
         Ok(())
     }
 
-    /// Leases by address, subscriber or session (any that is given), newest first.
-    pub async fn lease_search(
-        &self,
-        address: Option<&str>,
-        username: Option<&str>,
-        unique_id: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<LeaseRow>, StoreError> {
-        let sql = format!(
-            "SELECT {LEASE_COLUMNS} FROM ip_leases
-              WHERE ($1 IS NULL OR address = $1) AND ($2 IS NULL OR username = $2)
-                AND ($3 IS NULL OR acct_unique_id = $3)
-              ORDER BY updated_us DESC LIMIT $4"
-        );
-        let rows = on_pool!(self, p => sqlx::query_as(&sql)
-            .bind(address)
-            .bind(username)
-            .bind(unique_id)
-            .bind(limit)
-            .fetch_all(p)
-            .await?);
+    /// Leases matching `q`, in pool and slot (address) order, after `q.after`.
+    pub async fn leases_list(&self, q: &LeaseQuery<'_>) -> Result<Vec<LeaseRow>, StoreError> {
+        let mut sql = format!("SELECT {LEASE_COLUMNS} FROM ip_leases WHERE 1 = 1");
+        let mut n = 0;
+        let mut next = |clause: &str| {
+            n += 1;
+            format!(" AND {clause} ${n}")
+        };
+        // Placeholders first appear in increasing order (SQLite binds by first use).
+        if q.pool.is_some() {
+            sql += &next("pool_id =");
+        }
+        let texts = [
+            (q.address, "address ="),
+            (q.username, "username ="),
+            (q.unique_id, "acct_unique_id ="),
+        ];
+        for (v, clause) in texts {
+            if v.is_some() {
+                sql += &next(clause);
+            }
+        }
+        match q.state {
+            None => {}
+            Some(LeaseStateFilter::Expired) => sql += &next("expires_at <="),
+            Some(LeaseStateFilter::Live(_)) => {
+                sql += &next("state =");
+                sql += &next("expires_at >");
+            }
+        }
+        if q.after.is_some() {
+            n += 2;
+            sql += &format!(
+                " AND (pool_id > ${a} OR (pool_id = ${a} AND slot > ${b}))",
+                a = n - 1,
+                b = n
+            );
+        }
+        sql += &format!(" ORDER BY pool_id, slot LIMIT {}", q.limit.max(0));
+        let rows = on_pool!(self, p => {
+            let mut query = sqlx::query_as(&sql);
+            if let Some(pool) = q.pool {
+                query = query.bind(pool.0);
+            }
+            for s in texts.iter().filter_map(|(v, _)| *v) {
+                query = query.bind(s);
+            }
+            match q.state {
+                None => {}
+                Some(LeaseStateFilter::Expired) => query = query.bind(q.now),
+                Some(LeaseStateFilter::Live(state)) => query = query.bind(state).bind(q.now),
+            }
+            if let Some((pool, slot)) = q.after {
+                query = query.bind(pool).bind(slot);
+            }
+            query.fetch_all(p).await?
+        });
         Ok(rows)
     }
 

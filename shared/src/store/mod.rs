@@ -28,7 +28,7 @@ pub use acs::{
 };
 pub use acs_batch::{AcsBatch, DeviceSeen, ParameterRow, TaskUpdate};
 pub use api::{ApiToken, AuditEntry};
-pub use ipam::{BlockUse, LeaseRow, NewPool, PoolUse};
+pub use ipam::{BlockUse, LeaseQuery, LeaseRow, LeaseStateFilter, NewPool, PoolUse};
 pub use sessions::{BatchOp, BatchOutcome, DayUsage, JournalKey, SessionQuery};
 pub use subscribers::{ImportError, SubscriberChanges, SubscriberRow};
 
