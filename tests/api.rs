@@ -367,6 +367,31 @@ fn resources(backend: Backend) {
         .status,
         409
     );
+    // Creates of one new name at once: one is created, the others are refused, none
+    // overwrites it.
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let body = json!({"username": "zed", "password": format!("pw{i}")});
+                let (s, t) = (&s, &t);
+                scope.spawn(move || {
+                    call(s, Some(t), "POST", "/api/v1/subscribers", Some(body)).status
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a request"))
+            .collect()
+    });
+    let mut counts = statuses.clone();
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        [201, 409, 409, 409, 409, 409, 409, 409],
+        "{statuses:?}"
+    );
+    ok(c("DELETE", "/api/v1/subscribers/zed", None), 204);
     // Pages of two: every subscriber once, in order, and the last page says so.
     let mut seen = Vec::new();
     let mut path = "/api/v1/subscribers?limit=2".to_string();

@@ -306,17 +306,28 @@ fn lease_release(backend: Backend) {
     let bound = ok(c("GET", "/api/v1/leases?pool=v4&state=bound", None), 200);
     assert_eq!(bound["data"][0]["address"], b.as_str());
     assert_eq!(bound["data"].as_array().map(Vec::len), Some(1));
-    let offered = ok(c("GET", "/api/v1/leases?state=offered&username=ann", None), 200);
+    let offered = ok(
+        c("GET", "/api/v1/leases?state=offered&username=ann", None),
+        200,
+    );
     assert_eq!(offered["data"][0]["address"], a.as_str());
     let none = ok(c("GET", "/api/v1/leases?state=expired", None), 200);
     assert_eq!(none["data"].as_array().map(Vec::len), Some(0));
     for (path, status, code) in [
         ("/api/v1/leases?state=gone", 422, "validation_failed"),
-        ("/api/v1/leases?cursor=bm90LWEtY3Vyc29y", 422, "validation_failed"),
+        (
+            "/api/v1/leases?cursor=bm90LWEtY3Vyc29y",
+            422,
+            "validation_failed",
+        ),
         ("/api/v1/leases?pool=nope", 404, "not_found"),
     ] {
         let refused = c("GET", path, None);
-        assert_eq!((refused.status, error_code(&refused)), (status, code.into()), "{path}");
+        assert_eq!(
+            (refused.status, error_code(&refused)),
+            (status, code.into()),
+            "{path}"
+        );
     }
     let refused = c(
         "POST",

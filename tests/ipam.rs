@@ -154,7 +154,10 @@ fn lifecycle(backend: Backend) {
     let offered: Vec<Value> = leases(&db, &["--pool", "v4", "--state", "offered"]);
     let mut want = vec![a.clone(), b.clone(), c.clone()];
     want.sort_by_key(|x| x.parse::<std::net::Ipv4Addr>().expect("an address"));
-    let got: Vec<&str> = offered.iter().filter_map(|l| l["address"].as_str()).collect();
+    let got: Vec<&str> = offered
+        .iter()
+        .filter_map(|l| l["address"].as_str())
+        .collect();
     assert_eq!(got, want, "alice's renewed offer, bob's and carol's");
     assert!(leases(&db, &["--pool", "v4", "--state", "released"]).is_empty());
     // Utilization and next available, as the CLI shows them.

@@ -123,13 +123,6 @@ pub async fn create_subscriber(
     uri: Uri,
     ApiJson(b): ApiJson<SubscriberCreate>,
 ) -> Created<SubscriberView> {
-    if s.store.subscriber_get(&b.username).await.is_ok() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_exists",
-            format!("subscriber `{}` already exists", b.username),
-        ));
-    }
     let rec = SubscriberRecord {
         username: b.username,
         password: b.password,
@@ -138,7 +131,7 @@ pub async fn create_subscriber(
         static_ipv4: ipv4_of(b.static_ipv4.as_deref())?,
         calling_station_id: b.calling_station_id,
     };
-    catalog::subscriber_save(&s.store, rec.clone()).await?;
+    catalog::subscriber_create(&s.store, rec.clone()).await?;
     created(&uri, &rec.username.clone(), rec.into())
 }
 

@@ -283,9 +283,10 @@ pub async fn list_leases(
     let limit = limit_of(f.limit)?;
     let state = match f.state.as_deref() {
         None => None,
-        Some(v) => Some(LeaseStateFilter::parse(v).ok_or_else(|| {
-            ApiError::invalid("state", "offered, bound, released or expired")
-        })?),
+        Some(v) => Some(
+            LeaseStateFilter::parse(v)
+                .ok_or_else(|| ApiError::invalid("state", "offered, bound, released or expired"))?,
+        ),
     };
     let after = match f.cursor.as_deref() {
         None => None,

@@ -101,6 +101,19 @@ pub fn check_attributes(
 
 /// Saves (creates or replaces) a subscriber after checking it.
 pub async fn subscriber_save(store: &Store, rec: SubscriberRecord) -> Result<(), OpError> {
+    subscriber_write(store, rec, false).await
+}
+
+/// Creates a subscriber; a username already taken is a conflict.
+pub async fn subscriber_create(store: &Store, rec: SubscriberRecord) -> Result<(), OpError> {
+    subscriber_write(store, rec, true).await
+}
+
+async fn subscriber_write(
+    store: &Store,
+    rec: SubscriberRecord,
+    create_only: bool,
+) -> Result<(), OpError> {
     if rec.username.is_empty() {
         return Err(invalid("username", "must not be empty"));
     }
@@ -115,13 +128,15 @@ pub async fn subscriber_save(store: &Store, rec: SubscriberRecord) -> Result<(),
     if let Some(ip) = rec.static_ipv4 {
         check_static(store, &rec.username, ip).await?;
     }
-    store
-        .subscribers_upsert(&[(0, rec)])
-        .await
-        .map_err(|e| match e {
-            edge_shared::store::ImportError::Store(s) => OpError::Store(s),
-            other => invalid("plan", other.to_string()),
-        })?;
+    let written = if create_only {
+        store.subscriber_create(&rec).await
+    } else {
+        store.subscribers_upsert(&[(0, rec)]).await.map(|_| ())
+    };
+    written.map_err(|e| match e {
+        edge_shared::store::ImportError::Store(s) => OpError::Store(s),
+        other => invalid("plan", other.to_string()),
+    })?;
     Ok(())
 }
 

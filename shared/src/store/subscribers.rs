@@ -88,6 +88,22 @@ impl Store {
         &self,
         records: &[(usize, SubscriberRecord)],
     ) -> Result<usize, ImportError> {
+        self.subscribers_write(records, false).await
+    }
+
+    /// Creates one subscriber; `Exists` when the username is taken, even by a create that
+    /// committed a moment earlier (no check-then-write gap).
+    pub async fn subscriber_create(&self, record: &SubscriberRecord) -> Result<(), ImportError> {
+        self.subscribers_write(&[(0, record.clone())], true)
+            .await
+            .map(|_| ())
+    }
+
+    async fn subscribers_write(
+        &self,
+        records: &[(usize, SubscriberRecord)],
+        create_only: bool,
+    ) -> Result<usize, ImportError> {
         let plans: HashMap<String, i64> = self
             .plan_list()
             .await?
@@ -105,11 +121,11 @@ impl Store {
             };
             resolved.push((r, plan_id));
         }
-        let result: Result<(), sqlx::Error> = on_pool!(self, p => async {
+        let result: Result<bool, sqlx::Error> = on_pool!(self, p => async {
             let mut tx = p.begin().await?;
             let rev: i64 = sqlx::query_scalar(BUMP_REVISION).fetch_one(&mut *tx).await?;
             for chunk in resolved.chunks(UPSERT_CHUNK) {
-                let sql = upsert_sql(chunk.len(), matches!(self, Store::Postgres(_)));
+                let sql = upsert_sql(chunk.len(), matches!(self, Store::Postgres(_)), create_only);
                 let mut q = sqlx::query(&sql);
                 for (r, plan_id) in chunk {
                     q = q
@@ -121,13 +137,22 @@ impl Store {
                         .bind(r.calling_station_id.as_deref())
                         .bind(rev);
                 }
-                q.execute(&mut *tx).await?;
+                if (q.execute(&mut *tx).await?.rows_affected() as usize) < chunk.len() {
+                    // Only a create skips a row: the username was taken. Nothing is written.
+                    return Ok(false);
+                }
             }
             notify!(self, tx, "subscribers");
             tx.commit().await?;
-            Ok::<(), sqlx::Error>(())
+            Ok::<bool, sqlx::Error>(true)
         }.await);
-        result.map_err(StoreError::from)?;
+        if !result.map_err(StoreError::from)? {
+            let name = records
+                .first()
+                .map(|(_, r)| r.username.clone())
+                .unwrap_or_default();
+            return Err(StoreError::Exists("subscriber", name).into());
+        }
         Ok(records.len())
     }
 
@@ -221,7 +246,7 @@ impl Store {
 
 /// `numbered`: `$N` placeholders (PostgreSQL). SQLite gets plain `?`: it looks each numbered
 /// parameter up by name, which makes a 7,000-parameter statement quadratic.
-fn upsert_sql(rows: usize, numbered: bool) -> String {
+fn upsert_sql(rows: usize, numbered: bool, create_only: bool) -> String {
     let mut sql = String::from(
         "INSERT INTO subscribers (username, password, plan_id, status, static_ipv4,
             calling_station_id, rev) VALUES ",
@@ -241,6 +266,10 @@ fn upsert_sql(rows: usize, numbered: bool) -> String {
             })
             .collect();
         sql.push_str(&format!("({})", params.join(", ")));
+    }
+    if create_only {
+        sql.push_str(" ON CONFLICT (username) DO NOTHING");
+        return sql;
     }
     sql.push_str(
         " ON CONFLICT (username) DO UPDATE SET password = excluded.password,
