@@ -190,7 +190,8 @@ impl UpsertLeases for sqlx::PgConnection {
             .await?;
         // Notices for the owners of the blocks these changes fell in, where the writer is
         // somebody else. `ip_blocks` is small and hot; the join costs far less than the
-        // owners' scans it replaces.
+        // owners' scans it replaces. A notice already there is locked (not skipped): an
+        // owner taking it waits for this commit, so its read sees this change.
         sqlx::query(
             "INSERT INTO ip_lease_notices (owner, pool_id, slot)
              SELECT DISTINCT b.owner, u.pool_id, u.slot
@@ -198,7 +199,7 @@ impl UpsertLeases for sqlx::PgConnection {
              JOIN ip_pools p ON p.id = u.pool_id
              JOIN ip_blocks b ON b.pool_id = u.pool_id AND b.block_no = u.slot / p.block_size
              WHERE b.owner <> u.instance
-             ON CONFLICT DO NOTHING",
+             ON CONFLICT (owner, pool_id, slot) DO UPDATE SET slot = excluded.slot",
         )
         .bind(&pools)
         .bind(&slots)
@@ -534,31 +535,56 @@ impl Store {
     /// Leases other instances changed in blocks `owner` owns, as they stand now: takes (and
     /// deletes) the notices the fold left for it, in one transaction with the reads, so a
     /// failed read leaves them for the next try. A change committed after the delete leaves a
-    /// new notice; one committed before it is in the reads.
+    /// new notice; one committed before it is in the reads; one still committing when the
+    /// delete comes holds its notice's lock (the fold locks a notice already there), so the
+    /// delete waits and the reads, later statements, see it. On PostgreSQL the reads are one
+    /// statement however many notices there are.
     pub async fn leases_noticed(&self, owner: &str) -> Result<Vec<LeaseRow>, StoreError> {
-        let sql = format!(
-            "SELECT {LEASE_COLUMNS} FROM ip_leases WHERE pool_id = $1 AND slot = $2 AND instance <> $3"
-        );
-        let mut rows = Vec::new();
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            let taken: Vec<(i64, i64)> = sqlx::query_as(
-                "DELETE FROM ip_lease_notices WHERE owner = $1 RETURNING pool_id, slot",
-            )
-            .bind(owner)
-            .fetch_all(&mut *tx)
-            .await?;
-            for (pool, slot) in taken {
-                let row: Option<LeaseRow> = sqlx::query_as(&sql)
-                    .bind(pool)
-                    .bind(slot)
+        let take = "DELETE FROM ip_lease_notices WHERE owner = $1 RETURNING pool_id, slot";
+        let rows = match self {
+            Store::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let taken: Vec<(i64, i64)> =
+                    sqlx::query_as(take).bind(owner).fetch_all(&mut *tx).await?;
+                let (pools, slots): (Vec<i64>, Vec<i64>) = taken.into_iter().unzip();
+                let sql = format!(
+                    "SELECT {LEASE_COLUMNS} FROM ip_leases
+                      JOIN UNNEST($1::bigint[], $2::bigint[]) AS t(pool_id, slot)
+                     USING (pool_id, slot)
+                     WHERE instance <> $3"
+                );
+                let rows = sqlx::query_as(&sql)
+                    .bind(&pools)
+                    .bind(&slots)
                     .bind(owner)
-                    .fetch_optional(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await?;
-                rows.extend(row);
+                tx.commit().await?;
+                rows
             }
-            tx.commit().await?;
-        });
+            // In-process: a statement per slot costs no round trip.
+            Store::Sqlite(p) => {
+                let sql = format!(
+                    "SELECT {LEASE_COLUMNS} FROM ip_leases
+                      WHERE pool_id = $1 AND slot = $2 AND instance <> $3"
+                );
+                let mut tx = p.begin().await?;
+                let taken: Vec<(i64, i64)> =
+                    sqlx::query_as(take).bind(owner).fetch_all(&mut *tx).await?;
+                let mut rows = Vec::with_capacity(taken.len());
+                for (pool, slot) in taken {
+                    let row: Option<LeaseRow> = sqlx::query_as(&sql)
+                        .bind(pool)
+                        .bind(slot)
+                        .bind(owner)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    rows.extend(row);
+                }
+                tx.commit().await?;
+                rows
+            }
+        };
         Ok(rows)
     }
 
