@@ -84,6 +84,18 @@ fn digest_and_connection_requests() {
     // Credentials set by another process reach the server within its refresh interval.
     assert!(eventually(Duration::from_secs(10), || cpe.session(&[]) == 200));
     cpe.sessions_until(|c| c.rebooted == 1);
+    // A device's own credentials speak for that device only; the global ones for any.
+    let mut other = Cpe::new(s.acs, "auth2", "Device.");
+    other.credentials = Some(("box-1".into(), "box-pass".into()));
+    assert_eq!(
+        other.session(&[]),
+        403,
+        "box-1's credentials for another device"
+    );
+    assert!(s.metric("edge_acs_auth_failures_total{reason=\"other_device\"}") >= 1.0);
+    assert!(!registered(&db, &other.device_id()));
+    other.credentials = Some(("acs-user".into(), "acs-pass".into()));
+    assert_eq!(other.session(&[]), 200);
 }
 
 /// Malformed, oversized and out-of-sequence input gets a 4xx (or a SOAP fault) and the ACS

@@ -25,6 +25,9 @@ pub struct Live {
     pub jobs_loaded: bool,
     /// Whether the connection that opened the session is still open.
     pub attached: bool,
+    /// The device whose own credentials opened the session; an Inform that starts the
+    /// session over must be that device's.
+    pub bound: Option<String>,
 }
 
 pub type LiveRef = Arc<Mutex<Live>>;

@@ -68,7 +68,8 @@ pub struct Registry {
     devices: DashMap<String, Cached, Hasher>,
     pending: DashSet<String, Hasher>,
     presets: ArcSwap<Vec<Preset>>,
-    credentials: ArcSwap<HashMap<String, String>>,
+    /// Per-device CPE credentials: username to (password, the device they belong to).
+    credentials: ArcSwap<HashMap<String, (String, String)>>,
     /// Tasks sent to a device whose outcome is not committed yet: not sent again meanwhile.
     inflight: Arc<DashSet<i64, Hasher>>,
     /// The newest device change (tags, credentials) seen by `refresh`.
@@ -158,7 +159,7 @@ impl Registry {
         }
         match self.store.device_credentials().await {
             Ok(rows) => {
-                let map = rows.into_iter().map(|(u, p, _)| (u, p)).collect();
+                let map = rows.into_iter().map(|(u, p, d)| (u, (p, d))).collect();
                 self.credentials.store(Arc::new(map));
             }
             Err(e) => tracing::warn!(error = %e, "cannot load device credentials"),
@@ -169,7 +170,8 @@ impl Registry {
         self.presets.load_full()
     }
 
-    pub fn password_of(&self, username: &str) -> Option<String> {
+    /// The password of a device's own CPE username, and that device.
+    pub fn credential_of(&self, username: &str) -> Option<(String, String)> {
         self.credentials.load().get(username).cloned()
     }
 

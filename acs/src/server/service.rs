@@ -140,9 +140,11 @@ async fn cwmp(
             return plain(StatusCode::BAD_REQUEST, "body not received");
         }
     };
+    let mut bound = None;
     if live.is_none() {
-        if let Some(refusal) = authenticate(acs, &parts.headers) {
-            return refusal;
+        match authenticate(acs, &parts.headers) {
+            Ok(device) => bound = device,
+            Err(refusal) => return refusal,
         }
     }
     let msg = if body.iter().all(u8::is_ascii_whitespace) {
@@ -159,42 +161,54 @@ async fn cwmp(
     };
     match (live, token) {
         (Some(live), Some(token)) => continue_session(acs, conn, token, live, msg).await,
-        _ => open_session(acs, conn, msg).await,
+        _ => open_session(acs, conn, msg, bound).await,
     }
 }
 
 /// HTTP Digest when credentials are configured (globally or for any device); over TLS, Basic
 /// too. Basic over plain HTTP is refused: it would show the password to anyone on the path.
-fn authenticate(acs: &Acs, headers: &hyper::HeaderMap) -> Option<HttpResponse> {
+/// Passes with the device whose own credentials were used (`None` for the global ones): the
+/// session may only be that device's.
+fn authenticate(acs: &Acs, headers: &hyper::HeaderMap) -> Result<Option<String>, HttpResponse> {
     if !acs.cfg.require_auth() && !acs.registry.has_credentials() {
-        return None;
+        return Ok(None);
     }
     let now = (unix_micros() / 1_000_000) as u64;
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let password_of = |user: &str| {
-        acs.registry.password_of(user).or_else(|| {
-            (acs.cfg.cpe_username.as_deref() == Some(user)).then(|| acs.cfg.cpe_password.clone())
-        })
+    let credential_of = |user: &str| {
+        acs.registry
+            .credential_of(user)
+            .map(|(p, device)| (p, Some(device)))
+            .or_else(|| {
+                (acs.cfg.cpe_username.as_deref() == Some(user))
+                    .then(|| (acs.cfg.cpe_password.clone(), None))
+            })
     };
     let mut reason = "invalid";
+    let mut device = None;
     let check = header.map_or(Check::Missing, |h| {
-        if let Some((user, given)) = digest::basic(h) {
-            if acs.cfg.tls.is_none() {
-                reason = "basic_without_tls";
-                return Check::Invalid;
-            }
-            return password_of(&user).map_or(Check::Invalid, |p| digest::check_basic(&given, &p));
+        let basic = digest::basic(h);
+        if basic.is_some() && acs.cfg.tls.is_none() {
+            reason = "basic_without_tls";
+            return Check::Invalid;
         }
-        let user = Verifier::username(h).unwrap_or_default();
-        match password_of(&user) {
-            Some(p) => acs.verifier.check(h, "POST", &p, now),
-            None => Check::Invalid,
+        let user = match &basic {
+            Some((user, _)) => user.clone(),
+            None => Verifier::username(h).unwrap_or_default(),
+        };
+        let Some((password, owner)) = credential_of(&user) else {
+            return Check::Invalid;
+        };
+        device = owner;
+        match &basic {
+            Some((_, given)) => digest::check_basic(given, &password),
+            None => acs.verifier.check(h, "POST", &password, now),
         }
     });
     if check == Check::Ok {
-        return None;
+        return Ok(device);
     }
     if check == Check::Missing {
         reason = "missing";
@@ -211,13 +225,14 @@ fn authenticate(acs: &Acs, headers: &hyper::HeaderMap) -> Option<HttpResponse> {
             r.headers_mut().append(header::WWW_AUTHENTICATE, v);
         }
     }
-    Some(r)
+    Err(r)
 }
 
 async fn open_session(
     acs: &Arc<Acs>,
     conn: &Arc<Conn>,
     msg: Option<crate::codec::Incoming>,
+    bound: Option<String>,
 ) -> HttpResponse {
     let Some(msg) = msg else {
         metrics::counter!(m::ACS_BAD_REQUESTS_TOTAL, "reason" => "no_session").increment(1);
@@ -243,6 +258,15 @@ async fn open_session(
         return plain(StatusCode::BAD_REQUEST, "the Inform has no DeviceId");
     }
     let device = device_id(inform);
+    if bound.as_ref().is_some_and(|b| *b != device) {
+        // One device's own credentials cannot speak for another.
+        metrics::counter!(m::ACS_AUTH_FAILURES_TOTAL, "reason" => "other_device").increment(1);
+        tracing::info!(device = %device, peer = %conn.peer, "cwmp: a device's credentials used for another device");
+        return plain(
+            StatusCode::FORBIDDEN,
+            "these credentials belong to another device",
+        );
+    }
     let now_us = unix_micros();
     let (seen, parameters) = seen(&session, &device, conn.peer, now_us, acs);
     // What presets match on; the rest is on its way to the database.
@@ -257,6 +281,7 @@ async fn open_session(
         idle,
         jobs_loaded: false,
         attached: true,
+        bound,
     };
     let (token, replaced) = match acs.sessions.open(live) {
         Ok(t) => t,
@@ -311,12 +336,12 @@ async fn continue_session(
     {
         l.session.abandon();
         let effects = l.session.take_effects();
-        let device = l.device.clone();
+        let (device, bound) = (l.device.clone(), l.bound.clone());
         drop(l);
         write_effects(acs, &device, effects).await;
         acs.sessions.close(token, &device);
         set_token(conn, None);
-        return open_session(acs, conn, msg).await;
+        return open_session(acs, conn, msg, bound).await;
     }
     let reply = l.session.handle(msg);
     let effects = l.session.take_effects();
