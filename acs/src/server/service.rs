@@ -143,8 +143,8 @@ async fn cwmp(
     let mut bound = None;
     if live.is_none() {
         match authenticate(acs, &parts.headers) {
-            Ok(device) => bound = device,
-            Err(refusal) => return refusal,
+            Auth::Pass(device) => bound = device,
+            Auth::Refuse(refusal) => return refusal,
         }
     }
     let msg = if body.iter().all(u8::is_ascii_whitespace) {
@@ -167,11 +167,9 @@ async fn cwmp(
 
 /// HTTP Digest when credentials are configured (globally or for any device); over TLS, Basic
 /// too. Basic over plain HTTP is refused: it would show the password to anyone on the path.
-/// Passes with the device whose own credentials were used (`None` for the global ones): the
-/// session may only be that device's.
-fn authenticate(acs: &Acs, headers: &hyper::HeaderMap) -> Result<Option<String>, HttpResponse> {
+fn authenticate(acs: &Acs, headers: &hyper::HeaderMap) -> Auth {
     if !acs.cfg.require_auth() && !acs.registry.has_credentials() {
-        return Ok(None);
+        return Auth::Pass(None);
     }
     let now = (unix_micros() / 1_000_000) as u64;
     let header = headers
@@ -208,7 +206,7 @@ fn authenticate(acs: &Acs, headers: &hyper::HeaderMap) -> Result<Option<String>,
         }
     });
     if check == Check::Ok {
-        return Ok(device);
+        return Auth::Pass(device);
     }
     if check == Check::Missing {
         reason = "missing";
@@ -225,7 +223,16 @@ fn authenticate(acs: &Acs, headers: &hyper::HeaderMap) -> Result<Option<String>,
             r.headers_mut().append(header::WWW_AUTHENTICATE, v);
         }
     }
-    Err(r)
+    Auth::Refuse(r)
+}
+
+/// What `authenticate` decided.
+enum Auth {
+    /// With the device whose own credentials were used (`None` for the global ones, or when
+    /// none are asked for): the session may only be that device's.
+    Pass(Option<String>),
+    /// The answer to send instead (401 with a challenge).
+    Refuse(HttpResponse),
 }
 
 async fn open_session(
