@@ -197,7 +197,13 @@ impl UpsertLeases for sqlx::PgConnection {
              SELECT DISTINCT b.owner, u.pool_id, u.slot
              FROM UNNEST($1::bigint[], $2::bigint[], $3::text[]) AS u(pool_id, slot, instance)
              JOIN ip_pools p ON p.id = u.pool_id
-             JOIN ip_blocks b ON b.pool_id = u.pool_id AND b.block_no = u.slot / p.block_size
+             -- One key lookup per change, whatever the statistics say: planned as a join,
+             -- a table not yet analyzed (a new pool's blocks) made it a scan of the pool's
+             -- blocks per change. `OFFSET 0` keeps the planner from flattening it.
+             CROSS JOIN LATERAL (
+                 SELECT b.owner FROM ip_blocks b
+                  WHERE b.pool_id = u.pool_id AND b.block_no = u.slot / p.block_size OFFSET 0
+             ) b
              WHERE b.owner <> u.instance
              ON CONFLICT (owner, pool_id, slot) DO UPDATE SET slot = excluded.slot",
         )
