@@ -392,6 +392,24 @@ fn resources(backend: Backend) {
         "{statuses:?}"
     );
     ok(c("DELETE", "/api/v1/subscribers/zed", None), 204);
+    // A static address belongs to one subscriber.
+    let with_static = |n: &str| {
+        c(
+            "POST",
+            "/api/v1/subscribers",
+            Some(json!({"username": n, "password": "pw", "static_ipv4": "192.0.2.7"})),
+        )
+    };
+    ok(with_static("st1"), 201);
+    let refused = with_static("st2");
+    assert_eq!(
+        (refused.status, error_code(&refused)),
+        (409, "conflict".into())
+    );
+    assert!(refused.body.contains("192.0.2.7"), "{}", refused.body);
+    ok(c("DELETE", "/api/v1/subscribers/st1", None), 204);
+    ok(with_static("st2"), 201);
+    ok(c("DELETE", "/api/v1/subscribers/st2", None), 204);
     // Pages of two: every subscriber once, in order, and the last page says so.
     let mut seen = Vec::new();
     let mut path = "/api/v1/subscribers?limit=2".to_string();

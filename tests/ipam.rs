@@ -336,6 +336,30 @@ fn statics_and_conflicts(backend: Backend) {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("leased to d1"));
+    // Nor can fixed's: a static address belongs to one subscriber. Saving fixed again is fine.
+    let out = cli_output(
+        &db.url,
+        &[
+            "subscribers",
+            "add",
+            "--username",
+            "d6",
+            "--password",
+            "pw",
+            "--static-ipv4",
+            "10.5.0.1",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("static address 10.5.0.1 belongs to another subscriber"),
+        "{out:?}"
+    );
+    cli_line(
+        &db.url,
+        "subscribers add --username fixed --password pw2 --plan dyn --static-ipv4 10.5.0.1",
+    );
     // d2 reports d1's address: counted, and d1 keeps it.
     acct(
         &server,

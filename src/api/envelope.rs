@@ -273,7 +273,9 @@ impl From<StoreError> for ApiError {
             StoreError::Exists(..) => {
                 ApiError::new(StatusCode::CONFLICT, "already_exists", e.to_string())
             }
-            StoreError::InUse(..) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            StoreError::InUse(..) | StoreError::Conflict(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
             StoreError::UnsupportedUrl | StoreError::Sql(_) | StoreError::Migrate(_) => {
                 tracing::warn!(error = %e, "api: database error");
                 ApiError::new(

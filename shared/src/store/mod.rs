@@ -45,6 +45,9 @@ pub enum StoreError {
     NotFound(&'static str, String),
     #[error("{0} `{1}` is still in use")]
     InUse(&'static str, String),
+    /// A write refused because it would clash with what is stored (the message says how).
+    #[error("{0}")]
+    Conflict(String),
     #[error("database: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("migration: {0}")]

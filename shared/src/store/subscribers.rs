@@ -146,7 +146,21 @@ impl Store {
             tx.commit().await?;
             Ok::<bool, sqlx::Error>(true)
         }.await);
-        if !result.map_err(StoreError::from)? {
+        let written = result.map_err(|e| match &e {
+            // Usernames conflict through ON CONFLICT; the other unique key is the static address.
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                StoreError::Conflict(match records {
+                    [(_, r)] => format!(
+                        "static address {} belongs to another subscriber",
+                        r.static_ipv4.map(|a| a.to_string()).unwrap_or_default()
+                    ),
+                    _ => "a static address here belongs to another subscriber, or is given twice"
+                        .to_string(),
+                })
+            }
+            _ => e.into(),
+        })?;
+        if !written {
             let name = records
                 .first()
                 .map(|(_, r)| r.username.clone())
