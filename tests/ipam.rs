@@ -320,36 +320,27 @@ fn statics_and_conflicts(backend: Backend) {
         auth(&server, "d6").is_none(),
         "six usable addresses, one static"
     );
+    let d6_static = |ip: &str| {
+        cli_output(
+            &db.url,
+            &[
+                "subscribers",
+                "add",
+                "--username",
+                "d6",
+                "--password",
+                "pw",
+                "--static-ipv4",
+                ip,
+            ],
+        )
+    };
     // d1's address cannot become someone's static address.
-    let out = cli_output(
-        &db.url,
-        &[
-            "subscribers",
-            "add",
-            "--username",
-            "d6",
-            "--password",
-            "pw",
-            "--static-ipv4",
-            &got[0],
-        ],
-    );
+    let out = d6_static(&got[0]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("leased to d1"));
     // Nor can fixed's: a static address belongs to one subscriber. Saving fixed again is fine.
-    let out = cli_output(
-        &db.url,
-        &[
-            "subscribers",
-            "add",
-            "--username",
-            "d6",
-            "--password",
-            "pw",
-            "--static-ipv4",
-            "10.5.0.1",
-        ],
-    );
+    let out = d6_static("10.5.0.1");
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr)

@@ -8,7 +8,9 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use super::{changed, lines, notify, on_pool, rows, unique_violation, Store, StoreError};
+use super::{
+    changed, keyset_after, lines, notify, on_pool, rows, unique_violation, Store, StoreError,
+};
 use crate::leases::LeaseChange;
 use crate::types::{Pool, PoolId};
 
@@ -632,12 +634,7 @@ impl Store {
             }
         }
         if q.after.is_some() {
-            n += 2;
-            sql += &format!(
-                " AND (pool_id > ${a} OR (pool_id = ${a} AND slot > ${b}))",
-                a = n - 1,
-                b = n
-            );
+            sql += &keyset_after(&mut n, "pool_id", "slot", ">");
         }
         sql += &format!(" ORDER BY pool_id, slot LIMIT {}", q.limit.max(0));
         let rows = on_pool!(self, p => {

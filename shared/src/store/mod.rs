@@ -378,6 +378,17 @@ fn changed(rows: u64, what: &'static str, key: &dyn std::fmt::Display) -> Result
     Ok(())
 }
 
+/// A keyset cursor's clause: rows strictly after (`$n+1`, `$n+2`) in (`first`, `second`)
+/// order, `op` being `>` for ascending and `<` for descending; takes the next two placeholders.
+pub(crate) fn keyset_after(n: &mut usize, first: &str, second: &str, op: &str) -> String {
+    *n += 2;
+    format!(
+        " AND ({first} {op} ${a} OR ({first} = ${a} AND {second} {op} ${b}))",
+        a = *n - 1,
+        b = *n
+    )
+}
+
 fn unique_violation(e: sqlx::Error, what: &'static str, name: &str) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => {

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use sqlx::Row;
 
 use super::ipam::UpsertLeases;
-use super::{on_pool, Store, StoreError};
+use super::{keyset_after, on_pool, Store, StoreError};
 use crate::accounting::{
     unix_now, ActiveSession, Kind, Rule, SessionRecord, Value, COLUMNS, NAS_REBOOT_CAUSE,
     STALE_CAUSE,
@@ -479,12 +479,7 @@ impl Store {
         }
         if q.after.is_some() {
             // Placeholders first appear in increasing order (SQLite binds by first use).
-            n += 2;
-            sql += &format!(
-                " AND (acct_start_time < ${a} OR (acct_start_time = ${a} AND acct_unique_id < ${b}))",
-                a = n - 1,
-                b = n
-            );
+            sql += &keyset_after(&mut n, "acct_start_time", "acct_unique_id", "<");
         }
         if q.open_only {
             sql += " AND acct_stop_time IS NULL";
