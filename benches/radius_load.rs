@@ -182,6 +182,7 @@ fn load(args: &[String]) {
             std::thread::spawn(move || {
                 let gen = Gen {
                     thread: t as u32,
+                    threads: threads as u32,
                     run,
                     secret,
                     users,
@@ -236,6 +237,7 @@ fn load(args: &[String]) {
 /// the same request (so a lost one can be retransmitted as it was).
 struct Gen {
     thread: u32,
+    threads: u32,
     run: u64,
     secret: Vec<u8>,
     users: u32,
@@ -276,7 +278,13 @@ impl Gen {
                     *rng ^= *rng << 5;
                     *b = *rng as u8;
                 }
-                let user = (seq % u64::from(self.users)) as u32;
+                // The threads take turns through the subscribers: each request is for the
+                // subscriber after the one before it, as a fleet of NASes sends them. (Each
+                // thread walking from the first subscriber would send the same subscriber's
+                // request from every thread at once, which no subscriber does, and which
+                // lets a server answer them with one lease write.)
+                let turn = seq * u64::from(self.threads) + u64::from(self.thread);
+                let user = (turn % u64::from(self.users)) as u32;
                 (request(id, &ra, user, secret, m), ra)
             }
         }

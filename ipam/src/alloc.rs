@@ -81,6 +81,9 @@ pub struct PoolAlloc {
     /// the manager claims more blocks at once.
     pub free_hint: u64,
     pub low_water: u64,
+    /// Slots taken by new holds (not re-offers) since the pool was loaded: the manager's
+    /// measure of how fast the pool is being drawn on.
+    pub new_holds: u64,
     owned_slots: usize,
 }
 
@@ -100,6 +103,7 @@ impl PoolAlloc {
             cursor: (0, 0),
             free_hint: 0,
             low_water: 0,
+            new_holds: 0,
             owned_slots: 0,
         }
     }
@@ -217,6 +221,7 @@ impl PoolAlloc {
         // count (counting it made every sticky re-offer look like a run on the pool).
         if !prev.held(now) {
             self.free_hint = self.free_hint.saturating_sub(1);
+            self.new_holds += 1;
         }
         Some((chosen, prev))
     }

@@ -56,6 +56,43 @@ struct PoolEntry {
     def: ArcSwap<Pool>,
     space: Space,
     alloc: Mutex<PoolAlloc>,
+    /// How fast new holds draw on the pool, as the balancer last measured it.
+    draw: Mutex<Draw>,
+}
+
+/// A pool's draw rate: new holds per second over the balancer's last window.
+struct Draw {
+    at: std::time::Instant,
+    holds: u64,
+    per_second: f64,
+}
+
+/// The balancer keeps this many seconds of the measured draw claimed ahead (when that is more
+/// than `claim_ahead`): a reconnect storm, thousands of new subscribers a second, then finds
+/// addresses claimed instead of an instance whose blocks ran out before its next claim.
+const HEADROOM_SECONDS: f64 = 2.0;
+/// The shortest window a draw rate is measured over.
+const DRAW_WINDOW: Duration = Duration::from_millis(250);
+
+impl Draw {
+    fn new() -> Draw {
+        Draw {
+            at: std::time::Instant::now(),
+            holds: 0,
+            per_second: 0.0,
+        }
+    }
+
+    /// The rate, updated with the holds counted so far once a window has passed.
+    fn measure(&mut self, holds: u64) -> f64 {
+        let elapsed = self.at.elapsed();
+        if elapsed >= DRAW_WINDOW {
+            self.per_second = holds.saturating_sub(self.holds) as f64 / elapsed.as_secs_f64();
+            self.at = std::time::Instant::now();
+            self.holds = holds;
+        }
+        self.per_second
+    }
 }
 
 impl PoolEntry {
@@ -484,6 +521,7 @@ impl Ipam {
                     Arc::new(PoolEntry {
                         def: ArcSwap::new(Arc::clone(def)),
                         alloc: Mutex::new(PoolAlloc::new(space.len(), def.block_size)),
+                        draw: Mutex::new(Draw::new()),
                         space,
                     })
                 }
@@ -555,12 +593,23 @@ impl Ipam {
         let pools = self.pools.load_full();
         for (id, entry) in pools.iter() {
             let name = entry.name();
-            let (free, bs, idle) = {
+            let (free, bs, idle, holds) = {
                 let a = entry.lock();
                 let free = a.usage(secs(now)).1;
-                (free, u64::from(a.block_size()), a.idle_blocks(secs(now)))
+                let bs = u64::from(a.block_size());
+                (free, bs, a.idle_blocks(secs(now)), a.new_holds)
             };
-            let target = self.cfg.claim_ahead.min(entry.space.len() / 4).max(bs);
+            let rate = entry
+                .draw
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .measure(holds);
+            let target = self
+                .cfg
+                .claim_ahead
+                .max((rate * HEADROOM_SECONDS) as u64)
+                .min(entry.space.len() / 4)
+                .max(bs);
             if free < target {
                 let dead_before = now - self.cfg.dead_after.as_secs() as i64;
                 let mut free = free;
@@ -653,5 +702,23 @@ impl AddressPlane for Ipam {
                 .lock()
                 .restore(grant.change.slot as u64, user, Slot::unpack(grant.undo));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_draw_rate_is_new_holds_over_a_window() {
+        let mut d = Draw::new();
+        d.at = std::time::Instant::now() - Duration::from_secs(2);
+        let rate = d.measure(10_000);
+        assert!((4_000.0..=5_000.0).contains(&rate), "{rate}");
+        // Within the next window the last rate stands, whatever was counted meanwhile.
+        assert_eq!(d.measure(90_000), rate);
+        d.at = std::time::Instant::now() - Duration::from_secs(1);
+        let rate = d.measure(90_000);
+        assert!((70_000.0..=80_000.0).contains(&rate), "{rate}");
     }
 }
