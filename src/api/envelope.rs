@@ -130,6 +130,16 @@ pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API gave out"))
 }
 
+/// A cursor that holds a position of two keys, `first:second` (sessions, leases).
+pub fn decode_pair_cursor<A: std::str::FromStr, B: std::str::FromStr>(
+    cursor: &str,
+) -> Result<(A, B), ApiError> {
+    decode_cursor(cursor)?
+        .split_once(':')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API gave out"))
+}
+
 /// A cursor that holds a row id (audit records, tasks).
 pub fn decode_id_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
     cursor

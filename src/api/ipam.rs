@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::envelope::{
-    created, created_at, decode_cursor, limit_of, one, page, page_by_key, split_page, Answer,
+    created, created_at, decode_pair_cursor, limit_of, one, page, page_by_key, split_page, Answer,
     ApiError, ApiJson, ApiPath, ApiQuery, Created, Envelope, ErrorBody, PageQuery,
 };
 use super::ApiState;
@@ -288,15 +288,7 @@ pub async fn list_leases(
                 .ok_or_else(|| ApiError::invalid("state", "offered, bound, released or expired"))?,
         ),
     };
-    let after = match f.cursor.as_deref() {
-        None => None,
-        Some(c) => Some(
-            decode_cursor(c)?
-                .split_once(':')
-                .and_then(|(a, b)| Some((a.parse::<i64>().ok()?, b.parse::<i64>().ok()?)))
-                .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API gave out"))?,
-        ),
-    };
+    let after = f.cursor.as_deref().map(decode_pair_cursor).transpose()?;
     let pools = s.store.pool_list().await?;
     let pool = match &f.pool {
         None => None,

@@ -11,8 +11,8 @@ use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, ToSchema};
 
 use super::envelope::{
-    decode_cursor, limit_of, one, page, split_page, Answer, ApiError, ApiJson, ApiPath, ApiQuery,
-    Envelope,
+    decode_pair_cursor, limit_of, one, page, split_page, Answer, ApiError, ApiJson, ApiPath,
+    ApiQuery, Envelope,
 };
 use super::ApiState;
 use crate::ops::dynauth::{self, DynAuthResult};
@@ -86,17 +86,11 @@ pub async fn list_sessions(
         Some("closed") => (false, true),
         Some(_) => return Err(ApiError::invalid("status", "active, closed or all")),
     };
-    let after = match f.cursor.as_deref() {
-        None => None,
-        Some(c) => {
-            let pos = decode_cursor(c)?;
-            let (start, id) = pos
-                .split_once(':')
-                .and_then(|(a, b)| Some((a.parse::<i64>().ok()?, b.to_string())))
-                .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API gave out"))?;
-            Some((start, id))
-        }
-    };
+    let after = f
+        .cursor
+        .as_deref()
+        .map(decode_pair_cursor::<i64, String>)
+        .transpose()?;
     let rows = s
         .store
         .sessions_list(&SessionQuery {

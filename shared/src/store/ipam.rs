@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{
     changed, keyset_after, lines, notify, on_pool, rows, unique_violation, Store, StoreError,
 };
-use crate::leases::LeaseChange;
+use crate::leases::{LeaseChange, LeaseState};
 use crate::types::{Pool, PoolId};
 
 /// A pool to create; `blocks` is how many blocks its slots make (the caller parsed it).
@@ -47,20 +47,18 @@ pub struct LeaseRow {
 /// Which leases a listing shows by state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaseStateFilter {
-    /// In this stored state (`offered`, `bound` or `released`) and not expired.
-    Live(&'static str),
+    /// In this stored state and not expired.
+    Live(LeaseState),
     /// Past its expiry, whatever its stored state: the address is free.
     Expired,
 }
 
 impl LeaseStateFilter {
+    /// A lease state's name, or `expired`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "offered" => Some(Self::Live("offered")),
-            "bound" => Some(Self::Live("bound")),
-            "released" => Some(Self::Live("released")),
             "expired" => Some(Self::Expired),
-            _ => None,
+            _ => LeaseState::parse(s).map(Self::Live),
         }
     }
 }
@@ -554,6 +552,10 @@ impl Store {
                 let mut tx = p.begin().await?;
                 let taken: Vec<(i64, i64)> =
                     sqlx::query_as(take).bind(owner).fetch_all(&mut *tx).await?;
+                if taken.is_empty() {
+                    // The usual case, every second: nothing to read.
+                    return Ok(Vec::new());
+                }
                 let (pools, slots): (Vec<i64>, Vec<i64>) = taken.into_iter().unzip();
                 let sql = format!(
                     "SELECT {LEASE_COLUMNS} FROM ip_leases
@@ -648,7 +650,9 @@ impl Store {
             match q.state {
                 None => {}
                 Some(LeaseStateFilter::Expired) => query = query.bind(q.now),
-                Some(LeaseStateFilter::Live(state)) => query = query.bind(state).bind(q.now),
+                Some(LeaseStateFilter::Live(state)) => {
+                    query = query.bind(state.as_str()).bind(q.now);
+                }
             }
             if let Some((pool, slot)) = q.after {
                 query = query.bind(pool).bind(slot);

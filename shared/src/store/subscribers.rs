@@ -137,8 +137,9 @@ impl Store {
                         .bind(r.calling_station_id.as_deref())
                         .bind(rev);
                 }
-                if (q.execute(&mut *tx).await?.rows_affected() as usize) < chunk.len() {
-                    // Only a create skips a row: the username was taken. Nothing is written.
+                let affected = q.execute(&mut *tx).await?.rows_affected() as usize;
+                if create_only && affected < chunk.len() {
+                    // The username was taken: nothing is written.
                     return Ok(false);
                 }
             }
