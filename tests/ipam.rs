@@ -212,6 +212,68 @@ fn exhaustion(backend: Backend) {
 }
 both_backends!(exhaustion_rejects_or_falls_back, crate::exhaustion);
 
+/// A storm of new subscribers that outruns the instance's claimed blocks is held back while
+/// it claims more, never refused: each request is answered with an address on a
+/// retransmission, from a pool with plenty left.
+fn storm_waits_for_the_claim(backend: Backend) {
+    let db = provisioned(
+        backend,
+        &[
+            "pools add --name storm --cidr 10.7.0.0/24 --block-size 4",
+            "plans add --name storm --pool storm",
+        ],
+    );
+    const USERS: usize = 64;
+    let names: Vec<String> = (0..USERS).map(|i| format!("s{i}")).collect();
+    subscribers(
+        &db,
+        "storm",
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    // One block (4 slots) claimed ahead: the storm finds the instance's blocks full at once.
+    let server = Server::start_with(&db.url, &[("EDGE_IPAM_CLAIM_AHEAD", "4")]);
+    let mut input = String::new();
+    for n in &names {
+        input.push_str(&format!(
+            "User-Name = \"{n}\"\nUser-Password = \"pw\"\nMessage-Authenticator = 0x00\n\n"
+        ));
+    }
+    let mut c = std::process::Command::new("radclient");
+    c.args(["-x", "-p", "64", "-r", "5", "-t", "1"])
+        .arg(server.auth.to_string())
+        .args(["auth", SECRET]);
+    let out = common::with_input(c, input.as_bytes());
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.contains("Access-Reject"), "{out}");
+    // A reply radclient receives twice (the answer to a retransmission) is one reply.
+    let mut replies = HashSet::new();
+    let mut id = String::new();
+    for l in out.lines() {
+        if let Some(rest) = l.strip_prefix("Received Access-Accept Id ") {
+            id = rest.split_whitespace().next().unwrap_or("").to_string();
+        } else if let Some(("Framed-IP-Address", v)) = l.trim().split_once(" = ") {
+            replies.insert((id.clone(), v.to_string()));
+        }
+    }
+    let addresses: HashSet<&String> = replies.iter().map(|(_, a)| a).collect();
+    assert_eq!(replies.len(), USERS, "one accept each: {out}");
+    assert_eq!(addresses.len(), USERS, "no address twice: {replies:?}");
+    let held = server.metric("edge_ipam_deferred_total{pool=\"storm\"}");
+    assert!(held > 0.0, "the storm outran the claimed block");
+    assert_eq!(
+        server.metric("edge_radius_dropped_total{reason=\"address_pending\"}"),
+        held
+    );
+    assert_eq!(
+        server.metric("edge_ipam_exhausted_total{pool=\"storm\"}"),
+        0.0
+    );
+}
+both_backends!(
+    a_storm_waits_for_the_claim,
+    crate::storm_waits_for_the_claim
+);
+
 /// Offers expire when no session starts; a NAS reboot releases what its sessions held.
 fn expiry_and_nas_reboot(backend: Backend) {
     let db = provisioned(

@@ -81,8 +81,9 @@ pub struct PoolAlloc {
     /// the manager claims more blocks at once.
     pub free_hint: u64,
     pub low_water: u64,
-    /// Slots taken by new holds (not re-offers) since the pool was loaded: the manager's
-    /// measure of how fast the pool is being drawn on.
+    /// New holds (not re-offers) asked for since the pool was loaded, met or not (the
+    /// manager counts a request its blocks could not meet): its measure of how fast the
+    /// pool is being drawn on.
     pub new_holds: u64,
     owned_slots: usize,
 }

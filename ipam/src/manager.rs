@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -58,6 +58,10 @@ struct PoolEntry {
     alloc: Mutex<PoolAlloc>,
     /// How fast new holds draw on the pool, as the balancer last measured it.
     draw: Mutex<Draw>,
+    /// Whether more of the pool may be had: false once a claim found no block left (or
+    /// failed), true again when one gets blocks. A request that finds this instance's blocks
+    /// full is held back while this is true and refused when it is false.
+    claimable: AtomicBool,
 }
 
 /// A pool's draw rate: new holds per second over the balancer's last window.
@@ -345,6 +349,10 @@ impl Ipam {
                 let (got, low) = {
                     let mut a = entry.lock();
                     let got = a.allocate(user, secs(now), until);
+                    if got.is_none() {
+                        // Demand too: the claim it pokes should cover it.
+                        a.new_holds += 1;
+                    }
                     (got, a.free_hint < a.low_water)
                 };
                 if low {
@@ -368,9 +376,13 @@ impl Ipam {
                         undo: prev.pack(),
                     });
                 }
-                metrics::counter!(m::IPAM_EXHAUSTED_TOTAL, "pool" => entry.name()).increment(1);
                 // Perhaps only this instance's blocks are full: claim more now.
                 self.poke.notify_one();
+                if entry.claimable.load(Ordering::Acquire) {
+                    metrics::counter!(m::IPAM_DEFERRED_TOTAL, "pool" => entry.name()).increment(1);
+                    return Err(Refusal::Claiming(entry.name()));
+                }
+                metrics::counter!(m::IPAM_EXHAUSTED_TOTAL, "pool" => entry.name()).increment(1);
             }
             let next = entry.def.load().next_pool.clone();
             let Some(next) = next else { break };
@@ -522,6 +534,7 @@ impl Ipam {
                         def: ArcSwap::new(Arc::clone(def)),
                         alloc: Mutex::new(PoolAlloc::new(space.len(), def.block_size)),
                         draw: Mutex::new(Draw::new()),
+                        claimable: AtomicBool::new(true),
                         space,
                     })
                 }
@@ -542,29 +555,47 @@ impl Ipam {
         if !fresh.is_empty() {
             let owned = store.blocks_owned(&self.cfg.instance).await?;
             let pools = self.pools.load();
-            for (pool, block) in owned {
-                if let (true, Some(entry)) = (fresh.contains(&pool), pools.get(&pool)) {
-                    self.load_block(store, entry, pool, block).await?;
-                }
+            for pool in fresh {
+                let Some(entry) = pools.get(&pool) else {
+                    continue;
+                };
+                let blocks: Vec<u32> = owned
+                    .iter()
+                    .filter(|(p, _)| *p == pool)
+                    .map(|(_, b)| *b)
+                    .collect();
+                self.load_blocks(store, entry, pool, &blocks).await?;
             }
         }
         Ok(())
     }
 
-    async fn load_block(
+    /// Loads blocks this instance now owns into memory, with the leases stored in them.
+    async fn load_blocks(
         &self,
         store: &Store,
         entry: &PoolEntry,
         pool: PoolId,
-        block: u32,
+        blocks: &[u32],
     ) -> Result<(), StoreError> {
-        let (from, to) = entry.lock().block_range(block);
-        // Notices for the block (to anybody) are answered by loading it whole; dropping them
-        // first means a change stored after the load leaves a new one.
-        store.notices_drop(pool, from as i64, to as i64).await?;
-        let rows = store.leases_in(pool, from as i64, to as i64).await?;
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        let ranges: Vec<(i64, i64)> = {
+            let a = entry.lock();
+            blocks
+                .iter()
+                .map(|b| {
+                    let (from, to) = a.block_range(*b);
+                    (from as i64, to as i64)
+                })
+                .collect()
+        };
+        let rows = store.blocks_leases(pool, &ranges).await?;
         let mut a = entry.lock();
-        a.add_block(block);
+        for b in blocks {
+            a.add_block(*b);
+        }
         for row in rows {
             if let Some(s) = self.slot_of_row(&row) {
                 a.load(row.slot as u64, s);
@@ -618,14 +649,14 @@ impl Ipam {
                     let want = (target - free).div_ceil(bs).clamp(1, 256) as u32;
                     let got = store
                         .blocks_claim(*id, &self.cfg.instance, want, now, dead_before)
-                        .await?;
+                        .await
+                        .inspect_err(|_| entry.claimable.store(false, Ordering::Release))?;
+                    entry.claimable.store(!got.is_empty(), Ordering::Release);
                     if got.is_empty() {
                         break;
                     }
                     metrics::counter!(m::IPAM_BLOCKS_CLAIMED_TOTAL).increment(got.len() as u64);
-                    for block in got {
-                        self.load_block(store, entry, *id, block).await?;
-                    }
+                    self.load_blocks(store, entry, *id, &got).await?;
                     free = entry.lock().usage(secs(now)).1;
                 }
             } else if free > 3 * target && !idle.is_empty() {

@@ -106,6 +106,10 @@ pub enum Refusal {
     /// The pool is unknown here, or this instance cannot allocate now (it has not claimed
     /// its name or lost contact with the database).
     Unavailable(String),
+    /// This instance's blocks of the pool are full and more of the pool can be claimed: the
+    /// claim is under way. The request goes unanswered (the NAS retransmits) rather than
+    /// rejected, which would end the subscriber's attempt over a moment's wait.
+    Claiming(String),
 }
 
 impl std::fmt::Display for Refusal {
@@ -113,6 +117,7 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::Exhausted(p) => write!(f, "No free address in pool {p}"),
             Refusal::Unavailable(p) => write!(f, "Address pool {p} unavailable"),
+            Refusal::Claiming(p) => write!(f, "Claiming more of address pool {p}"),
         }
     }
 }

@@ -33,6 +33,7 @@ pub const ACCT_SPOOL_BYTES: &str = "edge_accounting_spool_bytes";
 pub const IPAM_ALLOCATED_TOTAL: &str = "edge_ipam_allocated_total";
 /// Access-Requests refused because a pool (and its fallbacks) had nothing free, by pool.
 pub const IPAM_EXHAUSTED_TOTAL: &str = "edge_ipam_exhausted_total";
+pub const IPAM_DEFERRED_TOTAL: &str = "edge_ipam_deferred_total";
 /// Allocations refused because this instance could not allocate (name not held, database
 /// out of reach, pool unknown).
 pub const IPAM_UNAVAILABLE_TOTAL: &str = "edge_ipam_unavailable_total";

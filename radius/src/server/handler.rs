@@ -192,6 +192,7 @@ impl Handler {
         }
         match policy::authorize(self, &pkt, &client) {
             policy::Decision::Reply(bytes) => Outcome::Reply(self.remember(key, bytes, now)),
+            policy::Decision::Unanswered => self.dropped(DropReason::AddressPending),
             policy::Decision::Leased { reply, grants } => {
                 if !self.cache.put(key, Cached::InProgress, now) {
                     self.stats.reply_cache_full.increment(1);
@@ -409,6 +410,12 @@ impl Handler {
                 None
             }
             policy::Decision::Slow { .. } => None,
+            policy::Decision::Unanswered => {
+                self.dropped(DropReason::AddressPending);
+                // A retransmission is handled afresh.
+                self.cache.remove(&job.key);
+                None
+            }
         }
     }
 

@@ -28,6 +28,9 @@ pub(super) enum Decision {
         subscriber: Arc<Subscriber>,
         password: Vec<u8>,
     },
+    /// No answer yet: the address pool is being claimed, and the NAS's retransmission will
+    /// find it (an Access-Reject would end the subscriber's attempt).
+    Unanswered,
 }
 
 const FAILED: &str = "Authentication failed";
@@ -133,6 +136,7 @@ fn accept_or_reject(
     }
     let grants = match allocate(h, plan.map(|p| &**p), sub, &user) {
         Ok(g) => g,
+        Err(Refusal::Claiming(_)) => return Decision::Unanswered,
         Err(refusal) => return refuse(&refusal.to_string()),
     };
     let ra = *pkt.authenticator();

@@ -13,9 +13,11 @@ pub enum DropReason {
     RateLimited,
     UnsupportedCode,
     InProgress,
+    /// An Access-Request whose address pool is being claimed (see `Refusal::Claiming`).
+    AddressPending,
 }
 
-const REASONS: [(DropReason, &str); 7] = [
+const REASONS: [(DropReason, &str); 8] = [
     (DropReason::Malformed, "malformed"),
     (DropReason::UnknownClient, "unknown_client"),
     (DropReason::BadAuthenticator, "bad_authenticator"),
@@ -26,6 +28,7 @@ const REASONS: [(DropReason, &str); 7] = [
     (DropReason::RateLimited, "rate_limited"),
     (DropReason::UnsupportedCode, "unsupported_code"),
     (DropReason::InProgress, "in_progress"),
+    (DropReason::AddressPending, "address_pending"),
 ];
 
 #[derive(Debug)]

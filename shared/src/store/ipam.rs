@@ -519,23 +519,70 @@ impl Store {
         Ok(())
     }
 
-    /// Stored leases of slots `from..to` of a pool.
-    pub async fn leases_in(
+    /// Stored leases of a pool's slot ranges (each `from..to`), for blocks being loaded into
+    /// memory. The notices for those slots go first, whoever they were for: loading the
+    /// blocks whole answers them, and a change stored after the drop leaves a new one. Two
+    /// statements however many ranges on PostgreSQL, where a claim under load would otherwise
+    /// wait on two round trips a block.
+    pub async fn blocks_leases(
         &self,
         pool: PoolId,
-        from: i64,
-        to: i64,
+        ranges: &[(i64, i64)],
     ) -> Result<Vec<LeaseRow>, StoreError> {
-        let sql = format!(
-            "SELECT {LEASE_COLUMNS} FROM ip_leases WHERE pool_id = $1 AND slot >= $2 AND slot < $3"
-        );
-        let rows = on_pool!(self, p => sqlx::query_as(&sql)
-            .bind(pool.0)
-            .bind(from)
-            .bind(to)
-            .fetch_all(p)
-            .await?);
-        Ok(rows)
+        let (from, to): (Vec<i64>, Vec<i64>) = ranges.iter().copied().unzip();
+        match self {
+            Store::Postgres(p) => {
+                sqlx::query(
+                    "DELETE FROM ip_lease_notices n USING UNNEST($2::bigint[], $3::bigint[]) r(lo, hi)
+                      WHERE n.pool_id = $1 AND n.slot >= r.lo AND n.slot < r.hi",
+                )
+                .bind(pool.0)
+                .bind(&from)
+                .bind(&to)
+                .execute(p)
+                .await?;
+                let sql = format!(
+                    "SELECT {} FROM UNNEST($2::bigint[], $3::bigint[]) r(lo, hi)
+                       JOIN ip_leases l ON l.pool_id = $1 AND l.slot >= r.lo AND l.slot < r.hi",
+                    LEASE_COLUMNS
+                        .split(", ")
+                        .map(|c| format!("l.{c}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(pool.0)
+                    .bind(&from)
+                    .bind(&to)
+                    .fetch_all(p)
+                    .await?)
+            }
+            Store::Sqlite(p) => {
+                let drop =
+                    "DELETE FROM ip_lease_notices WHERE pool_id = $1 AND slot >= $2 AND slot < $3";
+                let read = format!(
+                    "SELECT {LEASE_COLUMNS} FROM ip_leases WHERE pool_id = $1 AND slot >= $2 AND slot < $3"
+                );
+                let mut rows = Vec::new();
+                for (lo, hi) in ranges {
+                    sqlx::query(drop)
+                        .bind(pool.0)
+                        .bind(lo)
+                        .bind(hi)
+                        .execute(p)
+                        .await?;
+                    rows.extend(
+                        sqlx::query_as::<_, LeaseRow>(&read)
+                            .bind(pool.0)
+                            .bind(lo)
+                            .bind(hi)
+                            .fetch_all(p)
+                            .await?,
+                    );
+                }
+                Ok(rows)
+            }
+        }
     }
 
     /// Leases other instances changed in blocks `owner` owns, as they stand now: takes (and
@@ -596,13 +643,6 @@ impl Store {
             }
         };
         Ok(rows)
-    }
-
-    /// Drops the notices for slots `from..to` of a pool, whoever they were for.
-    pub async fn notices_drop(&self, pool: PoolId, from: i64, to: i64) -> Result<(), StoreError> {
-        let sql = "DELETE FROM ip_lease_notices WHERE pool_id = $1 AND slot >= $2 AND slot < $3";
-        on_pool!(self, p => sqlx::query(sql).bind(pool.0).bind(from).bind(to).execute(p).await?.rows_affected());
-        Ok(())
     }
 
     /// Leases matching `q`, in pool and slot (address) order, after `q.after`.
