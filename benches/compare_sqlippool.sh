@@ -86,6 +86,8 @@ edge_dup=$(psql "$PG/edge" -Atc "SELECT COUNT(*) - COUNT(DISTINCT username) FROM
 fr_leases=$(psql "$PG/radius" -Atc "SELECT COUNT(*) FROM radippool WHERE username <> ''")
 fr_dup=$(psql "$PG/radius" -Atc "SELECT COUNT(*) - COUNT(DISTINCT username) FROM radippool WHERE username <> ''")
 allocated=$(curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 == "edge_ipam_allocated_total" { print $2 }')
+held=$(curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 ~ /^edge_ipam_deferred_total/ { n += $2 } END { print n + 0 }')
+refused=$(curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 ~ /^edge_ipam_exhausted_total/ { n += $2 } END { print n + 0 }')
 rss=$(ps -o rss= -C dotmac-edge | head -1)
 
 echo
@@ -97,6 +99,6 @@ printf "| %-44s | %10s | %10s |\n" "dotmac-edge, pool, lease stored before answe
 printf "| %-44s | %10s | %10s |\n" "FreeRADIUS 3.2, rlm_sqlippool PostgreSQL" "${R[fr]:-failed}" "$(ratio "${R[fr]:-0}" "${R[null]}")"
 echo
 echo "dotmac-edge vs FreeRADIUS rlm_sqlippool: $(ratio "${R[edge]:-0}" "${R[fr]:-0}")x"
-echo "dotmac-edge: $allocated addresses handed out, $edge_leases leases stored, subscribers holding two offered addresses: $edge_dup; RSS $((rss / 1024)) MB"
+echo "dotmac-edge: $allocated addresses handed out, $edge_leases leases stored, subscribers holding two offered addresses: $edge_dup; requests held back while claiming: $held, refused for a full pool: $refused; RSS $((rss / 1024)) MB"
 echo "FreeRADIUS: $fr_leases leases, subscribers holding two: $fr_dup"
 echo "raw runs:"; cat "$work/raw.txt"
