@@ -85,9 +85,11 @@ edge_leases=$(psql "$PG/edge" -Atc "SELECT COUNT(*) FROM ip_leases")
 edge_dup=$(psql "$PG/edge" -Atc "SELECT COUNT(*) - COUNT(DISTINCT username) FROM ip_leases WHERE state = 'offered'")
 fr_leases=$(psql "$PG/radius" -Atc "SELECT COUNT(*) FROM radippool WHERE username <> ''")
 fr_dup=$(psql "$PG/radius" -Atc "SELECT COUNT(*) - COUNT(DISTINCT username) FROM radippool WHERE username <> ''")
-allocated=$(curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 == "edge_ipam_allocated_total" { print $2 }')
-held=$(curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 ~ /^edge_ipam_deferred_total/ { n += $2 } END { print n + 0 }')
-refused=$(curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 ~ /^edge_ipam_exhausted_total/ { n += $2 } END { print n + 0 }')
+metrics=$(curl -s 127.0.0.1:$EDGE_HTTP/metrics)
+sum_of() { awk -v m="$1" 'index($1, m) == 1 { n += $2 } END { print n + 0 }' <<<"$metrics"; }
+allocated=$(sum_of edge_ipam_allocated_total)
+held=$(sum_of edge_ipam_deferred_total)
+refused=$(sum_of edge_ipam_exhausted_total)
 rss=$(ps -o rss= -C dotmac-edge | head -1)
 
 echo

@@ -212,28 +212,16 @@ fn exhaustion(backend: Backend) {
 }
 both_backends!(exhaustion_rejects_or_falls_back, crate::exhaustion);
 
-/// A storm of new subscribers that outruns the instance's claimed blocks is held back while
-/// it claims more, never refused: each request is answered with an address on a
-/// retransmission, from a pool with plenty left.
-fn storm_waits_for_the_claim(backend: Backend) {
-    let db = provisioned(
-        backend,
-        &[
-            "pools add --name storm --cidr 10.7.0.0/24 --block-size 4",
-            "plans add --name storm --pool storm",
-        ],
-    );
-    const USERS: usize = 64;
-    let names: Vec<String> = (0..USERS).map(|i| format!("s{i}")).collect();
-    subscribers(
-        &db,
-        "storm",
-        &names.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    // One block (4 slots) claimed ahead: the storm finds the instance's blocks full at once.
-    let server = Server::start_with(&db.url, &[("EDGE_IPAM_CLAIM_AHEAD", "4")]);
+/// Every subscriber in `names` asks at once (radclient retransmits each unanswered request
+/// every second, five times): the accepts as (radclient Id, address), the Ids rejected with
+/// `message`, and radclient's output.
+fn storm(
+    server: &Server,
+    names: &[String],
+    message: &str,
+) -> (HashSet<(String, String)>, HashSet<String>, String) {
     let mut input = String::new();
-    for n in &names {
+    for n in names {
         input.push_str(&format!(
             "User-Name = \"{n}\"\nUser-Password = \"pw\"\nMessage-Authenticator = 0x00\n\n"
         ));
@@ -243,21 +231,64 @@ fn storm_waits_for_the_claim(backend: Backend) {
         .arg(server.auth.to_string())
         .args(["auth", SECRET]);
     let out = common::with_input(c, input.as_bytes());
-    let out = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.contains("Access-Reject"), "{out}");
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
     // A reply radclient receives twice (the answer to a retransmission) is one reply.
-    let mut replies = HashSet::new();
-    let mut id = String::new();
+    let (mut accepts, mut rejects) = (HashSet::new(), HashSet::new());
+    let (mut id, mut rejected) = (String::new(), false);
     for l in out.lines() {
-        if let Some(rest) = l.strip_prefix("Received Access-Accept Id ") {
-            id = rest.split_whitespace().next().unwrap_or("").to_string();
-        } else if let Some(("Framed-IP-Address", v)) = l.trim().split_once(" = ") {
-            replies.insert((id.clone(), v.to_string()));
+        if let Some(rest) = l.strip_prefix("Received Access-") {
+            let mut words = rest.split_whitespace();
+            rejected = words.next() == Some("Reject");
+            id = words.nth(1).unwrap_or("").to_string();
+        } else if let Some((k, v)) = l.trim().split_once(" = ") {
+            match (k, rejected) {
+                ("Framed-IP-Address", false) => {
+                    accepts.insert((id.clone(), v.to_string()));
+                }
+                ("Reply-Message", true) => {
+                    assert_eq!(v.trim_matches('"'), message, "{out}");
+                    rejects.insert(id.clone());
+                }
+                _ => {}
+            }
         }
     }
-    let addresses: HashSet<&String> = replies.iter().map(|(_, a)| a).collect();
-    assert_eq!(replies.len(), USERS, "one accept each: {out}");
-    assert_eq!(addresses.len(), USERS, "no address twice: {replies:?}");
+    (accepts, rejects, out)
+}
+
+/// A storm of new subscribers that outruns the instance's claimed blocks is held back while
+/// it claims more, never refused: each request is answered with an address on a
+/// retransmission, from a pool with plenty left. A pool that does run out is refused (after
+/// the claim that finds nothing left), not held back for ever.
+fn storm_waits_for_the_claim(backend: Backend) {
+    let db = provisioned(
+        backend,
+        &[
+            "pools add --name storm --cidr 10.7.0.0/24 --block-size 4",
+            "plans add --name storm --pool storm",
+            "pools add --name small --cidr 10.7.1.0/28 --block-size 4",
+            "plans add --name small --pool small",
+        ],
+    );
+    let names = |prefix: &str, n: usize| -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}{i}")).collect()
+    };
+    let (many, few) = (names("s", 64), names("f", 20));
+    for (plan, users) in [("storm", &many), ("small", &few)] {
+        let users: Vec<&str> = users.iter().map(String::as_str).collect();
+        subscribers(&db, plan, &users);
+    }
+    // One block (4 slots) claimed ahead: the storm finds the instance's blocks full at once.
+    let server = Server::start_with(&db.url, &[("EDGE_IPAM_CLAIM_AHEAD", "4")]);
+
+    let (accepts, rejects, out) = storm(&server, &many, "");
+    assert!(
+        rejects.is_empty() && !out.contains("Access-Reject"),
+        "{out}"
+    );
+    let addresses: HashSet<&String> = accepts.iter().map(|(_, a)| a).collect();
+    assert_eq!(accepts.len(), many.len(), "one accept each: {out}");
+    assert_eq!(addresses.len(), many.len(), "no address twice: {accepts:?}");
     let held = server.metric("edge_ipam_deferred_total{pool=\"storm\"}");
     assert!(held > 0.0, "the storm outran the claimed block");
     assert_eq!(
@@ -268,6 +299,15 @@ fn storm_waits_for_the_claim(backend: Backend) {
         server.metric("edge_ipam_exhausted_total{pool=\"storm\"}"),
         0.0
     );
+
+    // 20 subscribers, 14 addresses: 14 accepts, and 6 rejects once the pool is all claimed.
+    let (accepts, rejects, out) = storm(&server, &few, "No free address in pool small");
+    let addresses: HashSet<&String> = accepts.iter().map(|(_, a)| a).collect();
+    assert_eq!((accepts.len(), addresses.len()), (14, 14), "{out}");
+    assert_eq!(rejects.len(), 6, "{out}");
+    assert!(server.metric("edge_ipam_exhausted_total{pool=\"small\"}") >= 6.0);
+    // Held back first (two of its four blocks were claimed ahead), refused only after.
+    assert!(server.metric("edge_ipam_deferred_total{pool=\"small\"}") > 0.0);
 }
 both_backends!(
     a_storm_waits_for_the_claim,

@@ -541,14 +541,10 @@ impl Store {
                 .bind(&to)
                 .execute(p)
                 .await?;
+                // The ranges' columns (lo, hi) are not the lease's: no column needs its table.
                 let sql = format!(
-                    "SELECT {} FROM UNNEST($2::bigint[], $3::bigint[]) r(lo, hi)
-                       JOIN ip_leases l ON l.pool_id = $1 AND l.slot >= r.lo AND l.slot < r.hi",
-                    LEASE_COLUMNS
-                        .split(", ")
-                        .map(|c| format!("l.{c}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    "SELECT {LEASE_COLUMNS} FROM UNNEST($2::bigint[], $3::bigint[]) r(lo, hi)
+                       JOIN ip_leases l ON l.pool_id = $1 AND l.slot >= r.lo AND l.slot < r.hi"
                 );
                 Ok(sqlx::query_as(&sql)
                     .bind(pool.0)
