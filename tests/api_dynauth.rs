@@ -126,6 +126,12 @@ fn sessions_and_dynamic_authorization(backend: Backend) {
         200,
     );
     assert_eq!(rest["data"].as_array().unwrap().len(), 2);
+    assert_eq!(rest["meta"]["count"], 2);
+    assert!(rest["links"]["next"].is_null(), "the last page: {rest}");
+    assert!(
+        rest["meta"]["next_cursor"].is_null(),
+        "the last page: {rest}"
+    );
     let none = ok(
         c(
             "GET",
@@ -144,6 +150,18 @@ fn sessions_and_dynamic_authorization(backend: Backend) {
         .to_string();
     let one = ok(c("GET", &format!("/api/v1/sessions/{alice_id}"), None), 200);
     assert_eq!(one["data"]["framed_ip_address"], "100.64.0.7");
+    // Lists render rows straight from the database; each item is what a read of that one
+    // session gives.
+    let all = ok(c("GET", "/api/v1/sessions?limit=1000", None), 200);
+    let items = all["data"].as_array().unwrap();
+    assert_eq!(items.len(), 4, "{all}");
+    assert_eq!(all["meta"]["count"], 4);
+    assert_eq!(all["meta"]["limit"], 1000);
+    for item in items {
+        let id = item["acct_unique_id"].as_str().unwrap();
+        let single = ok(c("GET", &format!("/api/v1/sessions/{id}"), None), 200);
+        assert_eq!(item, &single["data"]);
+    }
     let usage = ok(c("GET", "/api/v1/subscribers/alice/usage", None), 200);
     assert_eq!(usage["data"][0]["output_octets"], 5000, "{usage}");
     assert_eq!(usage["data"][0]["sessions"], 2);

@@ -204,6 +204,53 @@ impl serde::Serialize for SessionRecord {
     }
 }
 
+/// A column's value borrowed from wherever it is (a database row, a record).
+#[derive(Debug, Clone, Copy)]
+pub enum ValueRef<'a> {
+    Null,
+    Text(&'a str),
+    Int(i64),
+}
+
+/// `"name":` for each column, in [`COLUMNS`] order; `None` for the column JSON leaves out.
+static JSON_KEYS: std::sync::LazyLock<[Option<String>; c::COUNT]> =
+    std::sync::LazyLock::new(|| {
+        std::array::from_fn(|i| {
+            (i != c::START_REPORTED).then(|| format!("\"{}\":", COLUMNS[i].name))
+        })
+    });
+
+/// Appends one session as the same JSON object `SessionRecord` serializes to, from its
+/// values in [`COLUMNS`] order, without building the record: the API's session lists render
+/// rows straight from the database with it (keys written once, text copied as is unless it
+/// needs escaping).
+pub fn push_session_json<'a>(out: &mut Vec<u8>, values: impl IntoIterator<Item = ValueRef<'a>>) {
+    out.push(b'{');
+    let mut first = true;
+    for (key, v) in JSON_KEYS.iter().zip(values) {
+        let Some(key) = key else { continue };
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        out.extend_from_slice(key.as_bytes());
+        match v {
+            ValueRef::Null => out.extend_from_slice(b"null"),
+            ValueRef::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+            ValueRef::Text(t) if t.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') => {
+                out.push(b'"');
+                out.extend_from_slice(t.as_bytes());
+                out.push(b'"');
+            }
+            ValueRef::Text(t) => {
+                // Writing to a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *out, t);
+            }
+        }
+    }
+    out.push(b'}');
+}
+
 impl SessionRecord {
     pub fn text(&self, i: usize) -> Option<&str> {
         self.values[i].text()
@@ -360,6 +407,30 @@ pub struct ActiveSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_json_is_what_the_record_serializes_to() {
+        let mut r = SessionRecord::default();
+        r.set_text(c::ACCT_UNIQUE_ID, "u1");
+        r.set_text(c::USERNAME, "al\"ice\\ \u{1} \n é ✓");
+        r.set_text(c::CLASS, "");
+        r.values[c::NAS_PORT] = Value::Int(-7);
+        r.values[c::INPUT_OCTETS] = Value::Int(i64::MAX);
+        r.values[c::START_REPORTED] = Value::Int(1);
+        let mut out = Vec::new();
+        push_session_json(
+            &mut out,
+            r.values.iter().map(|v| match v {
+                Value::Null => ValueRef::Null,
+                Value::Text(t) => ValueRef::Text(t),
+                Value::Int(i) => ValueRef::Int(*i),
+            }),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            serde_json::to_string(&r).unwrap()
+        );
+    }
 
     fn report(start: Option<i64>, update: i64, stop: Option<i64>, octets: i64) -> SessionRecord {
         let mut r = SessionRecord::default();

@@ -80,6 +80,48 @@ pub fn page<T>(
     limit: usize,
     next: Option<String>,
 ) -> Answer<Vec<T>> {
+    let (meta, links) = page_meta(uri, items.len(), limit, next);
+    Ok(Json(Envelope {
+        data: items,
+        meta,
+        links,
+    }))
+}
+
+/// A page whose items are already a JSON array (`data`), in the same envelope as `page`.
+pub fn page_of_json(
+    uri: &axum::http::Uri,
+    items_json: &[u8],
+    count: usize,
+    limit: usize,
+    next: Option<String>,
+) -> Response {
+    let (meta, links) = page_meta(uri, count, limit, next);
+    let mut body = Vec::with_capacity(items_json.len() + 512);
+    body.extend_from_slice(b"{\"data\":");
+    body.extend_from_slice(items_json);
+    body.extend_from_slice(b",\"meta\":");
+    // Writing plain structs to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut body, &meta);
+    body.extend_from_slice(b",\"links\":");
+    let _ = serde_json::to_writer(&mut body, &links);
+    body.push(b'}');
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn page_meta(
+    uri: &axum::http::Uri,
+    count: usize,
+    limit: usize,
+    next: Option<String>,
+) -> (Meta, Links) {
     let next_link = next.as_ref().map(|c| {
         let kept: Vec<&str> = uri
             .query()
@@ -93,19 +135,18 @@ pub fn page<T>(
         }
         format!("{}?{q}cursor={c}", uri.path())
     });
-    Ok(Json(Envelope {
-        meta: Meta {
+    (
+        Meta {
             request_id: request_id(),
-            count: Some(items.len()),
+            count: Some(count),
             limit: Some(limit),
             next_cursor: next,
         },
-        data: items,
-        links: Links {
+        Links {
             this: uri.to_string(),
             next: next_link,
         },
-    }))
+    )
 }
 
 /// Page size: `limit` if given (1 to 1000), else 50.

@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::Uri;
+use axum::response::Response;
 use edge_radius::coa::DynAuthKind;
 use edge_shared::accounting::{SessionRecord, COLUMNS};
 use edge_shared::store::SessionQuery;
@@ -11,8 +12,8 @@ use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, ToSchema};
 
 use super::envelope::{
-    decode_pair_cursor, limit_of, one, page, split_page, Answer, ApiError, ApiJson, ApiPath,
-    ApiQuery, Envelope,
+    decode_pair_cursor, encode_cursor, limit_of, one, page_of_json, Answer, ApiError, ApiJson,
+    ApiPath, ApiQuery, Envelope,
 };
 use super::ApiState;
 use crate::ops::dynauth::{self, DynAuthResult};
@@ -78,7 +79,7 @@ pub async fn list_sessions(
     State(s): State<ApiState>,
     uri: Uri,
     ApiQuery(f): ApiQuery<SessionFilter>,
-) -> Answer<Vec<SessionView>> {
+) -> Result<Response, ApiError> {
     let limit = limit_of(f.limit)?;
     let (open_only, closed_only) = match f.status.as_deref() {
         None | Some("all") => (false, false),
@@ -93,7 +94,7 @@ pub async fn list_sessions(
         .transpose()?;
     let rows = s
         .store
-        .sessions_list(&SessionQuery {
+        .sessions_page_json(&SessionQuery {
             username: f.username,
             framed_ip_address: f.framed_ip_address,
             calling_station_id: f.calling_station_id,
@@ -103,22 +104,13 @@ pub async fn list_sessions(
             since: f.since,
             until: f.until,
             after,
-            limit: limit as i64 + 1,
+            limit: limit as i64,
         })
         .await?;
-    let (rows, next) = split_page(rows, limit, |r| {
-        format!(
-            "{}:{}",
-            r.int(edge_shared::accounting::c::START).unwrap_or(0),
-            r.unique_id()
-        )
-    });
-    page(
-        &uri,
-        rows.into_iter().map(SessionView).collect(),
-        limit,
-        next,
-    )
+    let next = rows
+        .more_after
+        .map(|(start, id)| encode_cursor(&format!("{start}:{id}")));
+    Ok(page_of_json(&uri, &rows.json, rows.count, limit, next))
 }
 
 /// One session by its unique id (Acct-Unique-Session-Id).

@@ -29,7 +29,7 @@ pub use acs::{
 pub use acs_batch::{AcsBatch, DeviceSeen, ParameterRow, TaskUpdate};
 pub use api::{ApiToken, AuditEntry};
 pub use ipam::{BlockUse, LeaseQuery, LeaseRow, LeaseStateFilter, NewPool, PoolUse};
-pub use sessions::{BatchOp, BatchOutcome, DayUsage, JournalKey, SessionQuery};
+pub use sessions::{BatchOp, BatchOutcome, DayUsage, JournalKey, SessionQuery, SessionsJson};
 pub use subscribers::{ImportError, SubscriberChanges, SubscriberRow};
 
 /// Channel on which PostgreSQL announces committed changes.
@@ -151,6 +151,19 @@ impl Store {
             let pool = PgPoolOptions::new()
                 .max_connections(connections)
                 .acquire_timeout(Duration::from_secs(10))
+                // sqlx checks a connection with a round trip when it goes back to the pool;
+                // checking again when it is taken is a second round trip for every statement
+                // (every API request, every journal append). Only a connection idle long
+                // enough to have missed a database restart is checked before use.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > Duration::from_secs(1) {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect(url)
                 .await?;
             Ok(Store::Postgres(pool))

@@ -11,8 +11,8 @@ use sqlx::Row;
 use super::ipam::UpsertLeases;
 use super::{keyset_after, on_pool, Store, StoreError};
 use crate::accounting::{
-    unix_now, ActiveSession, Kind, Rule, SessionRecord, Value, COLUMNS, NAS_REBOOT_CAUSE,
-    STALE_CAUSE,
+    c, push_session_json, unix_now, ActiveSession, Kind, Rule, SessionRecord, Value, ValueRef,
+    COLUMNS, NAS_REBOOT_CAUSE, STALE_CAUSE,
 };
 
 /// One step of a batch, applied in order inside one transaction.
@@ -243,6 +243,83 @@ where
     Ok(r)
 }
 
+/// A page of sessions as a JSON array, the shape `SessionRecord` serializes to.
+#[derive(Debug)]
+pub struct SessionsJson {
+    /// `[{…},…]`
+    pub json: Vec<u8>,
+    pub count: usize,
+    /// The page's last session's (start time, unique id), when more sessions follow it.
+    pub more_after: Option<(i64, String)>,
+}
+
+/// Where listed session rows go.
+enum ListInto<'a> {
+    Records(&'a mut Vec<SessionRecord>),
+    /// Rendered while fewer than the page size (the `usize`) are; a row beyond sets the flag.
+    Json(&'a mut SessionsJson, usize, &'a mut bool),
+}
+
+impl ListInto<'_> {
+    fn take<R: Row>(&mut self, row: &R) -> Result<(), sqlx::Error>
+    where
+        usize: sqlx::ColumnIndex<R>,
+        for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> &'r str: sqlx::Decode<'r, R::Database>,
+        for<'r> i64: sqlx::Decode<'r, R::Database>,
+    {
+        match self {
+            ListInto::Records(out) => out.push(record_from_row(row)?),
+            ListInto::Json(out, page, more) => {
+                if out.count == *page {
+                    **more = true;
+                    return Ok(());
+                }
+                if out.count > 0 {
+                    out.json.push(b',');
+                }
+                json_from_row(row, &mut out.json)?;
+                out.count += 1;
+                if out.count == *page {
+                    let start: Option<i64> = row.try_get(c::START)?;
+                    let id: Option<String> = row.try_get(c::ACCT_UNIQUE_ID)?;
+                    out.more_after = Some((start.unwrap_or(0), id.unwrap_or_default()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Renders a row of `SELECT <COLUMNS>` as JSON, decoding each value in place: no type check
+/// per column (the select names the table's own columns) and no owned copy of any text.
+fn json_from_row<R: Row>(row: &R, out: &mut Vec<u8>) -> Result<(), sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> &'r str: sqlx::Decode<'r, R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database>,
+{
+    use sqlx::{Decode, ValueRef as _};
+    let mut values = [ValueRef::Null; c::COUNT];
+    for (i, col) in COLUMNS.iter().enumerate() {
+        let raw = row.try_get_raw(i)?;
+        if raw.is_null() {
+            continue;
+        }
+        let bad = |source| sqlx::Error::ColumnDecode {
+            index: col.name.to_string(),
+            source,
+        };
+        values[i] = match col.kind {
+            Kind::Text => ValueRef::Text(<&str as Decode<R::Database>>::decode(raw).map_err(bad)?),
+            Kind::Int => ValueRef::Int(<i64 as Decode<R::Database>>::decode(raw).map_err(bad)?),
+        };
+    }
+    push_session_json(out, values);
+    Ok(())
+}
+
 /// Folds session rows into the table; the one step of a batch that differs by backend.
 trait UpsertSessions {
     async fn upsert_sessions(
@@ -452,8 +529,13 @@ impl Store {
         Ok((open, ids))
     }
 
-    /// Sessions matching `q`, newest first (by start time, then unique id).
-    pub async fn sessions_list(&self, q: &SessionQuery) -> Result<Vec<SessionRecord>, StoreError> {
+    /// Sessions matching `q`, newest first (by start time, then unique id), each handed to
+    /// `into`.
+    async fn sessions_select(
+        &self,
+        q: &SessionQuery,
+        mut into: ListInto<'_>,
+    ) -> Result<(), StoreError> {
         let mut sql = format!("SELECT {} FROM sessions WHERE 1 = 1", col_list());
         let mut n = 0;
         let mut next = |clause: &str| {
@@ -491,7 +573,6 @@ impl Store {
             " ORDER BY acct_start_time DESC, acct_unique_id DESC LIMIT {}",
             q.limit.max(0)
         );
-        let mut out = Vec::new();
         on_pool!(self, p => {
             let mut query = sqlx::query(&sql);
             for s in texts.iter().filter_map(|(v, _)| v.as_deref()) {
@@ -504,9 +585,40 @@ impl Store {
                 query = query.bind(*start).bind(id.as_str());
             }
             for row in query.fetch_all(p).await? {
-                out.push(record_from_row(&row)?);
+                into.take(&row)?;
             }
         });
+        Ok(())
+    }
+
+    /// Sessions matching `q`, newest first (by start time, then unique id).
+    pub async fn sessions_list(&self, q: &SessionQuery) -> Result<Vec<SessionRecord>, StoreError> {
+        let mut out = Vec::new();
+        self.sessions_select(q, ListInto::Records(&mut out)).await?;
+        Ok(out)
+    }
+
+    /// A page of at most `q.limit` sessions matching `q`, rendered as a JSON array straight
+    /// from the rows (the API's session lists: no record built, no value copied twice).
+    pub async fn sessions_page_json(&self, q: &SessionQuery) -> Result<SessionsJson, StoreError> {
+        let page = usize::try_from(q.limit.max(0)).unwrap_or(0);
+        let mut out = SessionsJson {
+            json: Vec::with_capacity(1024 * (page + 1)),
+            count: 0,
+            more_after: None,
+        };
+        out.json.push(b'[');
+        let probe = SessionQuery {
+            limit: q.limit.max(0) + 1,
+            ..q.clone()
+        };
+        let mut more = false;
+        self.sessions_select(&probe, ListInto::Json(&mut out, page, &mut more))
+            .await?;
+        out.json.push(b']');
+        if !more {
+            out.more_after = None;
+        }
         Ok(out)
     }
 
