@@ -297,6 +297,31 @@ pub struct Acs {
     /// Devices whose state (tags, preset fingerprint, last Inform's hash) is cached, about
     /// 150 bytes each; past it, arbitrary ones are dropped and read again when they inform.
     pub cache_max_devices: usize,
+    /// Proxies (addresses or CIDRs) in front of the ACS, an HTTP load balancer or ingress,
+    /// whose `Forwarded` or `X-Forwarded-For` header names the CPE's address. Empty: the
+    /// connection's own peer is the CPE's address. A list, or one comma-separated string.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// A list of strings given as a TOML array or as one comma-separated string (the form an
+/// `EDGE_*` variable takes most easily).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        List(Vec<String>),
+        Commas(String),
+    }
+    Ok(match Given::deserialize(d)? {
+        Given::List(l) => l,
+        Given::Commas(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
 }
 
 /// SIGTERM and SIGINT: readiness goes false, listeners stop reading, in-flight work
@@ -458,6 +483,7 @@ impl Default for Acs {
             tls_cert_file: String::new(),
             tls_key_file: String::new(),
             cache_max_devices: 2_000_000,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -482,6 +508,17 @@ impl Acs {
         }
     }
 
+    fn proxies(&self) -> anyhow::Result<Vec<ipnetwork::IpNetwork>> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse().map_err(|_| {
+                    anyhow::anyhow!("acs.trusted_proxies: `{p}` is not an address or CIDR")
+                })
+            })
+            .collect()
+    }
+
     /// The server's configuration, with the TLS certificate loaded when one is configured.
     pub fn server_config(&self) -> anyhow::Result<edge_acs::server::AcsConfig> {
         use std::time::Duration;
@@ -498,6 +535,7 @@ impl Acs {
         };
         Ok(edge_acs::server::AcsConfig {
             tls,
+            trusted_proxies: self.proxies()?,
             listen: self.listen,
             public_url: self.public_url(),
             max_body_bytes: self.max_body_bytes,
@@ -650,6 +688,7 @@ impl Config {
         if self.wireguard.enabled {
             crate::ops::wireguard::WgConfig::from_config(&self.wireguard)?;
         }
+        acs.proxies()?;
         if acs.tls_cert_file.is_empty() != acs.tls_key_file.is_empty() {
             bail!("acs.tls_cert_file and acs.tls_key_file are set together (or neither)");
         }
@@ -731,6 +770,32 @@ mod tests {
         assert_eq!(c.radius.receivers, 3);
         assert_eq!(c.tenant.id, "isp-1");
         assert!(c.database.url.starts_with("postgres://"));
+    }
+
+    #[test]
+    fn trusted_proxies_as_a_list_or_commas() {
+        let c = Config::load(
+            None,
+            env(&[("EDGE_ACS_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8,192.0.2.1")]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.acs.trusted_proxies,
+            ["10.0.0.0/8", "fd00::/8", "192.0.2.1"]
+        );
+        assert_eq!(c.acs.server_config().unwrap().trusted_proxies.len(), 3);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[acs]\ntrusted_proxies = [\"127.0.0.1\"]\n").unwrap();
+        let c = Config::load(Some(&p), env(&[])).unwrap();
+        assert_eq!(c.acs.trusted_proxies, ["127.0.0.1"]);
+        assert!(Config::load(None, env(&[]))
+            .unwrap()
+            .acs
+            .trusted_proxies
+            .is_empty());
+        let bad = Config::load(None, env(&[("EDGE_ACS_TRUSTED_PROXIES", "10.0.0.0/33")]));
+        assert!(bad.unwrap_err().to_string().contains("10.0.0.0/33"));
     }
 
     #[test]

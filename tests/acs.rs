@@ -303,6 +303,36 @@ fn presets(backend: Backend) {
     drop(s);
 }
 
+/// Behind a trusted proxy the device row records the address the proxy names; from anyone
+/// else the same headers are ignored.
+#[test]
+fn address_behind_a_trusted_proxy() {
+    let db = TestDb::new(Backend::Sqlite);
+    let forwarded = [
+        "X-Forwarded-For: 6.6.6.6, 198.51.100.7".to_string(),
+        "Forwarded: for=\"[2001:db8::7]:4711\";proto=http".to_string(),
+    ];
+    let ip_of = |s: &Server, serial: &str, headers: &[String]| {
+        let mut cpe = Cpe::new(s.acs, serial, "Device.");
+        cpe.extra_headers = headers.to_vec();
+        assert_eq!(cpe.session(&[]), 200);
+        let id = cpe.device_id();
+        assert!(eventually(Duration::from_secs(10), || registered(&db, &id)));
+        device_json(&db, &id).0["ip"].as_str().unwrap().to_string()
+    };
+    {
+        let mut env = ENV.to_vec();
+        env.push(("EDGE_ACS_TRUSTED_PROXIES", "127.0.0.0/8"));
+        let s = Server::start_with(&db.url, &env);
+        assert_eq!(ip_of(&s, "fwd1", &forwarded[..1]), "198.51.100.7");
+        // `Forwarded` (RFC 7239) wins over `X-Forwarded-For`.
+        assert_eq!(ip_of(&s, "fwd2", &forwarded), "2001:db8::7");
+        assert_eq!(ip_of(&s, "fwd3", &[]), "127.0.0.1");
+    }
+    let s = Server::start_with(&db.url, ENV);
+    assert_eq!(ip_of(&s, "fwd4", &forwarded), "127.0.0.1");
+}
+
 #[test]
 fn lifecycle_sqlite() {
     lifecycle(Backend::Sqlite);

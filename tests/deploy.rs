@@ -142,6 +142,7 @@ fn helm_chart_renders_valid_manifests_for_one_tenant() {
             "tenant": "isp1",
             "database": {"url": "postgres://edge:s3cret@db:5432/isp1"},
             "networkPolicy": {"nasCidrs": ["198.51.100.0/24", "203.0.113.0/28"]},
+            "acs": {"trustedProxies": ["10.42.0.0/16", "fd00::/8"]},
         }),
     );
     let kinds: HashSet<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
@@ -208,6 +209,19 @@ fn helm_chart_renders_valid_manifests_for_one_tenant() {
         env["EDGE_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"],
         "database-url"
     );
+    assert_eq!(
+        env["EDGE_ACS_TRUSTED_PROXIES"]["value"],
+        "10.42.0.0/16,fd00::/8"
+    );
+    // By default no proxy is trusted and the variable is not set.
+    let plain = render("isp1", "tenant-isp1", serde_json::json!({"tenant": "isp1"}));
+    let plain_env =
+        &kind(&plain, "Deployment", "")["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(!plain_env
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["name"] == "EDGE_ACS_TRUSTED_PROXIES"));
     let secret = kind(&docs, "Secret", "");
     use base64::Engine;
     let url = base64::engine::general_purpose::STANDARD

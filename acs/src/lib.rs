@@ -4,6 +4,7 @@
 //! in); the `server` feature adds the HTTP service on TCP 7547 and what it needs around it.
 
 pub mod codec;
+pub mod forwarded;
 pub mod preset;
 #[cfg(feature = "server")]
 pub mod server;

@@ -251,6 +251,8 @@ pub struct Cpe {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Answer a 401 with Basic (as CPEs without Digest do) instead of Digest.
     pub basic: bool,
+    /// Sent with every POST (`Name: value`), as a proxy in front of the ACS would add them.
+    pub extra_headers: Vec<String>,
     cookie: Option<String>,
 }
 
@@ -277,6 +279,7 @@ impl Cpe {
             chunked: false,
             tls: None,
             basic: false,
+            extra_headers: Vec::new(),
             cookie: None,
         };
         c.defaults();
@@ -398,6 +401,7 @@ impl Cpe {
         if let Some(a) = auth {
             headers.push(a);
         }
+        headers.extend(self.extra_headers.iter().cloned());
         let a = conn
             .request(
                 "POST",

@@ -45,6 +45,9 @@ pub struct AcsConfig {
     pub writer: WriterConfig,
     /// HTTPS instead of HTTP; CPEs may then also authenticate with Basic.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` name the CPE's address (see
+    /// `forwarded`); empty: the connection's peer is the CPE.
+    pub trusted_proxies: Vec<ipnetwork::IpNetwork>,
 }
 
 impl AcsConfig {

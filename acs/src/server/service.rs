@@ -1,7 +1,7 @@
 //! The CWMP endpoint: one POST at a time through a CPE's session, GET for files.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Instant;
@@ -159,9 +159,24 @@ async fn cwmp(
             }
         }
     };
+    // The CPE's address, as the device row records it.
+    let client = crate::forwarded::client_ip(
+        conn.peer.ip(),
+        parts
+            .headers
+            .get_all("forwarded")
+            .iter()
+            .map(|v| v.as_bytes()),
+        parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.as_bytes()),
+        &acs.cfg.trusted_proxies,
+    );
     match (live, token) {
-        (Some(live), Some(token)) => continue_session(acs, conn, token, live, msg).await,
-        _ => open_session(acs, conn, msg, bound).await,
+        (Some(live), Some(token)) => continue_session(acs, conn, client, token, live, msg).await,
+        _ => open_session(acs, conn, client, msg, bound).await,
     }
 }
 
@@ -238,6 +253,7 @@ enum Auth {
 async fn open_session(
     acs: &Arc<Acs>,
     conn: &Arc<Conn>,
+    client: IpAddr,
     msg: Option<crate::codec::Incoming>,
     bound: Option<String>,
 ) -> HttpResponse {
@@ -268,14 +284,14 @@ async fn open_session(
     if bound.as_ref().is_some_and(|b| *b != device) {
         // One device's own credentials cannot speak for another.
         metrics::counter!(m::ACS_AUTH_FAILURES_TOTAL, "reason" => "other_device").increment(1);
-        tracing::info!(device = %device, peer = %conn.peer, "cwmp: a device's credentials used for another device");
+        tracing::info!(device = %device, peer = %conn.peer, %client, "cwmp: a device's credentials used for another device");
         return plain(
             StatusCode::FORBIDDEN,
             "these credentials belong to another device",
         );
     }
     let now_us = unix_micros();
-    let (seen, parameters) = seen(&session, &device, conn.peer, now_us, acs);
+    let (seen, parameters) = seen(&session, &device, client, now_us, acs);
     // What presets match on; the rest is on its way to the database.
     session.keep_parameters(&[SOFTWARE_VERSION]);
     let idle = timeout
@@ -327,6 +343,7 @@ async fn open_session(
 async fn continue_session(
     acs: &Arc<Acs>,
     conn: &Arc<Conn>,
+    client: IpAddr,
     token: u64,
     live: super::live::LiveRef,
     msg: Option<crate::codec::Incoming>,
@@ -348,7 +365,7 @@ async fn continue_session(
         write_effects(acs, &device, effects).await;
         acs.sessions.close(token, &device);
         set_token(conn, None);
-        return open_session(acs, conn, msg, bound).await;
+        return open_session(acs, conn, client, msg, bound).await;
     }
     let reply = l.session.handle(msg);
     let effects = l.session.take_effects();
@@ -392,7 +409,7 @@ pub async fn write_effects(acs: &Acs, device: &str, effects: Vec<Effect>) {
 fn seen(
     session: &Session,
     id: &str,
-    peer: SocketAddr,
+    client: IpAddr,
     now_us: i64,
     acs: &Acs,
 ) -> (DeviceSeen, Vec<ParameterRow>) {
@@ -408,7 +425,7 @@ fn seen(
         model: p(".DeviceInfo.ModelName"),
         software_version: p(SOFTWARE_VERSION),
         hardware_version: p(".DeviceInfo.HardwareVersion"),
-        ip: peer.ip().to_string(),
+        ip: client.to_string(),
         data_model: session.root().to_string(),
         cwmp_version: session.version.label().to_string(),
         at_us: now_us,
