@@ -256,8 +256,13 @@ pub struct SessionsJson {
 /// Where listed session rows go.
 enum ListInto<'a> {
     Records(&'a mut Vec<SessionRecord>),
-    /// Rendered while fewer than the page size (the `usize`) are; a row beyond sets the flag.
-    Json(&'a mut SessionsJson, usize, &'a mut bool),
+    /// Rendered up to `page` rows; the key of the page's last row becomes `more_after` when a
+    /// row follows it.
+    Json {
+        out: &'a mut SessionsJson,
+        page: usize,
+        last: Option<(i64, String)>,
+    },
 }
 
 impl ListInto<'_> {
@@ -271,9 +276,9 @@ impl ListInto<'_> {
     {
         match self {
             ListInto::Records(out) => out.push(record_from_row(row)?),
-            ListInto::Json(out, page, more) => {
+            ListInto::Json { out, page, last } => {
                 if out.count == *page {
-                    **more = true;
+                    out.more_after = last.take();
                     return Ok(());
                 }
                 if out.count > 0 {
@@ -284,7 +289,7 @@ impl ListInto<'_> {
                 if out.count == *page {
                     let start: Option<i64> = row.try_get(c::START)?;
                     let id: Option<String> = row.try_get(c::ACCT_UNIQUE_ID)?;
-                    out.more_after = Some((start.unwrap_or(0), id.unwrap_or_default()));
+                    *last = Some((start.unwrap_or(0), id.unwrap_or_default()));
                 }
             }
         }
@@ -534,7 +539,7 @@ impl Store {
     async fn sessions_select(
         &self,
         q: &SessionQuery,
-        mut into: ListInto<'_>,
+        into: &mut ListInto<'_>,
     ) -> Result<(), StoreError> {
         let mut sql = format!("SELECT {} FROM sessions WHERE 1 = 1", col_list());
         let mut n = 0;
@@ -594,7 +599,8 @@ impl Store {
     /// Sessions matching `q`, newest first (by start time, then unique id).
     pub async fn sessions_list(&self, q: &SessionQuery) -> Result<Vec<SessionRecord>, StoreError> {
         let mut out = Vec::new();
-        self.sessions_select(q, ListInto::Records(&mut out)).await?;
+        self.sessions_select(q, &mut ListInto::Records(&mut out))
+            .await?;
         Ok(out)
     }
 
@@ -612,13 +618,13 @@ impl Store {
             limit: q.limit.max(0) + 1,
             ..q.clone()
         };
-        let mut more = false;
-        self.sessions_select(&probe, ListInto::Json(&mut out, page, &mut more))
-            .await?;
+        let mut into = ListInto::Json {
+            out: &mut out,
+            page,
+            last: None,
+        };
+        self.sessions_select(&probe, &mut into).await?;
         out.json.push(b']');
-        if !more {
-            out.more_after = None;
-        }
         Ok(out)
     }
 
