@@ -212,6 +212,16 @@ pub enum ValueRef<'a> {
     Int(i64),
 }
 
+impl From<ValueRef<'_>> for Value {
+    fn from(v: ValueRef<'_>) -> Value {
+        match v {
+            ValueRef::Null => Value::Null,
+            ValueRef::Text(t) => Value::Text(t.to_string()),
+            ValueRef::Int(i) => Value::Int(i),
+        }
+    }
+}
+
 /// `"name":` for each column, in [`COLUMNS`] order; `None` for the column JSON leaves out.
 static JSON_KEYS: std::sync::LazyLock<[Option<String>; c::COUNT]> =
     std::sync::LazyLock::new(|| {

@@ -226,21 +226,12 @@ where
 fn record_from_row<R: Row>(row: &R) -> Result<SessionRecord, sqlx::Error>
 where
     usize: sqlx::ColumnIndex<R>,
-    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::Decode<'r, R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database>,
 {
-    let mut r = SessionRecord::default();
-    for (i, col) in COLUMNS.iter().enumerate() {
-        r.values[i] = match col.kind {
-            Kind::Text => row
-                .try_get::<Option<String>, _>(i)?
-                .map_or(Value::Null, Value::Text),
-            Kind::Int => row
-                .try_get::<Option<i64>, _>(i)?
-                .map_or(Value::Null, Value::Int),
-        };
-    }
-    Ok(r)
+    Ok(SessionRecord {
+        values: values_of(row)?.map(Value::from),
+    })
 }
 
 /// A page of sessions as a JSON array, the shape `SessionRecord` serializes to.
@@ -269,8 +260,6 @@ impl ListInto<'_> {
     fn take<R: Row>(&mut self, row: &R) -> Result<(), sqlx::Error>
     where
         usize: sqlx::ColumnIndex<R>,
-        for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-        for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
         for<'r> &'r str: sqlx::Decode<'r, R::Database>,
         for<'r> i64: sqlx::Decode<'r, R::Database>,
     {
@@ -284,22 +273,30 @@ impl ListInto<'_> {
                 if out.count > 0 {
                     out.json.push(b',');
                 }
-                json_from_row(row, &mut out.json)?;
+                let values = values_of(row)?;
                 out.count += 1;
                 if out.count == *page {
-                    let start: Option<i64> = row.try_get(c::START)?;
-                    let id: Option<String> = row.try_get(c::ACCT_UNIQUE_ID)?;
-                    *last = Some((start.unwrap_or(0), id.unwrap_or_default()));
+                    // A start time may be unknown (NULL): such sessions sort as 0.
+                    let start = match values[c::START] {
+                        ValueRef::Int(i) => i,
+                        _ => 0,
+                    };
+                    let id = match values[c::ACCT_UNIQUE_ID] {
+                        ValueRef::Text(t) => t,
+                        _ => "",
+                    };
+                    *last = Some((start, id.to_string()));
                 }
+                push_session_json(&mut out.json, values);
             }
         }
         Ok(())
     }
 }
 
-/// Renders a row of `SELECT <COLUMNS>` as JSON, decoding each value in place: no type check
-/// per column (the select names the table's own columns) and no owned copy of any text.
-fn json_from_row<R: Row>(row: &R, out: &mut Vec<u8>) -> Result<(), sqlx::Error>
+/// The values of a row of `SELECT <COLUMNS>`, decoded in place: no type check per column
+/// (the select names the table's own columns) and no owned copy of any text.
+fn values_of<R: Row>(row: &R) -> Result<[ValueRef<'_>; c::COUNT], sqlx::Error>
 where
     usize: sqlx::ColumnIndex<R>,
     for<'r> &'r str: sqlx::Decode<'r, R::Database>,
@@ -321,8 +318,7 @@ where
             Kind::Int => ValueRef::Int(<i64 as Decode<R::Database>>::decode(raw).map_err(bad)?),
         };
     }
-    push_session_json(out, values);
-    Ok(())
+    Ok(values)
 }
 
 /// Folds session rows into the table; the one step of a batch that differs by backend.
