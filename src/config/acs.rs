@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
 use super::Secret;
@@ -127,7 +128,36 @@ impl Acs {
         }
     }
 
-    pub(super) fn proxies(&self) -> anyhow::Result<Vec<ipnetwork::IpNetwork>> {
+    /// The section's own checks, run before any port is bound.
+    pub(super) fn validate(&self) -> anyhow::Result<()> {
+        if self.max_body_bytes < 4096
+            || self.session_timeout_seconds == 0
+            || self.max_rpcs_per_session == 0
+            || self.max_connections == 0
+            || self.max_parameters == 0
+            || self.batch_max == 0
+            || self.queue == 0
+            || self.task_max_attempts == 0
+            || self.refresh_seconds == 0
+            || self.connection_request_timeout_ms == 0
+            || self.cache_max_devices == 0
+        {
+            bail!("acs: max_body_bytes must be at least 4096; session_timeout_seconds, max_rpcs_per_session, max_connections, max_parameters, batch_max, queue, task_max_attempts, refresh_seconds, connection_request_timeout_ms and cache_max_devices at least 1");
+        }
+        let url_ok = self.public_url.is_empty()
+            || self.public_url.starts_with("http://")
+            || self.public_url.starts_with("https://");
+        if !url_ok {
+            bail!("acs.public_url must start with http:// or https://");
+        }
+        self.proxies()?;
+        if self.tls_cert_file.is_empty() != self.tls_key_file.is_empty() {
+            bail!("acs.tls_cert_file and acs.tls_key_file are set together (or neither)");
+        }
+        Ok(())
+    }
+
+    fn proxies(&self) -> anyhow::Result<Vec<ipnetwork::IpNetwork>> {
         self.trusted_proxies
             .iter()
             .map(|p| {
@@ -182,15 +212,8 @@ impl Acs {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::env;
     use super::super::Config;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
-        pairs
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect::<Vec<_>>()
-            .into_iter()
-    }
 
     #[test]
     fn trusted_proxies_as_a_list_or_commas() {

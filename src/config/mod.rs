@@ -493,33 +493,9 @@ impl Config {
         {
             bail!("ipam: offer_seconds and heartbeat_seconds must be at least 1, and dead_after_seconds at least twice heartbeat_seconds");
         }
-        let acs = &self.acs;
-        if acs.max_body_bytes < 4096
-            || acs.session_timeout_seconds == 0
-            || acs.max_rpcs_per_session == 0
-            || acs.max_connections == 0
-            || acs.max_parameters == 0
-            || acs.batch_max == 0
-            || acs.queue == 0
-            || acs.task_max_attempts == 0
-            || acs.refresh_seconds == 0
-            || acs.connection_request_timeout_ms == 0
-            || acs.cache_max_devices == 0
-        {
-            bail!("acs: max_body_bytes must be at least 4096; session_timeout_seconds, max_rpcs_per_session, max_connections, max_parameters, batch_max, queue, task_max_attempts, refresh_seconds, connection_request_timeout_ms and cache_max_devices at least 1");
-        }
-        let url_ok = acs.public_url.is_empty()
-            || acs.public_url.starts_with("http://")
-            || acs.public_url.starts_with("https://");
-        if !url_ok {
-            bail!("acs.public_url must start with http:// or https://");
-        }
+        self.acs.validate()?;
         if self.wireguard.enabled {
             crate::ops::wireguard::WgConfig::from_config(&self.wireguard)?;
-        }
-        acs.proxies()?;
-        if acs.tls_cert_file.is_empty() != acs.tls_key_file.is_empty() {
-            bail!("acs.tls_cert_file and acs.tls_key_file are set together (or neither)");
         }
         let api = &self.api;
         if api.max_body_bytes < 1024
@@ -560,7 +536,7 @@ fn env_value(v: &str) -> toml::Value {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+    pub(super) fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
         pairs
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
