@@ -136,7 +136,7 @@ const LEASE_COLUMNS: &str = "pool_id, slot, address, username, state, acct_uniqu
 
 /// Folds lease changes into `ip_leases`; the lease step of a journal fold.
 pub(super) trait UpsertLeases {
-    async fn upsert_leases(&mut self, leases: &[LeaseChange]) -> Result<(), sqlx::Error>;
+    async fn upsert_leases(&mut self, leases: &[&LeaseChange]) -> Result<(), sqlx::Error>;
 }
 
 const LEASE_CONFLICT: &str = "ON CONFLICT (pool_id, slot) DO UPDATE SET
@@ -146,8 +146,8 @@ const LEASE_CONFLICT: &str = "ON CONFLICT (pool_id, slot) DO UPDATE SET
     WHERE ip_leases.updated_us <= excluded.updated_us";
 
 impl UpsertLeases for sqlx::PgConnection {
-    async fn upsert_leases(&mut self, leases: &[LeaseChange]) -> Result<(), sqlx::Error> {
-        let mut sorted: Vec<&LeaseChange> = leases.iter().collect();
+    async fn upsert_leases(&mut self, leases: &[&LeaseChange]) -> Result<(), sqlx::Error> {
+        let mut sorted: Vec<&LeaseChange> = leases.to_vec();
         sorted.sort_unstable_by_key(|l| (l.pool, l.slot));
         let sql = format!(
             "INSERT INTO ip_leases ({LEASE_COLUMNS})
@@ -224,7 +224,7 @@ const NOTICE_ONE: &str = "INSERT INTO ip_lease_notices (owner, pool_id, slot)
      ON CONFLICT DO NOTHING";
 
 impl UpsertLeases for sqlx::SqliteConnection {
-    async fn upsert_leases(&mut self, leases: &[LeaseChange]) -> Result<(), sqlx::Error> {
+    async fn upsert_leases(&mut self, leases: &[&LeaseChange]) -> Result<(), sqlx::Error> {
         let sql = format!(
             "INSERT INTO ip_leases ({LEASE_COLUMNS})
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9
@@ -309,7 +309,7 @@ impl Store {
     pub async fn lease_write(&self, change: &LeaseChange) -> Result<(), StoreError> {
         on_pool!(self, p => {
             let mut conn = p.acquire().await?;
-            conn.upsert_leases(std::slice::from_ref(change)).await?;
+            conn.upsert_leases(&[change]).await?;
         });
         Ok(())
     }

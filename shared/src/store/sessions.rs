@@ -14,6 +14,7 @@ use crate::accounting::{
     c, push_session_json, unix_now, ActiveSession, Kind, Rule, SessionRecord, Value, ValueRef,
     COLUMNS, NAS_REBOOT_CAUSE, STALE_CAUSE,
 };
+use crate::leases::LeaseChange;
 
 /// One step of a batch, applied in order inside one transaction.
 #[derive(Debug, Clone)]
@@ -325,7 +326,7 @@ where
 trait UpsertSessions {
     async fn upsert_sessions(
         &mut self,
-        records: &[SessionRecord],
+        records: &[&SessionRecord],
         out: &mut BatchOutcome,
     ) -> Result<(), sqlx::Error>;
 }
@@ -334,12 +335,12 @@ impl UpsertSessions for sqlx::PgConnection {
     /// One `INSERT … SELECT FROM UNNEST(…)` for the whole run, one array per column.
     async fn upsert_sessions(
         &mut self,
-        records: &[SessionRecord],
+        records: &[&SessionRecord],
         out: &mut BatchOutcome,
     ) -> Result<(), sqlx::Error> {
         // One order of row locks for every batch, so that batches committing at once (or
         // other instances) cannot deadlock.
-        let mut sorted: Vec<&SessionRecord> = records.iter().collect();
+        let mut sorted: Vec<&SessionRecord> = records.to_vec();
         sorted.sort_unstable_by(|a, b| a.unique_id().cmp(b.unique_id()));
         let mut q = sqlx::query(pg_upsert_sql());
         for (i, col) in COLUMNS.iter().enumerate() {
@@ -360,7 +361,7 @@ impl UpsertSessions for sqlx::SqliteConnection {
     /// One upsert per session: SQLite is in-process, so a statement costs no round trip.
     async fn upsert_sessions(
         &mut self,
-        records: &[SessionRecord],
+        records: &[&SessionRecord],
         out: &mut BatchOutcome,
     ) -> Result<(), sqlx::Error> {
         for r in records {
@@ -450,26 +451,41 @@ impl Store {
             .collect())
     }
 
-    /// Folds batches into the sessions table in one transaction and deletes their journal
-    /// rows in the same transaction, then reports what the batches opened and closed.
-    /// Nothing is applied when it fails. Folding a row twice (two processes recovering the
-    /// same crash) is harmless: the merge rules are idempotent.
+    /// Folds batches into the sessions table and deletes their journal rows, then reports
+    /// what the batches opened and closed. Nothing is reported when it fails. Folding a row
+    /// twice (a retry, or two processes recovering the same crash) is harmless: the merge
+    /// rules are idempotent.
+    ///
+    /// On PostgreSQL a fold of reports and leases only (no NAS restart, no reaper close) is
+    /// split in two halves by key, applied on two connections at once, each committed on
+    /// its own, and the journal rows are deleted once both have committed: one fold is one
+    /// backend's CPU, so this is what lets it use a second core. A failure of either half
+    /// leaves the journal rows in place, and the retry applies both halves again. Anything
+    /// else is applied in one transaction with its journal rows.
     pub async fn sessions_fold(
         &self,
         ops: &[BatchOp],
         journal: &[JournalKey],
     ) -> Result<BatchOutcome, StoreError> {
+        let splittable = ops
+            .iter()
+            .all(|op| matches!(op, BatchOp::Upsert(_) | BatchOp::Leases(_)));
+        if let (Store::Postgres(p), true) = (self, splittable) {
+            return fold_split(p, ops, journal).await;
+        }
         let mut out = BatchOutcome::default();
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             for op in ops {
                 let (sql, key, at) = match op {
                     BatchOp::Upsert(records) => {
-                        tx.upsert_sessions(records, &mut out).await?;
+                        let records: Vec<&SessionRecord> = records.iter().collect();
+                        tx.upsert_sessions(&records, &mut out).await?;
                         continue;
                     }
                     BatchOp::Leases(leases) => {
-                        tx.upsert_leases(leases).await?;
+                        let leases: Vec<&LeaseChange> = leases.iter().collect();
+                        tx.upsert_leases(&leases).await?;
                         continue;
                     }
                     BatchOp::NasRestart { nas_ip_address, at } => (nas_restart_sql(), nas_ip_address, at),
@@ -669,6 +685,57 @@ impl Store {
             on_pool!(self, p => sqlx::query(sql).bind(before).execute(p).await?.rows_affected());
         Ok(n)
     }
+}
+
+/// The two-connection fold of [`Store::sessions_fold`]. Each half is one statement per
+/// step and one commit; neither transaction waits on the other while it holds row locks,
+/// so the only lock waits are PostgreSQL's own, which it resolves.
+async fn fold_split(
+    p: &sqlx::PgPool,
+    ops: &[BatchOp],
+    journal: &[JournalKey],
+) -> Result<BatchOutcome, StoreError> {
+    let (mut a, mut b) = tokio::try_join!(p.begin(), p.begin())?;
+    let (mut out, mut out_b) = (BatchOutcome::default(), BatchOutcome::default());
+    for op in ops {
+        match op {
+            BatchOp::Upsert(records) => {
+                let sorted = sorted_by(records, |x, y| x.unique_id().cmp(y.unique_id()));
+                let (x, y) = sorted.split_at(sorted.len() / 2);
+                tokio::try_join!(
+                    a.upsert_sessions(x, &mut out),
+                    b.upsert_sessions(y, &mut out_b)
+                )?;
+            }
+            BatchOp::Leases(leases) => {
+                let sorted = sorted_by(leases, |x, y| (x.pool, x.slot).cmp(&(y.pool, y.slot)));
+                let (x, y) = sorted.split_at(sorted.len() / 2);
+                tokio::try_join!(a.upsert_leases(x), b.upsert_leases(y))?;
+            }
+            BatchOp::NasRestart { .. } | BatchOp::Reap { .. } => {
+                unreachable!("a fold with closes is applied in one transaction")
+            }
+        }
+    }
+    tokio::try_join!(a.commit(), b.commit())?;
+    sqlx::query(
+        "DELETE FROM acct_journal WHERE (writer, batch) IN
+             (SELECT * FROM UNNEST($1::bigint[], $2::bigint[]))",
+    )
+    .bind(journal.iter().map(|k| k.writer).collect::<Vec<_>>())
+    .bind(journal.iter().map(|k| k.batch).collect::<Vec<_>>())
+    .execute(p)
+    .await?;
+    out.open.append(&mut out_b.open);
+    out.closed.append(&mut out_b.closed);
+    Ok(out)
+}
+
+/// References to `items`, ordered by `cmp`.
+fn sorted_by<T>(items: &[T], cmp: impl Fn(&T, &T) -> std::cmp::Ordering) -> Vec<&T> {
+    let mut sorted: Vec<&T> = items.iter().collect();
+    sorted.sort_unstable_by(|x, y| cmp(x, y));
+    sorted
 }
 
 fn push_outcome(out: &mut BatchOutcome, (session, open): (ActiveSession, bool)) {
