@@ -642,9 +642,10 @@ pub async fn recover(
 fn plan(events: impl Iterator<Item = AcctEvent>) -> Vec<BatchOp> {
     let mut ops = Vec::new();
     let mut leases: HashMap<(PoolId, i64), LeaseChange> = HashMap::new();
-    let mut run: Vec<SessionRecord> = Vec::new();
+    // Boxed as decoded: a record is about 900 bytes, and a fold holds up to `fold_max`.
+    let mut run: Vec<Box<SessionRecord>> = Vec::new();
     let mut slot: HashMap<String, usize> = HashMap::new();
-    let flush = |run: &mut Vec<SessionRecord>,
+    let flush = |run: &mut Vec<Box<SessionRecord>>,
                  slot: &mut HashMap<String, usize>,
                  ops: &mut Vec<BatchOp>| {
         if !run.is_empty() {
@@ -658,7 +659,7 @@ fn plan(events: impl Iterator<Item = AcctEvent>) -> Vec<BatchOp> {
                 Some(&i) => run[i].merge(*r),
                 None => {
                     slot.insert(r.unique_id().to_string(), run.len());
-                    run.push(*r);
+                    run.push(r);
                 }
             },
             AcctEvent::NasRestart { nas_ip_address, at } => {

@@ -46,7 +46,9 @@ impl std::error::Error for JournalError {}
 
 /// The bytes of one journal entry holding `events` in order.
 pub fn encode(events: &[AcctEvent]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(5 + events.len() * 160);
+    // Sized once: a batch is hundreds of kilobytes, and growing it by doubling copied it
+    // over and over (a visible share of the accounting path's CPU).
+    let mut out = Vec::with_capacity(5 + events.iter().map(encoded_len).sum::<usize>());
     out.push(VERSION);
     out.extend_from_slice(&(events.len() as u32).to_le_bytes());
     for ev in events {
@@ -95,6 +97,34 @@ pub fn encode(events: &[AcctEvent]) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The bytes `encode` writes for one event.
+fn encoded_len(ev: &AcctEvent) -> usize {
+    const TEXT_LEN: usize = 4;
+    const INT: usize = 8;
+    1 + match ev {
+        AcctEvent::Session(r) => r
+            .values
+            .iter()
+            .map(|v| match v {
+                Value::Null => 1,
+                Value::Text(s) => 1 + TEXT_LEN + s.len(),
+                Value::Int(_) => 1 + INT,
+            })
+            .sum::<usize>(),
+        AcctEvent::NasRestart { nas_ip_address, .. } => TEXT_LEN + nas_ip_address.len() + INT,
+        AcctEvent::Reap { unique_id, .. } => TEXT_LEN + unique_id.len() + INT,
+        AcctEvent::Lease(l) => {
+            let texts = [
+                l.address.len(),
+                l.username.len(),
+                l.unique_id.as_deref().map_or(0, str::len),
+                l.instance.len(),
+            ];
+            4 * INT + 1 + texts.iter().map(|n| TEXT_LEN + n).sum::<usize>()
+        }
+    }
 }
 
 fn text(out: &mut Vec<u8>, s: &str) {
@@ -242,8 +272,12 @@ mod tests {
     #[test]
     fn entries_round_trip() {
         let ev = events();
-        let back = decode(&encode(&ev)).unwrap();
+        let bytes = encode(&ev);
+        let back = decode(&bytes).unwrap();
         assert_eq!(format!("{back:?}"), format!("{ev:?}"));
+        // The buffer is sized from `encoded_len`: exactly, never grown.
+        assert_eq!(bytes.len(), 5 + ev.iter().map(encoded_len).sum::<usize>());
+        assert_eq!(bytes.capacity(), bytes.len());
         assert!(decode(&encode(&[])).unwrap().is_empty());
     }
 

@@ -20,7 +20,7 @@ use crate::leases::LeaseChange;
 #[derive(Debug, Clone)]
 pub enum BatchOp {
     /// Session reports, at most one per unique id (the writer folds duplicates first).
-    Upsert(Vec<SessionRecord>),
+    Upsert(Vec<Box<SessionRecord>>),
     NasRestart {
         nas_ip_address: String,
         at: i64,
@@ -342,15 +342,33 @@ impl UpsertSessions for sqlx::PgConnection {
         // other instances) cannot deadlock.
         let mut sorted: Vec<&SessionRecord> = records.to_vec();
         sorted.sort_unstable_by(|a, b| a.unique_id().cmp(b.unique_id()));
-        let mut q = sqlx::query(pg_upsert_sql());
+        // The bound arrays are tens of megabytes for a large fold: sized once (4 bytes of
+        // length per element, then the value) instead of grown by doubling.
+        let bytes: usize = sorted
+            .iter()
+            .flat_map(|r| r.values.iter())
+            .map(|v| 4 + v.text().map_or(8, str::len))
+            .sum();
+        let mut args = sqlx::postgres::PgArguments::default();
+        sqlx::Arguments::reserve(&mut args, COLUMNS.len(), bytes + COLUMNS.len() * 32);
         for (i, col) in COLUMNS.iter().enumerate() {
             let column = sorted.iter().map(|r| &r.values[i]);
-            q = match col.kind {
-                Kind::Text => q.bind(column.map(Value::text).collect::<Vec<Option<&str>>>()),
-                Kind::Int => q.bind(column.map(Value::int).collect::<Vec<Option<i64>>>()),
+            let added = match col.kind {
+                Kind::Text => sqlx::Arguments::add(
+                    &mut args,
+                    column.map(Value::text).collect::<Vec<Option<&str>>>(),
+                ),
+                Kind::Int => sqlx::Arguments::add(
+                    &mut args,
+                    column.map(Value::int).collect::<Vec<Option<i64>>>(),
+                ),
             };
+            added.map_err(sqlx::Error::Encode)?;
         }
-        for row in q.fetch_all(self).await? {
+        for row in sqlx::query_with(pg_upsert_sql(), args)
+            .fetch_all(self)
+            .await?
+        {
             push_outcome(out, active_from_row(&row)?);
         }
         Ok(())
@@ -479,7 +497,7 @@ impl Store {
             for op in ops {
                 let (sql, key, at) = match op {
                     BatchOp::Upsert(records) => {
-                        let records: Vec<&SessionRecord> = records.iter().collect();
+                        let records: Vec<&SessionRecord> = records.iter().map(|r| &**r).collect();
                         tx.upsert_sessions(&records, &mut out).await?;
                         continue;
                     }
@@ -700,7 +718,9 @@ async fn fold_split(
     for op in ops {
         match op {
             BatchOp::Upsert(records) => {
-                let sorted = sorted_by(records, |x, y| x.unique_id().cmp(y.unique_id()));
+                let sorted = sorted_by(records.iter().map(|r| &**r), |x, y| {
+                    x.unique_id().cmp(y.unique_id())
+                });
                 let (x, y) = sorted.split_at(sorted.len() / 2);
                 tokio::try_join!(
                     a.upsert_sessions(x, &mut out),
@@ -708,7 +728,9 @@ async fn fold_split(
                 )?;
             }
             BatchOp::Leases(leases) => {
-                let sorted = sorted_by(leases, |x, y| (x.pool, x.slot).cmp(&(y.pool, y.slot)));
+                let sorted = sorted_by(leases.iter(), |x, y| {
+                    (x.pool, x.slot).cmp(&(y.pool, y.slot))
+                });
                 let (x, y) = sorted.split_at(sorted.len() / 2);
                 tokio::try_join!(a.upsert_leases(x), b.upsert_leases(y))?;
             }
@@ -731,9 +753,12 @@ async fn fold_split(
     Ok(out)
 }
 
-/// References to `items`, ordered by `cmp`.
-fn sorted_by<T>(items: &[T], cmp: impl Fn(&T, &T) -> std::cmp::Ordering) -> Vec<&T> {
-    let mut sorted: Vec<&T> = items.iter().collect();
+/// `items`, ordered by `cmp`.
+fn sorted_by<'a, T>(
+    items: impl Iterator<Item = &'a T>,
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> Vec<&'a T> {
+    let mut sorted: Vec<&T> = items.collect();
     sorted.sort_unstable_by(|x, y| cmp(x, y));
     sorted
 }
