@@ -404,6 +404,102 @@ fn the_journal_is_folded_at_start_postgres() {
     assert_eq!(server.metric("edge_accounting_active_sessions"), 1.0);
 }
 
+/// A fold runs in two halves on two connections, each committed on its own. When PostgreSQL
+/// commits one half and refuses the other (here a trigger run at commit refuses one user's
+/// row), the journal rows stay, the whole fold is retried (the committed half again), and
+/// once the database takes it every session is there exactly once.
+#[test]
+fn a_fold_whose_half_is_refused_is_retried_whole_postgres() {
+    let db = provisioned(Backend::Postgres);
+    let server = Server::start(&db.url);
+    sql(
+        &db.url,
+        "CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.username = 'refused' THEN RAISE EXCEPTION 'refused for the test'; END IF;
+             RETURN NEW;
+         END $$;
+         CREATE CONSTRAINT TRIGGER refuse_one AFTER INSERT OR UPDATE ON sessions
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_one();",
+    );
+    // Hold the fold back so that the next reports wait together and make one fold.
+    let mut locker = Command::new("psql")
+        .args(["-XAtq", &db.url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("psql");
+    {
+        use std::io::Write;
+        let stdin = locker.stdin.as_mut().unwrap();
+        writeln!(stdin, "BEGIN; LOCK TABLE sessions IN SHARE MODE; SELECT 1;").unwrap();
+        stdin.flush().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let users = ["first", "u1", "u2", "u3", "u4", "refused"];
+    for (i, user) in users.iter().enumerate() {
+        let answer = radclient(
+            server.acct,
+            "acct",
+            SECRET,
+            &packet("Start", user, &format!("s-half-{i}"), ""),
+        );
+        assert!(answer.contains("Accounting-Response"), "{user}: {answer}");
+    }
+    drop(locker.stdin.take());
+    let _ = locker.kill();
+    let _ = locker.wait();
+
+    assert!(
+        eventually(Duration::from_secs(10), || server
+            .metric("edge_accounting_fold_failed_total")
+            >= 2.0),
+        "the refused fold is retried"
+    );
+    let stored = || {
+        sql(&db.url, "SELECT COUNT(*) FROM sessions")
+            .trim()
+            .parse::<usize>()
+            .unwrap()
+    };
+    // The half without the refused row committed; the other did not, and the journal
+    // still holds the fold's records. (`first` went in a fold of its own, before.)
+    let partial = stored();
+    assert!(
+        (2..users.len()).contains(&partial),
+        "one half stored: {partial}"
+    );
+    assert_ne!(
+        sql(&db.url, "SELECT COUNT(*) FROM acct_journal").trim(),
+        "0"
+    );
+    assert!(server.metric("edge_accounting_unfolded_records") > 0.0);
+
+    sql(&db.url, "DROP TRIGGER refuse_one ON sessions");
+    server.settled();
+    assert_eq!(stored(), users.len());
+    for (i, user) in users.iter().enumerate() {
+        // One row each (`session` checks), with what its Start said.
+        assert_eq!(session(&db, user)["acct_session_id"], format!("s-half-{i}"));
+    }
+    assert_eq!(
+        sql(
+            &db.url,
+            "SELECT COUNT(DISTINCT acct_unique_id) FROM sessions"
+        )
+        .trim(),
+        users.len().to_string()
+    );
+    assert_eq!(
+        sql(&db.url, "SELECT COUNT(*) FROM acct_journal").trim(),
+        "0"
+    );
+    assert_eq!(
+        server.metric("edge_accounting_active_sessions"),
+        users.len() as f64
+    );
+}
+
 fn md5_hex(s: &str) -> String {
     use md5::{Digest, Md5};
     hex_lower(&Md5::digest(s.as_bytes()))
