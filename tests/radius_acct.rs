@@ -354,6 +354,35 @@ fn crash(backend: Backend) {
 }
 both_backends!(nothing_acknowledged_is_lost_on_sigkill, crate::crash);
 
+/// Another client holding the sessions table (`LOCK … IN SHARE MODE`, open transaction), so
+/// that folds wait while the journal does not; released when dropped.
+struct SessionsLock(std::process::Child);
+
+impl SessionsLock {
+    fn take(url: &str) -> SessionsLock {
+        use std::io::Write;
+        let mut psql = Command::new("psql")
+            .args(["-XAtq", url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("psql");
+        let stdin = psql.stdin.as_mut().unwrap();
+        writeln!(stdin, "BEGIN; LOCK TABLE sessions IN SHARE MODE; SELECT 1;").unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        SessionsLock(psql)
+    }
+}
+
+impl Drop for SessionsLock {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// An answered record whose fold never happened (the sessions table was locked, then the
 /// process was killed) is in the journal, and the next start folds it into sessions.
 #[test]
@@ -361,19 +390,7 @@ fn the_journal_is_folded_at_start_postgres() {
     let db = provisioned(Backend::Postgres);
     let mut server = Server::start(&db.url);
     // Another client holds the sessions table: the fold waits, the journal does not.
-    let mut locker = Command::new("psql")
-        .args(["-XAtq", &db.url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("psql");
-    {
-        use std::io::Write;
-        let stdin = locker.stdin.as_mut().unwrap();
-        writeln!(stdin, "BEGIN; LOCK TABLE sessions IN SHARE MODE; SELECT 1;").unwrap();
-        stdin.flush().unwrap();
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    let locker = SessionsLock::take(&db.url);
     let answer = radclient(
         server.acct,
         "acct",
@@ -385,9 +402,7 @@ fn the_journal_is_folded_at_start_postgres() {
         .metric("edge_accounting_unfolded_records")
         == 1.0));
     server.kill();
-    drop(locker.stdin.take());
-    let _ = locker.kill();
-    let _ = locker.wait();
+    drop(locker);
     assert!(sessions(&db, &["--username", "carol"]).is_empty());
     assert_eq!(
         sql(&db.url, "SELECT COUNT(*) FROM acct_journal").trim(),
@@ -423,19 +438,7 @@ fn a_fold_whose_half_is_refused_is_retried_whole_postgres() {
              DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_one();",
     );
     // Hold the fold back so that the next reports wait together and make one fold.
-    let mut locker = Command::new("psql")
-        .args(["-XAtq", &db.url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("psql");
-    {
-        use std::io::Write;
-        let stdin = locker.stdin.as_mut().unwrap();
-        writeln!(stdin, "BEGIN; LOCK TABLE sessions IN SHARE MODE; SELECT 1;").unwrap();
-        stdin.flush().unwrap();
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    let locker = SessionsLock::take(&db.url);
     let users = ["first", "u1", "u2", "u3", "u4", "refused"];
     for (i, user) in users.iter().enumerate() {
         let answer = radclient(
@@ -446,9 +449,7 @@ fn a_fold_whose_half_is_refused_is_retried_whole_postgres() {
         );
         assert!(answer.contains("Accounting-Response"), "{user}: {answer}");
     }
-    drop(locker.stdin.take());
-    let _ = locker.kill();
-    let _ = locker.wait();
+    drop(locker);
 
     assert!(
         eventually(Duration::from_secs(10), || server
