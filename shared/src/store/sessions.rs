@@ -16,7 +16,7 @@ use crate::accounting::{
 };
 use crate::leases::LeaseChange;
 
-/// One step of a batch, applied in order inside one transaction.
+/// One step of a fold, applied in order (`Store::sessions_fold` says in which transactions).
 #[derive(Debug, Clone)]
 pub enum BatchOp {
     /// Session reports, at most one per unique id (the writer folds duplicates first).
@@ -705,41 +705,35 @@ impl Store {
     }
 }
 
-/// The two-connection fold of [`Store::sessions_fold`]. Each half is one statement per
-/// step and one commit; neither transaction waits on the other while it holds row locks,
-/// so the only lock waits are PostgreSQL's own, which it resolves.
+/// The two-connection fold of [`Store::sessions_fold`]. Each half runs its share of every
+/// step and commits as soon as it is done, without waiting for the other: a transaction
+/// that held its row locks while it waited for its sibling could close a cycle with two
+/// halves of another instance's fold that PostgreSQL cannot see (it sees only its own lock
+/// waits), and both folds would hang. Every lock wait is PostgreSQL's own, in key order.
 async fn fold_split(
     p: &sqlx::PgPool,
     ops: &[BatchOp],
     journal: &[JournalKey],
 ) -> Result<BatchOutcome, StoreError> {
-    let (mut a, mut b) = tokio::try_join!(p.begin(), p.begin())?;
-    let (mut out, mut out_b) = (BatchOutcome::default(), BatchOutcome::default());
-    for op in ops {
-        match op {
+    let steps: Vec<Step> = ops
+        .iter()
+        .map(|op| match op {
             BatchOp::Upsert(records) => {
-                let sorted = sorted_by(records.iter().map(|r| &**r), |x, y| {
+                Step::Sessions(sorted_by(records.iter().map(|r| &**r), |x, y| {
                     x.unique_id().cmp(y.unique_id())
-                });
-                let (x, y) = sorted.split_at(sorted.len() / 2);
-                tokio::try_join!(
-                    a.upsert_sessions(x, &mut out),
-                    b.upsert_sessions(y, &mut out_b)
-                )?;
+                }))
             }
-            BatchOp::Leases(leases) => {
-                let sorted = sorted_by(leases.iter(), |x, y| {
-                    (x.pool, x.slot).cmp(&(y.pool, y.slot))
-                });
-                let (x, y) = sorted.split_at(sorted.len() / 2);
-                tokio::try_join!(a.upsert_leases(x), b.upsert_leases(y))?;
-            }
+            BatchOp::Leases(leases) => Step::Leases(sorted_by(leases.iter(), |x, y| {
+                (x.pool, x.slot).cmp(&(y.pool, y.slot))
+            })),
             BatchOp::NasRestart { .. } | BatchOp::Reap { .. } => {
                 unreachable!("a fold with closes is applied in one transaction")
             }
-        }
-    }
-    tokio::try_join!(a.commit(), b.commit())?;
+        })
+        .collect();
+    // Both run to their end: a half that failed does not cut the other short.
+    let (first, second) = tokio::join!(fold_half(p, &steps, 0), fold_half(p, &steps, 1));
+    let (mut out, mut second) = (first?, second?);
     sqlx::query(
         "DELETE FROM acct_journal WHERE (writer, batch) IN
              (SELECT * FROM UNNEST($1::bigint[], $2::bigint[]))",
@@ -748,8 +742,36 @@ async fn fold_split(
     .bind(journal.iter().map(|k| k.batch).collect::<Vec<_>>())
     .execute(p)
     .await?;
-    out.open.append(&mut out_b.open);
-    out.closed.append(&mut out_b.closed);
+    out.open.append(&mut second.open);
+    out.closed.append(&mut second.closed);
+    Ok(out)
+}
+
+/// One step of a split fold, its rows in key order.
+enum Step<'a> {
+    Sessions(Vec<&'a SessionRecord>),
+    Leases(Vec<&'a LeaseChange>),
+}
+
+/// Half `which` (0: the lower keys, 1: the upper) of every step, in one transaction.
+async fn fold_half(
+    p: &sqlx::PgPool,
+    steps: &[Step<'_>],
+    which: usize,
+) -> Result<BatchOutcome, sqlx::Error> {
+    fn half<T>(rows: &[T], which: usize) -> &[T] {
+        let (lower, upper) = rows.split_at(rows.len() / 2);
+        [lower, upper][which]
+    }
+    let mut out = BatchOutcome::default();
+    let mut tx = p.begin().await?;
+    for step in steps {
+        match step {
+            Step::Sessions(rows) => tx.upsert_sessions(half(rows, which), &mut out).await?,
+            Step::Leases(rows) => tx.upsert_leases(half(rows, which)).await?,
+        }
+    }
+    tx.commit().await?;
     Ok(out)
 }
 
