@@ -134,7 +134,9 @@ const POOL_COLUMNS: &str =
 const LEASE_COLUMNS: &str = "pool_id, slot, address, username, state, acct_unique_id, \
      expires_at, updated_us, instance";
 
-/// Folds lease changes into `ip_leases`; the lease step of a journal fold.
+/// Folds lease changes into `ip_leases`; the lease step of a journal fold. `leases` come in
+/// (pool, slot) order, the order of row locks in every fold (`Step::of` in sessions.rs sorts
+/// them).
 pub(super) trait UpsertLeases {
     async fn upsert_leases(&mut self, leases: &[&LeaseChange]) -> Result<(), sqlx::Error>;
 }
@@ -146,9 +148,7 @@ const LEASE_CONFLICT: &str = "ON CONFLICT (pool_id, slot) DO UPDATE SET
     WHERE ip_leases.updated_us <= excluded.updated_us";
 
 impl UpsertLeases for sqlx::PgConnection {
-    async fn upsert_leases(&mut self, leases: &[&LeaseChange]) -> Result<(), sqlx::Error> {
-        let mut sorted: Vec<&LeaseChange> = leases.to_vec();
-        sorted.sort_unstable_by_key(|l| (l.pool, l.slot));
+    async fn upsert_leases(&mut self, sorted: &[&LeaseChange]) -> Result<(), sqlx::Error> {
         let sql = format!(
             "INSERT INTO ip_leases ({LEASE_COLUMNS})
              SELECT u.* FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[],

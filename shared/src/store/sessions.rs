@@ -323,6 +323,8 @@ where
 }
 
 /// Folds session rows into the table; the one step of a batch that differs by backend.
+/// `records` come in unique-id order (`Step::of` sorts them): one order of row locks for
+/// every fold, so that folds committing at once (or other instances') cannot deadlock.
 trait UpsertSessions {
     async fn upsert_sessions(
         &mut self,
@@ -335,13 +337,9 @@ impl UpsertSessions for sqlx::PgConnection {
     /// One `INSERT … SELECT FROM UNNEST(…)` for the whole run, one array per column.
     async fn upsert_sessions(
         &mut self,
-        records: &[&SessionRecord],
+        sorted: &[&SessionRecord],
         out: &mut BatchOutcome,
     ) -> Result<(), sqlx::Error> {
-        // One order of row locks for every batch, so that batches committing at once (or
-        // other instances) cannot deadlock.
-        let mut sorted: Vec<&SessionRecord> = records.to_vec();
-        sorted.sort_unstable_by(|a, b| a.unique_id().cmp(b.unique_id()));
         // The bound arrays are tens of megabytes for a large fold: sized once (4 bytes of
         // length per element, then the value) instead of grown by doubling.
         let bytes: usize = sorted
@@ -393,6 +391,40 @@ impl UpsertSessions for sqlx::SqliteConnection {
             }
             let row = q.fetch_one(&mut *self).await?;
             push_outcome(out, active_from_row(&row)?);
+        }
+        Ok(())
+    }
+}
+
+/// Deletes folded batches from the journal.
+trait DeleteJournal {
+    async fn delete_journal(&mut self, journal: &[JournalKey]) -> Result<(), sqlx::Error>;
+}
+
+impl DeleteJournal for sqlx::PgConnection {
+    /// One statement for all of them.
+    async fn delete_journal(&mut self, journal: &[JournalKey]) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "DELETE FROM acct_journal WHERE (writer, batch) IN
+                 (SELECT * FROM UNNEST($1::bigint[], $2::bigint[]))",
+        )
+        .bind(journal.iter().map(|k| k.writer).collect::<Vec<_>>())
+        .bind(journal.iter().map(|k| k.batch).collect::<Vec<_>>())
+        .execute(self)
+        .await?;
+        Ok(())
+    }
+}
+
+impl DeleteJournal for sqlx::SqliteConnection {
+    /// One statement each: SQLite is in-process, so a statement costs no round trip.
+    async fn delete_journal(&mut self, journal: &[JournalKey]) -> Result<(), sqlx::Error> {
+        for key in journal {
+            sqlx::query("DELETE FROM acct_journal WHERE writer = $1 AND batch = $2")
+                .bind(key.writer)
+                .bind(key.batch)
+                .execute(&mut *self)
+                .await?;
         }
         Ok(())
     }
@@ -485,47 +517,37 @@ impl Store {
         ops: &[BatchOp],
         journal: &[JournalKey],
     ) -> Result<BatchOutcome, StoreError> {
-        let splittable = ops
-            .iter()
-            .all(|op| matches!(op, BatchOp::Upsert(_) | BatchOp::Leases(_)));
+        let steps: Vec<Step> = ops.iter().map(Step::of).collect();
+        let splittable = !steps.iter().any(|s| matches!(s, Step::Close(..)));
         if let (Store::Postgres(p), true) = (self, splittable) {
-            return fold_split(p, ops, journal).await;
+            return fold_split(p, &steps, journal).await;
         }
         let mut out = BatchOutcome::default();
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            for op in ops {
-                let (sql, key, at) = match op {
-                    BatchOp::Upsert(records) => {
-                        let records: Vec<&SessionRecord> = records.iter().map(|r| &**r).collect();
-                        tx.upsert_sessions(&records, &mut out).await?;
+            for step in &steps {
+                let (sql, key, at, reap) = match step {
+                    Step::Sessions(rows) => {
+                        tx.upsert_sessions(rows, &mut out).await?;
                         continue;
                     }
-                    BatchOp::Leases(leases) => {
-                        let leases: Vec<&LeaseChange> = leases.iter().collect();
-                        tx.upsert_leases(&leases).await?;
+                    Step::Leases(rows) => {
+                        tx.upsert_leases(rows).await?;
                         continue;
                     }
-                    BatchOp::NasRestart { nas_ip_address, at } => (nas_restart_sql(), nas_ip_address, at),
-                    BatchOp::Reap { unique_id, last_seen } => (reap_sql(), unique_id, last_seen),
+                    Step::Close(sql, key, at, reap) => (sql, key, at, reap),
                 };
                 let ids: Vec<String> = sqlx::query_scalar(sql)
-                    .bind(key.as_str())
+                    .bind(*key)
                     .bind(*at)
                     .fetch_all(&mut *tx)
                     .await?;
-                if matches!(op, BatchOp::Reap { .. }) {
+                if *reap {
                     out.reaped += ids.len();
                 }
                 out.closed.extend(ids);
             }
-            for key in journal {
-                sqlx::query("DELETE FROM acct_journal WHERE writer = $1 AND batch = $2")
-                    .bind(key.writer)
-                    .bind(key.batch)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            tx.delete_journal(journal).await?;
             tx.commit().await?;
         });
         Ok(out)
@@ -712,45 +734,48 @@ impl Store {
 /// waits), and both folds would hang. Every lock wait is PostgreSQL's own, in key order.
 async fn fold_split(
     p: &sqlx::PgPool,
-    ops: &[BatchOp],
+    steps: &[Step<'_>],
     journal: &[JournalKey],
 ) -> Result<BatchOutcome, StoreError> {
-    let steps: Vec<Step> = ops
-        .iter()
-        .map(|op| match op {
-            BatchOp::Upsert(records) => {
-                Step::Sessions(sorted_by(records.iter().map(|r| &**r), |x, y| {
-                    x.unique_id().cmp(y.unique_id())
-                }))
-            }
-            BatchOp::Leases(leases) => Step::Leases(sorted_by(leases.iter(), |x, y| {
-                (x.pool, x.slot).cmp(&(y.pool, y.slot))
-            })),
-            BatchOp::NasRestart { .. } | BatchOp::Reap { .. } => {
-                unreachable!("a fold with closes is applied in one transaction")
-            }
-        })
-        .collect();
     // Both run to their end: a half that failed does not cut the other short.
-    let (first, second) = tokio::join!(fold_half(p, &steps, 0), fold_half(p, &steps, 1));
+    let (first, second) = tokio::join!(fold_half(p, steps, 0), fold_half(p, steps, 1));
     let (mut out, mut second) = (first?, second?);
-    sqlx::query(
-        "DELETE FROM acct_journal WHERE (writer, batch) IN
-             (SELECT * FROM UNNEST($1::bigint[], $2::bigint[]))",
-    )
-    .bind(journal.iter().map(|k| k.writer).collect::<Vec<_>>())
-    .bind(journal.iter().map(|k| k.batch).collect::<Vec<_>>())
-    .execute(p)
-    .await?;
+    p.acquire().await?.delete_journal(journal).await?;
     out.open.append(&mut second.open);
     out.closed.append(&mut second.closed);
     Ok(out)
 }
 
-/// One step of a split fold, its rows in key order.
+/// One step of a fold: rows in key order (the order every statement locks them in), or a
+/// close (a NAS restart or a reaper's close: its SQL, key, time, and whether it is a reap).
 enum Step<'a> {
     Sessions(Vec<&'a SessionRecord>),
     Leases(Vec<&'a LeaseChange>),
+    Close(&'static str, &'a str, i64, bool),
+}
+
+impl<'a> Step<'a> {
+    fn of(op: &'a BatchOp) -> Step<'a> {
+        match op {
+            BatchOp::Upsert(records) => {
+                let mut rows: Vec<&SessionRecord> = records.iter().map(|r| &**r).collect();
+                rows.sort_unstable_by(|x, y| x.unique_id().cmp(y.unique_id()));
+                Step::Sessions(rows)
+            }
+            BatchOp::Leases(leases) => {
+                let mut rows: Vec<&LeaseChange> = leases.iter().collect();
+                rows.sort_unstable_by_key(|l| (l.pool, l.slot));
+                Step::Leases(rows)
+            }
+            BatchOp::NasRestart { nas_ip_address, at } => {
+                Step::Close(nas_restart_sql(), nas_ip_address, *at, false)
+            }
+            BatchOp::Reap {
+                unique_id,
+                last_seen,
+            } => Step::Close(reap_sql(), unique_id, *last_seen, true),
+        }
+    }
 }
 
 /// Half `which` (0: the lower keys, 1: the upper) of every step, in one transaction.
@@ -769,20 +794,11 @@ async fn fold_half(
         match step {
             Step::Sessions(rows) => tx.upsert_sessions(half(rows, which), &mut out).await?,
             Step::Leases(rows) => tx.upsert_leases(half(rows, which)).await?,
+            Step::Close(..) => unreachable!("a fold with closes is applied in one transaction"),
         }
     }
     tx.commit().await?;
     Ok(out)
-}
-
-/// `items`, ordered by `cmp`.
-fn sorted_by<'a, T>(
-    items: impl Iterator<Item = &'a T>,
-    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
-) -> Vec<&'a T> {
-    let mut sorted: Vec<&T> = items.collect();
-    sorted.sort_unstable_by(|x, y| cmp(x, y));
-    sorted
 }
 
 fn push_outcome(out: &mut BatchOutcome, (session, open): (ActiveSession, bool)) {
