@@ -18,8 +18,11 @@ PGPORT=55436; EDGE_PORT=24812; EDGE_ACCT_PORT=24813; EDGE_HTTP=28084
 # A production PostgreSQL gives its buffer cache a good share of memory (the usual advice is a
 # quarter); the default 128 MB would make every lookup of 50 rows read 50 pages through the
 # kernel. 4 GB holds the 3.2 GB table, which is read in once below (pg_prewarm), as a
-# long-running server's cache would hold it.
-PG_SETTINGS="-c shared_buffers=4GB"
+# long-running server's cache would hold it. With a buffer cache this large, PostgreSQL's
+# documentation advises huge pages: finding a buffer and reading its page were a third of
+# PostgreSQL's time per lookup, mostly TLB and cache misses, and huge pages cut its CPU per
+# lookup by a quarter (benches/common.sh reserves them for the run when it may).
+PG_SETTINGS="-c shared_buffers=4GB"; PG_HUGE_PAGES=1
 cargo build --release --bins -q
 B=target/release
 work_and_postgres edge-api $PGPORT
@@ -84,7 +87,7 @@ p99=$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$lookup")
 api_5xx=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^server_errors=/) { split($i, a, "="); s += a[2] }} END { print s + 0 }' "$work/api-during.txt")
 
 echo
-echo "REST API on PostgreSQL, $rows session rows, $(nproc) cores"
+echo "REST API on PostgreSQL, $rows session rows, $(nproc) cores, huge pages $huge_pages"
 printf "| %-52s | %12s |\n" "measure" "value"
 printf "|%s|%s|\n" "------------------------------------------------------" "--------------"
 printf "| %-52s | %9s ms |\n" "session lookup by username, 500 req/s, median" "$p50"

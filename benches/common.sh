@@ -3,15 +3,44 @@
 #
 #   work_and_postgres PREFIX PGPORT   -> $work, $PG (postgres://…:PGPORT, no database name)
 # PG_SETTINGS (optional): more server settings, as "-c name=value ..." for postgres.
+# PG_HUGE_PAGES=1 (optional): PostgreSQL's shared memory in huge pages, as its documentation
+# advises for a large shared_buffers ("Linux Huge Pages"). The pages it needs are reserved for
+# the run when none are free and the script may (root), and given back on exit;
+# $huge_pages says what the server got.
 work_and_postgres() {
   work=$(mktemp -d "/tmp/$1.XXXX"); chmod 755 "$work"
   pids=()
   trap 'cleanup_bench' EXIT
   mkdir -p "$work/pg" && chown postgres "$work/pg" "$work"
   runuser -u postgres -- /usr/lib/postgresql/*/bin/initdb -A trust -U postgres -D "$work/pg" >/dev/null
+  local settings="${PG_SETTINGS:-}"
+  huge_pages=off
+  if [ -n "${PG_HUGE_PAGES:-}" ]; then
+    reserve_huge_pages "$(runuser -u postgres -- /usr/lib/postgresql/*/bin/postgres -D "$work/pg" \
+      $settings -C shared_memory_size_in_huge_pages)"
+    settings="$settings -c huge_pages=try"
+  fi
+  local spare; spare=$(huge_pages_spare)
   runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg" \
-    -o "-p $2 -k $work -c listen_addresses=127.0.0.1 ${PG_SETTINGS:-}" -l "$work/pg.log" -w start >/dev/null
+    -o "-p $2 -k $work -c listen_addresses=127.0.0.1 $settings" -l "$work/pg.log" -w start >/dev/null
+  if [ -n "${PG_HUGE_PAGES:-}" ] && [ "$(huge_pages_spare)" -lt "$spare" ]; then huge_pages=on; fi
   PG=postgres://postgres@127.0.0.1:$2
+}
+
+# Huge pages neither in use nor promised to a process.
+huge_pages_spare() {
+  awk '/HugePages_Free/ {f = $2} /HugePages_Rsvd/ {r = $2} END {print f - r}' /proc/meminfo
+}
+
+# reserve_huge_pages N: makes N huge pages spare, if this may; the old reservation is restored
+# on exit.
+reserve_huge_pages() {
+  local f=/proc/sys/vm/nr_hugepages spare
+  spare=$(huge_pages_spare)
+  if [ -n "$1" ] && [ "$spare" -lt "$1" ] && [ -w $f ]; then
+    hugepages_before=$(cat $f)
+    echo $(($(cat $f) + $1 - spare)) > $f 2>/dev/null || true
+  fi
 }
 
 # edge_nas_and_users USERS: migrates $EDGE_DATABASE_URL, registers the NAS 127.0.0.1 with
@@ -27,6 +56,7 @@ cleanup_bench() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$work"
+  if [ -n "${hugepages_before:-}" ]; then echo "$hugepages_before" > /proc/sys/vm/nr_hugepages || true; fi
 }
 
 # Installs FreeRADIUS 3.2 and its PostgreSQL driver from Debian when missing (and keeps the
