@@ -306,6 +306,7 @@ impl SessionColumns for sqlx::postgres::PgRow {
         use sqlx::postgres::PgValueFormat;
         let mut values = [ValueRef::Null; c::COUNT];
         for (i, col) in COLUMNS.iter().enumerate() {
+            // Bound where it lies rather than moved out of the `Result` with `?`.
             let got = self.try_get_raw(i);
             let raw = match got {
                 Ok(ref raw) => raw,
