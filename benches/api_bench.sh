@@ -21,7 +21,7 @@ PGPORT=55436; EDGE_PORT=24812; EDGE_ACCT_PORT=24813; EDGE_HTTP=28084
 # long-running server's cache would hold it. With a buffer cache this large, PostgreSQL's
 # documentation advises huge pages: finding a buffer and reading its page were a third of
 # PostgreSQL's time per lookup, mostly TLB and cache misses, and huge pages cut its CPU per
-# lookup by a quarter (benches/common.sh reserves them for the run when it may).
+# lookup by about 30% (benches/common.sh reserves them for the run when it may).
 PG_SETTINGS="-c shared_buffers=4GB"; PG_HUGE_PAGES=1
 cargo build --release --bins -q
 B=target/release
