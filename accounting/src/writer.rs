@@ -95,6 +95,7 @@ impl AccountingSink for Writer {
 }
 
 /// Records the durable stage has acknowledged and the fold has not yet folded.
+#[derive(Default)]
 struct Unfolded {
     records: AtomicUsize,
     /// Signalled by the fold each time it brings `records` down.
@@ -138,11 +139,7 @@ impl Writer {
     ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(cfg.queue.max(1));
         let writer_id: i64 = rand::random();
-        let unfolded = Arc::new(Unfolded {
-            records: AtomicUsize::new(0),
-            less: Notify::new(),
-            pace: AtomicU64::new(0),
-        });
+        let unfolded = Arc::new(Unfolded::default());
         let (fold_tx, fold_rx) = mpsc::unbounded_channel();
         let fold = Fold {
             store: store.clone(),
@@ -720,11 +717,7 @@ mod tests {
 
     #[test]
     fn a_backlog_past_half_paces_the_durable_stage_to_the_fold() {
-        let u = Unfolded {
-            records: AtomicUsize::new(0),
-            less: Notify::new(),
-            pace: AtomicU64::new(0),
-        };
+        let u = Unfolded::default();
         // Before any fold has been measured: never held back.
         u.add(900);
         assert_eq!(u.admit_after(1_000, 1_000), None);

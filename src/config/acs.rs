@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
-use super::Secret;
+use super::{at_least, Secret};
 
 /// The TR-069 ACS on TCP 7547.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -130,20 +130,30 @@ impl Acs {
 
     /// The section's own checks, run before any port is bound.
     pub(super) fn validate(&self) -> anyhow::Result<()> {
-        if self.max_body_bytes < 4096
-            || self.session_timeout_seconds == 0
-            || self.max_rpcs_per_session == 0
-            || self.max_connections == 0
-            || self.max_parameters == 0
-            || self.batch_max == 0
-            || self.queue == 0
-            || self.task_max_attempts == 0
-            || self.refresh_seconds == 0
-            || self.connection_request_timeout_ms == 0
-            || self.cache_max_devices == 0
-        {
-            bail!("acs: max_body_bytes must be at least 4096; session_timeout_seconds, max_rpcs_per_session, max_connections, max_parameters, batch_max, queue, task_max_attempts, refresh_seconds, connection_request_timeout_ms and cache_max_devices at least 1");
-        }
+        at_least(
+            "acs",
+            4096,
+            &[("max_body_bytes", self.max_body_bytes as u64)],
+        )?;
+        at_least(
+            "acs",
+            1,
+            &[
+                ("session_timeout_seconds", self.session_timeout_seconds),
+                ("max_rpcs_per_session", u64::from(self.max_rpcs_per_session)),
+                ("max_connections", self.max_connections as u64),
+                ("max_parameters", self.max_parameters as u64),
+                ("batch_max", self.batch_max as u64),
+                ("queue", self.queue as u64),
+                ("task_max_attempts", u64::from(self.task_max_attempts)),
+                ("refresh_seconds", self.refresh_seconds),
+                (
+                    "connection_request_timeout_ms",
+                    self.connection_request_timeout_ms,
+                ),
+                ("cache_max_devices", self.cache_max_devices as u64),
+            ],
+        )?;
         let url_ok = self.public_url.is_empty()
             || self.public_url.starts_with("http://")
             || self.public_url.starts_with("https://");

@@ -474,39 +474,54 @@ impl Config {
             bail!("database.refresh_interval_seconds must be at least 1");
         }
         let a = &self.accounting;
-        if a.batch_max == 0
-            || a.queue == 0
-            || a.commit_concurrency == 0
-            || a.max_unfolded == 0
-            || a.fold_max == 0
-            || a.orphan_seconds == 0
-            || a.reaper_interval_seconds == 0
-            || a.default_interim_seconds == 0
-            || a.stale_multiplier == 0
-        {
-            bail!("accounting: batch_max, queue, commit_concurrency, max_unfolded, fold_max, orphan_seconds, reaper_interval_seconds, default_interim_seconds and stale_multiplier must be at least 1");
-        }
+        at_least(
+            "accounting",
+            1,
+            &[
+                ("batch_max", a.batch_max as u64),
+                ("queue", a.queue as u64),
+                ("commit_concurrency", a.commit_concurrency as u64),
+                ("max_unfolded", a.max_unfolded as u64),
+                ("fold_max", a.fold_max as u64),
+                ("orphan_seconds", a.orphan_seconds),
+                ("reaper_interval_seconds", a.reaper_interval_seconds),
+                ("default_interim_seconds", a.default_interim_seconds),
+                ("stale_multiplier", u64::from(a.stale_multiplier)),
+            ],
+        )?;
         let i = &self.ipam;
-        if i.offer_seconds == 0
-            || i.heartbeat_seconds == 0
-            || i.dead_after_seconds < 2 * i.heartbeat_seconds
-        {
-            bail!("ipam: offer_seconds and heartbeat_seconds must be at least 1, and dead_after_seconds at least twice heartbeat_seconds");
+        at_least(
+            "ipam",
+            1,
+            &[
+                ("offer_seconds", u64::from(i.offer_seconds)),
+                ("heartbeat_seconds", i.heartbeat_seconds),
+            ],
+        )?;
+        if i.dead_after_seconds < 2 * i.heartbeat_seconds {
+            bail!("ipam.dead_after_seconds must be at least twice ipam.heartbeat_seconds");
         }
         self.acs.validate()?;
         if self.wireguard.enabled {
             crate::ops::wireguard::WgConfig::from_config(&self.wireguard)?;
         }
         let api = &self.api;
-        if api.max_body_bytes < 1024
-            || api.max_concurrent == 0
-            || api.database_connections == 0
-            || api.request_timeout_seconds == 0
-            || api.coa_timeout_ms == 0
-            || api.coa_tries == 0
-        {
-            bail!("api: max_body_bytes must be at least 1024, and max_concurrent, database_connections, request_timeout_seconds, coa_timeout_ms and coa_tries at least 1");
-        }
+        at_least(
+            "api",
+            1024,
+            &[("max_body_bytes", api.max_body_bytes as u64)],
+        )?;
+        at_least(
+            "api",
+            1,
+            &[
+                ("max_concurrent", api.max_concurrent as u64),
+                ("database_connections", u64::from(api.database_connections)),
+                ("request_timeout_seconds", api.request_timeout_seconds),
+                ("coa_timeout_ms", api.coa_timeout_ms),
+                ("coa_tries", u64::from(api.coa_tries)),
+            ],
+        )?;
         let jwt = !api.jwt_hs256_secret.0.is_empty() || !api.jwt_rs256_public_key_file.is_empty();
         if jwt && (api.jwt_issuer.is_empty() || api.jwt_audience.is_empty()) {
             bail!("api: JWTs need jwt_issuer and jwt_audience");
@@ -523,6 +538,14 @@ impl Config {
 
 /// An environment value read as TOML when it is valid TOML (numbers, booleans, arrays),
 /// otherwise as a string.
+/// Refuses the first of a section's `(key, value)` pairs below `min`, naming it.
+pub(super) fn at_least(section: &str, min: u64, fields: &[(&str, u64)]) -> anyhow::Result<()> {
+    match fields.iter().find(|(_, v)| *v < min) {
+        Some((key, v)) => bail!("{section}.{key} must be at least {min} (it is {v})"),
+        None => Ok(()),
+    }
+}
+
 fn env_value(v: &str) -> toml::Value {
     match toml::from_str::<toml::Table>(&format!("v = {v}")) {
         Ok(mut t) => t
@@ -542,6 +565,27 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect::<Vec<_>>()
             .into_iter()
+    }
+
+    #[test]
+    fn a_value_below_its_bound_is_refused_by_name() {
+        let refused =
+            |pairs: &[(&str, &str)]| format!("{:#}", Config::load(None, env(pairs)).unwrap_err());
+        let e = refused(&[("EDGE_ACCOUNTING_FOLD_MAX", "0")]);
+        assert!(e.contains("accounting.fold_max must be at least 1"), "{e}");
+        let e = refused(&[("EDGE_API_MAX_BODY_BYTES", "100")]);
+        assert!(
+            e.contains("api.max_body_bytes must be at least 1024 (it is 100)"),
+            "{e}"
+        );
+        let e = refused(&[("EDGE_ACS_CACHE_MAX_DEVICES", "0")]);
+        assert!(
+            e.contains("acs.cache_max_devices must be at least 1"),
+            "{e}"
+        );
+        let e = refused(&[("EDGE_IPAM_DEAD_AFTER_SECONDS", "1")]);
+        assert!(e.contains("ipam.dead_after_seconds"), "{e}");
+        assert!(Config::load(None, env(&[])).is_ok());
     }
 
     #[test]

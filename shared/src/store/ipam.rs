@@ -135,7 +135,7 @@ const LEASE_COLUMNS: &str = "pool_id, slot, address, username, state, acct_uniqu
      expires_at, updated_us, instance";
 
 /// Folds lease changes into `ip_leases`; the lease step of a journal fold. `leases` come in
-/// (pool, slot) order, the order of row locks in every fold (`Step::of` in sessions.rs sorts
+/// (pool, slot) order, the order of row locks in every fold (`Step::of` in fold.rs sorts
 /// them).
 pub(super) trait UpsertLeases {
     async fn upsert_leases(&mut self, leases: &[&LeaseChange]) -> Result<(), sqlx::Error>;

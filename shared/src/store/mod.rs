@@ -7,6 +7,7 @@
 mod acs;
 mod acs_batch;
 mod api;
+mod fold;
 mod ipam;
 mod rows;
 mod sessions;
@@ -28,8 +29,9 @@ pub use acs::{
 };
 pub use acs_batch::{AcsBatch, DeviceSeen, ParameterRow, TaskUpdate};
 pub use api::{ApiToken, AuditEntry};
+pub use fold::{BatchOp, BatchOutcome, JournalKey};
 pub use ipam::{BlockUse, LeaseQuery, LeaseRow, LeaseStateFilter, NewPool, PoolUse};
-pub use sessions::{BatchOp, BatchOutcome, DayUsage, JournalKey, SessionQuery, SessionsJson};
+pub use sessions::{DayUsage, SessionQuery, SessionsJson};
 pub use subscribers::{ImportError, SubscriberChanges, SubscriberRow};
 
 /// Channel on which PostgreSQL announces committed changes.
