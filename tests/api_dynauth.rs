@@ -401,3 +401,93 @@ fn lease_release_sqlite() {
 fn lease_release_postgres() {
     lease_release(Backend::Postgres);
 }
+
+/// Session lookups on PostgreSQL park their connection for the next lookup (instead of
+/// handing it back to sqlx's pool, which tests it with a round trip): at most half of the
+/// pool stays parked however many run at once, a lookup cancelled mid-statement gives its
+/// connection back to the pool, and the pool still closes.
+#[test]
+fn session_lookups_park_their_connection() {
+    use edge_shared::store::{SessionQuery, Store};
+    let db = TestDb::new(Backend::Postgres);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let store = Store::connect_with(&db.url, 4).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let pool = store.pg_pool().expect("postgres").clone();
+        let taken = || pool.size() - pool.num_idle() as u32;
+        let q = SessionQuery {
+            username: Some("ann".into()),
+            limit: 50,
+            ..SessionQuery::default()
+        };
+        assert!(
+            until(|| taken() == 0).await,
+            "the migration's connection is back"
+        );
+        store.sessions_list(&q).await.expect("lookup");
+        assert_eq!(taken(), 1, "the lookup's connection is parked");
+        store.sessions_list(&q).await.expect("lookup");
+        assert_eq!(taken(), 1, "the next lookup used it again");
+
+        let lookups: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, q) = (store.clone(), q.clone());
+                tokio::spawn(async move { store.sessions_list(&q).await.map(|r| r.len()) })
+            })
+            .collect();
+        for l in lookups {
+            assert_eq!(l.await.expect("task").expect("lookup"), 0);
+        }
+        // Connections given back to the pool are tested there first, in a task of their own.
+        assert!(until(|| taken() <= 2).await, "{} taken", taken());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let parked = taken();
+        assert!(
+            (1..=2).contains(&parked),
+            "at most half of the pool parked, the rest back in it: {parked} taken"
+        );
+
+        // Cancelled while waiting for its rows (the table locked meanwhile): the connection
+        // goes back through the pool, which waits for the statement's end to test it.
+        use sqlx::Connection as _;
+        let mut locker = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+        for step in ["BEGIN", "LOCK TABLE sessions"] {
+            sqlx::query(step).execute(&mut locker).await.expect(step);
+        }
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(300), store.sessions_list(&q)).await;
+        assert!(cancelled.is_err(), "the lookup was cancelled");
+        sqlx::query("ROLLBACK")
+            .execute(&mut locker)
+            .await
+            .expect("unlock");
+        assert!(
+            until(|| taken() < parked).await,
+            "the cancelled lookup's connection is parked: {} taken",
+            taken()
+        );
+        store
+            .sessions_list(&q)
+            .await
+            .expect("lookup after a cancelled one");
+
+        tokio::time::timeout(Duration::from_secs(10), store.close())
+            .await
+            .expect("the pool closes with connections parked");
+    });
+}
+
+/// Waits up to five seconds for `done`.
+async fn until(done: impl Fn() -> bool) -> bool {
+    for _ in 0..250 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done()
+}

@@ -217,7 +217,7 @@ impl Store {
     /// Writes one batch of session effects in one transaction.
     pub async fn acs_apply(&self, b: &AcsBatch) -> Result<(), StoreError> {
         match self {
-            Store::Postgres(p) => {
+            Store::Postgres(p, _) => {
                 let mut tx = p.begin().await?;
                 if !b.devices.is_empty() {
                     let ds = last_by_key(&b.devices, |d| d.id.as_str());

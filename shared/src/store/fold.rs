@@ -355,7 +355,7 @@ impl Store {
     ) -> Result<BatchOutcome, StoreError> {
         let steps: Vec<Step> = ops.iter().map(Step::of).collect();
         let splittable = !steps.iter().any(|s| matches!(s, Step::Close { .. }));
-        if let (Store::Postgres(p), true) = (self, splittable) {
+        if let (Store::Postgres(p, _), true) = (self, splittable) {
             return fold_split(p, &steps, journal).await;
         }
         let mut out = BatchOutcome::default();

@@ -259,7 +259,7 @@ impl Store {
     /// Creates a pool and its (unowned) blocks.
     pub async fn pool_add(&self, n: &NewPool) -> Result<Pool, StoreError> {
         let blocks_sql = match self {
-            Store::Postgres(_) => {
+            Store::Postgres(..) => {
                 "INSERT INTO ip_blocks (pool_id, block_no)
                  SELECT $2, g FROM generate_series(0, $1 - 1) AS g"
             }
@@ -469,7 +469,7 @@ impl Store {
         );
         // The update checks again on the row it changes, for the same reason.
         let sql = match self {
-            Store::Postgres(_) => format!(
+            Store::Postgres(..) => format!(
                 "UPDATE ip_blocks SET owner = $1, claimed_at = $2
                   WHERE (pool_id, block_no) IN ({pick} FOR UPDATE SKIP LOCKED)
                     AND {}
@@ -531,7 +531,7 @@ impl Store {
     ) -> Result<Vec<LeaseRow>, StoreError> {
         let (from, to): (Vec<i64>, Vec<i64>) = ranges.iter().copied().unzip();
         match self {
-            Store::Postgres(p) => {
+            Store::Postgres(p, _) => {
                 sqlx::query(
                     "DELETE FROM ip_lease_notices n USING UNNEST($2::bigint[], $3::bigint[]) r(lo, hi)
                       WHERE n.pool_id = $1 AND n.slot >= r.lo AND n.slot < r.hi",
@@ -591,7 +591,7 @@ impl Store {
     pub async fn leases_noticed(&self, owner: &str) -> Result<Vec<LeaseRow>, StoreError> {
         let take = "DELETE FROM ip_lease_notices WHERE owner = $1 RETURNING pool_id, slot";
         let rows = match self {
-            Store::Postgres(p) => {
+            Store::Postgres(p, _) => {
                 let mut tx = p.begin().await?;
                 let taken: Vec<(i64, i64)> =
                     sqlx::query_as(take).bind(owner).fetch_all(&mut *tx).await?;

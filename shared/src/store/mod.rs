@@ -9,6 +9,7 @@ mod acs_batch;
 mod api;
 mod fold;
 mod ipam;
+mod parked;
 mod rows;
 mod sessions;
 mod subscribers;
@@ -23,6 +24,7 @@ use sqlx::sqlite::{
 use thiserror::Error;
 
 use crate::types::{Nas, NasTunnel, Plan, PoolId};
+use parked::Parked;
 
 pub use acs::{
     ConnectionRequestTarget, DeviceQuery, DeviceRow, DeviceState, FileRow, ParameterView, TaskRow,
@@ -58,14 +60,19 @@ pub enum StoreError {
 
 #[derive(Debug, Clone)]
 pub enum Store {
-    Postgres(PgPool),
+    /// The pool, and its connections parked between hot reads (`parked.rs`).
+    Postgres(PgPool, Parked),
     Sqlite(SqlitePool),
 }
+
+/// A pooled connection idle longer than this may have missed a database restart, and is
+/// tested before use.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            $crate::store::Store::Postgres($pool) => $body,
+            $crate::store::Store::Postgres($pool, _) => $body,
             $crate::store::Store::Sqlite($pool) => $body,
         }
     };
@@ -76,7 +83,7 @@ pub(crate) use on_pool;
 /// commit. Expanded inside `on_pool!` bodies, so it compiles for both backends.
 macro_rules! notify {
     ($store:expr, $tx:expr, $what:expr) => {
-        if matches!($store, $crate::store::Store::Postgres(_)) {
+        if matches!($store, $crate::store::Store::Postgres(..)) {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind($crate::store::CHANGE_CHANNEL)
                 .bind($what)
@@ -160,7 +167,7 @@ impl Store {
                 .test_before_acquire(false)
                 .before_acquire(|conn, meta| {
                     Box::pin(async move {
-                        if meta.idle_for > Duration::from_secs(1) {
+                        if meta.idle_for > IDLE_CHECK {
                             sqlx::Connection::ping(conn).await?;
                         }
                         Ok(true)
@@ -168,7 +175,7 @@ impl Store {
                 })
                 .connect(url)
                 .await?;
-            Ok(Store::Postgres(pool))
+            Ok(Store::Postgres(pool, Parked::new(connections)))
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -189,14 +196,14 @@ impl Store {
 
     pub fn backend(&self) -> &'static str {
         match self {
-            Store::Postgres(_) => "postgres",
+            Store::Postgres(..) => "postgres",
             Store::Sqlite(_) => "sqlite",
         }
     }
 
     pub fn pg_pool(&self) -> Option<&PgPool> {
         match self {
-            Store::Postgres(p) => Some(p),
+            Store::Postgres(p, _) => Some(p),
             Store::Sqlite(_) => None,
         }
     }
@@ -204,7 +211,7 @@ impl Store {
     /// Applies the embedded migrations of this backend.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Store::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await?,
+            Store::Postgres(p, _) => sqlx::migrate!("./migrations/postgres").run(p).await?,
             Store::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await?,
         }
         Ok(())
@@ -216,6 +223,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Store::Postgres(_, parked) = self {
+            parked.release_all();
+        }
         on_pool!(self, p => p.close().await)
     }
 

@@ -297,21 +297,37 @@ impl Store {
             " ORDER BY acct_start_time DESC, acct_unique_id DESC LIMIT {}",
             q.limit.max(0)
         );
-        on_pool!(self, p => {
-            let mut query = sqlx::query(&sql);
-            for s in texts.iter().filter_map(|(v, _)| v.as_deref()) {
-                query = query.bind(s);
+        // The statement with its values bound, for either backend.
+        macro_rules! bound {
+            () => {{
+                let mut query = sqlx::query(&sql);
+                for s in texts.iter().filter_map(|(v, _)| v.as_deref()) {
+                    query = query.bind(s);
+                }
+                for t in [q.since, q.until].into_iter().flatten() {
+                    query = query.bind(t);
+                }
+                if let Some((start, id)) = &q.after {
+                    query = query.bind(*start).bind(id.as_str());
+                }
+                query
+            }};
+        }
+        match self {
+            // The API's lookups: a parked connection, without sqlx's test round trip.
+            Store::Postgres(pool, parked) => {
+                let mut hot = parked.take(pool).await?;
+                for row in bound!().fetch_all(hot.conn()).await? {
+                    into.take(&row)?;
+                }
+                hot.park();
             }
-            for t in [q.since, q.until].into_iter().flatten() {
-                query = query.bind(t);
+            Store::Sqlite(pool) => {
+                for row in bound!().fetch_all(pool).await? {
+                    into.take(&row)?;
+                }
             }
-            if let Some((start, id)) = &q.after {
-                query = query.bind(*start).bind(id.as_str());
-            }
-            for row in query.fetch_all(p).await? {
-                into.take(&row)?;
-            }
-        });
+        }
         Ok(())
     }
 

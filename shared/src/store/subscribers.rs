@@ -125,7 +125,7 @@ impl Store {
             let mut tx = p.begin().await?;
             let rev: i64 = sqlx::query_scalar(BUMP_REVISION).fetch_one(&mut *tx).await?;
             for chunk in resolved.chunks(UPSERT_CHUNK) {
-                let sql = upsert_sql(chunk.len(), matches!(self, Store::Postgres(_)), create_only);
+                let sql = upsert_sql(chunk.len(), matches!(self, Store::Postgres(..)), create_only);
                 let mut q = sqlx::query(&sql);
                 for (r, plan_id) in chunk {
                     q = q

@@ -1,0 +1,94 @@
+//! PostgreSQL connections parked between the REST API's hot reads.
+//!
+//! sqlx tests every connection given back to its pool with a round trip (a Sync message and
+//! its ReadyForQuery), which wakes the PostgreSQL backend a second time for each statement and
+//! the server's runtime a second time for each request. A connection whose statement ran to
+//! completion is known to be good, so it is parked here instead, and the next hot read takes
+//! it without the test. A connection dropped before that (a cancelled request, an error) goes
+//! back through sqlx, test and all, and so does a parked one left idle long enough to have
+//! missed a database restart. At most half of the pool is parked, so the other statements
+//! always have the rest of it.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnection, PgPool};
+use sqlx::Postgres;
+
+use super::IDLE_CHECK;
+
+/// A parked connection and when it was parked.
+type Idle = (PoolConnection<Postgres>, Instant);
+
+/// The parked connections of one pool, newest last.
+#[derive(Debug, Clone)]
+pub struct Parked {
+    conns: Arc<Mutex<Vec<Idle>>>,
+    max: usize,
+}
+
+/// A connection taken for one hot read: [`Hot::park`] it once the statement has run to
+/// completion; dropped instead, it goes back to sqlx's pool (which tests it).
+pub(super) struct Hot<'a> {
+    conn: PoolConnection<Postgres>,
+    home: &'a Parked,
+}
+
+impl Parked {
+    /// Parks at most half of a pool of `connections` (at least one).
+    pub(super) fn new(connections: u32) -> Parked {
+        Parked {
+            conns: Arc::default(),
+            max: (connections as usize / 2).max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Idle>> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The most recently parked connection, or one from `pool`. Parked connections idle
+    /// longer than [`IDLE_CHECK`] are given back to the pool on the way (tested there).
+    pub(super) async fn take(&self, pool: &PgPool) -> Result<Hot<'_>, sqlx::Error> {
+        let mut stale = Vec::new();
+        let fresh = {
+            let mut conns = self.lock();
+            loop {
+                match conns.pop() {
+                    Some((conn, at)) if at.elapsed() < IDLE_CHECK => break Some(conn),
+                    Some((conn, _)) => stale.push(conn),
+                    None => break None,
+                }
+            }
+        };
+        drop(stale);
+        let conn = match fresh {
+            Some(conn) => conn,
+            None => pool.acquire().await?,
+        };
+        Ok(Hot { conn, home: self })
+    }
+
+    /// Gives every parked connection back to the pool (before the pool is closed, which
+    /// waits for all of its connections).
+    pub(super) fn release_all(&self) {
+        let conns = std::mem::take(&mut *self.lock());
+        drop(conns);
+    }
+}
+
+impl Hot<'_> {
+    pub(super) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+
+    /// Parks the connection for the next hot read: its statement ran to completion.
+    pub(super) fn park(self) {
+        let Hot { conn, home } = self;
+        let mut conns = home.lock();
+        if conns.len() < home.max {
+            conns.push((conn, Instant::now()));
+        }
+    }
+}
