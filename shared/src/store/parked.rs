@@ -36,11 +36,12 @@ pub(super) struct Hot<'a> {
 }
 
 impl Parked {
-    /// Parks at most half of a pool of `connections` (at least one).
+    /// Parks at most half of a pool of `connections` (none of a pool of one, whose only
+    /// connection the other statements need).
     pub(super) fn new(connections: u32) -> Parked {
         Parked {
             conns: Arc::default(),
-            max: (connections as usize / 2).max(1),
+            max: connections as usize / 2,
         }
     }
 
@@ -90,5 +91,17 @@ impl Hot<'_> {
         if conns.len() < home.max {
             conns.push((conn, Instant::now()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Parked;
+
+    #[test]
+    fn at_most_half_of_the_pool_is_parked_and_none_of_a_pool_of_one() {
+        assert_eq!(Parked::new(1).max, 0);
+        assert_eq!(Parked::new(4).max, 2);
+        assert_eq!(Parked::new(16).max, 8);
     }
 }
