@@ -536,8 +536,6 @@ impl Config {
     }
 }
 
-/// An environment value read as TOML when it is valid TOML (numbers, booleans, arrays),
-/// otherwise as a string.
 /// Refuses the first of a section's `(key, value)` pairs below `min`, naming it.
 pub(super) fn at_least(section: &str, min: u64, fields: &[(&str, u64)]) -> anyhow::Result<()> {
     match fields.iter().find(|(_, v)| *v < min) {
@@ -546,6 +544,8 @@ pub(super) fn at_least(section: &str, min: u64, fields: &[(&str, u64)]) -> anyho
     }
 }
 
+/// An environment value read as TOML when it is valid TOML (numbers, booleans, arrays),
+/// otherwise as a string.
 fn env_value(v: &str) -> toml::Value {
     match toml::from_str::<toml::Table>(&format!("v = {v}")) {
         Ok(mut t) => t

@@ -108,12 +108,7 @@ fn pg_upsert_sql() -> &'static str {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        format!(
-            "INSERT INTO sessions ({}) SELECT * FROM UNNEST({unnest})
-             ON CONFLICT (acct_unique_id) DO UPDATE SET\n    {}\n RETURNING {RETURNING}",
-            col_list(),
-            conflict_sets(true)
-        )
+        upsert_sql(&format!("SELECT * FROM UNNEST({unnest})"), true)
     })
 }
 
@@ -122,13 +117,19 @@ fn sqlite_upsert_sql() -> &'static str {
     SQL.get_or_init(|| {
         // Plain `?`: SQLite looks numbered parameters up by name, one by one.
         let params = vec!["?"; COLUMNS.len()].join(", ");
-        format!(
-            "INSERT INTO sessions ({}) VALUES ({params})
-             ON CONFLICT (acct_unique_id) DO UPDATE SET\n    {}\n RETURNING {RETURNING}",
-            col_list(),
-            conflict_sets(false)
-        )
+        upsert_sql(&format!("VALUES ({params})"), false)
     })
+}
+
+/// The upsert of session rows from `source` (the rows, in `COLUMNS` order), returning what
+/// the set of open sessions needs.
+fn upsert_sql(source: &str, pg: bool) -> String {
+    format!(
+        "INSERT INTO sessions ({}) {source}
+         ON CONFLICT (acct_unique_id) DO UPDATE SET\n    {}\n RETURNING {RETURNING}",
+        col_list(),
+        conflict_sets(pg)
+    )
 }
 
 fn nas_restart_sql() -> &'static str {
