@@ -21,7 +21,7 @@ $B/dotmac-edge migrate >/dev/null
 ulimit -n "$(ulimit -Hn)"   # HOLD sessions need that many descriptors on each side
 EDGE_ACS_LISTEN=127.0.0.1:$ACS EDGE_HTTP_LISTEN=127.0.0.1:$EDGE_HTTP EDGE_LOG_LEVEL=warn \
   $B/dotmac-edge serve --roles acs >"$work/edge.log" 2>&1 & pids+=($!); edge=$!
-until curl -sf 127.0.0.1:$EDGE_HTTP/health/ready >/dev/null; do sleep 0.2; done
+edge_ready $EDGE_HTTP
 
 load() { # seconds label
   $B/cwmp-load sessions --server 127.0.0.1:$ACS --devices "$DEVICES" --connections 64 \

@@ -55,16 +55,19 @@ ALTER TABLE sessions ADD PRIMARY KEY (acct_unique_id);
 $indexes
 VACUUM ANALYZE sessions;
 SQL
+# The load left gigabytes of dirty buffers; a long-running server's checkpointer would have
+# written them long ago, so write them now rather than during the measured rounds.
 psql "$PG/edge" -qAtc "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
-  -c "SELECT pg_prewarm('sessions'), pg_prewarm('sessions_username_start_id')" >/dev/null
+  -c "SELECT pg_prewarm('sessions'), pg_prewarm('sessions_username_start_id')" \
+  -c "CHECKPOINT" >/dev/null
 rows=$(psql "$PG/edge" -Atc "SELECT COUNT(*) FROM sessions")
 echo "loaded $rows sessions in $(( $(date +%s) - loaded )) s"
 
 TOKEN=$($B/dotmac-edge tokens create --name bench --scope read | tail -1)
 EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:$EDGE_ACCT_PORT \
-  EDGE_HTTP_LISTEN=127.0.0.1:$EDGE_HTTP EDGE_LOG_LEVEL=warn \
-  $B/dotmac-edge serve >"$work/edge.log" 2>&1 & pids+=($!)
-until curl -sf 127.0.0.1:$EDGE_HTTP/health/ready >/dev/null; do sleep 0.2; done
+  EDGE_HTTP_LISTEN=127.0.0.1:$EDGE_HTTP EDGE_ACS_LISTEN=127.0.0.1:0 EDGE_LOG_LEVEL=warn \
+  $B/dotmac-edge serve >"$work/edge.log" 2>&1 & edge=$!; pids+=($edge)
+edge_ready $EDGE_HTTP
 
 api() { # seconds
   $B/api-load --server 127.0.0.1:$EDGE_HTTP --token "$TOKEN" --rate 500 --seconds "$1" \
@@ -77,12 +80,16 @@ auth() { # label
 
 api 3 >/dev/null   # warm the cache as a running service's would be
 lookup=$(api "$SECONDS_EACH"); echo "$lookup" >> "$work/raw.txt"
-alone=$(for _ in $(seq 1 "$ROUNDS"); do auth auth-alone; done | median)
-loaded_rps=$(for _ in $(seq 1 "$ROUNDS"); do
+# Rounds alternate (alone, with the API, alone, ...) so that a drift of the machine over the
+# run (page cache, PostgreSQL's background writers) weighs on both sides alike.
+for _ in $(seq 1 "$ROUNDS"); do
+  auth auth-alone >> "$work/alone.txt"
   api $((SECONDS_EACH + 1)) >> "$work/api-during.txt" & apid=$!
-  auth auth-with-api
+  auth auth-with-api >> "$work/with.txt"
   wait $apid
-done | median)
+done
+alone=$(median < "$work/alone.txt")
+loaded_rps=$(median < "$work/with.txt")
 p50=$(sed -n 's/.* p50_ms=\([0-9.]*\).*/\1/p' <<<"$lookup")
 p99=$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$lookup")
 api_5xx=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^server_errors=/) { split($i, a, "="); s += a[2] }} END { print s + 0 }' "$work/api-during.txt")

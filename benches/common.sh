@@ -86,6 +86,22 @@ freeradius_copy() {
 }
 
 # Median of the numbers on stdin; a / b to two places ("-" when b is 0).
+# until_ok SECONDS WHAT COMMAND...: runs COMMAND until it succeeds; gives up (status 1, which
+# ends a `set -e` script) after SECONDS, or at once when the server started as $edge has exited.
+until_ok() {
+  local limit=$1 what=$2 t0=$SECONDS; shift 2
+  until "$@"; do
+    if [ -n "${edge:-}" ] && ! kill -0 "$edge" 2>/dev/null; then
+      echo "the server exited while waiting for $what; the end of its log:" >&2
+      tail -5 "$work/edge.log" >&2; return 1
+    fi
+    if [ $((SECONDS - t0)) -ge "$limit" ]; then echo "gave up waiting for $what after $limit s" >&2; return 1; fi
+    sleep 0.2
+  done
+}
+# edge_ready HTTP_PORT: until the server started as $edge says it is ready (two minutes at most).
+edge_ready() { until_ok 120 "the server to be ready" curl -sf "127.0.0.1:$1/health/ready" -o /dev/null; }
+
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 

@@ -33,8 +33,8 @@ $B/dotmac-edge plans add --name basic --reply 'Mikrotik-Rate-Limit = "20M/20M"' 
 $B/radius-load csv --users "$USERS" --plan basic > "$work/users.csv"
 $B/dotmac-edge subscribers import "$work/users.csv"
 EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:$EDGE_ACCT_PORT \
-  EDGE_HTTP_LISTEN=127.0.0.1:$EDGE_HTTP EDGE_LOG_LEVEL=warn \
-  $B/dotmac-edge serve >"$work/edge.log" 2>&1 & pids+=($!)
+  EDGE_HTTP_LISTEN=127.0.0.1:$EDGE_HTTP EDGE_ACS_LISTEN=127.0.0.1:0 EDGE_LOG_LEVEL=warn \
+  $B/dotmac-edge serve >"$work/edge.log" 2>&1 & edge=$!; pids+=($edge)
 $B/radius-load null --listen 127.0.0.1:$NULL_PORT --secret $SECRET --seconds 3600 >/dev/null & pids+=($!)
 
 # FreeRADIUS: a private copy of the Debian configuration.
@@ -86,7 +86,7 @@ commit_s=$(edge_metric edge_accounting_commit_seconds_sum)
 folds=$(edge_metric edge_accounting_fold_size_count); folded=$(edge_metric edge_accounting_fold_size_sum)
 wait_folded() { # seconds until every answered record is in sessions
   local t0=$SECONDS
-  until [ "$(edge_metric edge_accounting_unfolded_records)" = 0 ]; do sleep 0.2; done
+  until_ok 600 "the fold to catch up" test "$(edge_metric edge_accounting_unfolded_records)" = 0
   echo $((SECONDS - t0))
 }
 settle_s=$(wait_folded)

@@ -34,9 +34,9 @@ $B/dotmac-edge plans add --name pooled --pool bench >/dev/null
 $B/radius-load csv --users "$USERS" --plan pooled > "$work/users.csv"
 $B/dotmac-edge subscribers import "$work/users.csv" >/dev/null
 EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:$EDGE_ACCT_PORT \
-  EDGE_HTTP_LISTEN=127.0.0.1:$EDGE_HTTP EDGE_LOG_LEVEL=warn EDGE_IPAM_INSTANCE=bench \
+  EDGE_HTTP_LISTEN=127.0.0.1:$EDGE_HTTP EDGE_ACS_LISTEN=127.0.0.1:0 EDGE_LOG_LEVEL=warn EDGE_IPAM_INSTANCE=bench \
   EDGE_IPAM_OFFER_SECONDS=3600 \
-  $B/dotmac-edge serve >"$work/edge.log" 2>&1 & pids+=($!)
+  $B/dotmac-edge serve >"$work/edge.log" 2>&1 & edge=$!; pids+=($edge)
 $B/radius-load null --listen 127.0.0.1:$NULL_PORT --secret $SECRET --seconds 3600 >/dev/null & pids+=($!)
 
 # FreeRADIUS: a private copy of the Debian configuration; files for the subscribers (each
@@ -80,7 +80,8 @@ R[edge]=$(measure dotmac-edge-pool $EDGE_PORT)
 [ $fr_up = 1 ] && R[fr]=$(measure freeradius-sqlippool $FR_PORT)
 stop_fr
 sleep 1
-until [ "$(curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 == "edge_accounting_unfolded_records" { print $2 }')" = 0 ]; do sleep 0.2; done
+unfolded() { curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 == "edge_accounting_unfolded_records" { print $2 }'; }
+until_ok 600 "the fold to catch up" test "$(unfolded)" = 0
 edge_leases=$(psql "$PG/edge" -Atc "SELECT COUNT(*) FROM ip_leases")
 edge_dup=$(psql "$PG/edge" -Atc "SELECT COUNT(*) - COUNT(DISTINCT username) FROM ip_leases WHERE state = 'offered'")
 fr_leases=$(psql "$PG/radius" -Atc "SELECT COUNT(*) FROM radippool WHERE username <> ''")

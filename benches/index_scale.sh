@@ -19,9 +19,10 @@ $B/dotmac-edge plans add --name basic --reply 'Mikrotik-Rate-Limit = "20M/20M"' 
 $B/radius-load csv --users "$USERS" --plan basic > "$work/users.csv"
 import=$( { /usr/bin/time -f "%e" $B/dotmac-edge subscribers import "$work/users.csv" >/dev/null; } 2>&1 | tail -1)
 
-EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_HTTP_LISTEN=127.0.0.1:$HTTP_PORT EDGE_LOG_LEVEL=info \
+EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:0 \
+  EDGE_ACS_LISTEN=127.0.0.1:0 EDGE_HTTP_LISTEN=127.0.0.1:$HTTP_PORT EDGE_LOG_LEVEL=info \
   $B/dotmac-edge serve >"$work/edge.log" 2>&1 & edge=$!; pids+=($edge)
-for _ in $(seq 1 120); do curl -sf "127.0.0.1:$HTTP_PORT/health/ready" >/dev/null && break; sleep 0.5; done
+edge_ready $HTTP_PORT
 rss() { awk -v k="$1:" '$1 == k { printf "%.0f", $2 / 1024 }' "/proc/$edge/status"; }
 load_s=$(curl -s "127.0.0.1:$HTTP_PORT/metrics" | awk '$1 == "edge_index_load_seconds" { printf "%.2f", $2 }')
 rss_ready=$(rss VmRSS)

@@ -25,7 +25,7 @@ start_edge() {
     EDGE_HTTP_LISTEN=127.0.0.1:$HTTP EDGE_ACS_LISTEN=127.0.0.1:0 EDGE_LOG_LEVEL=error \
     EDGE_ACCOUNTING_SPOOL_DIR="$work/spool" EDGE_ACCOUNTING_SPOOL_AFTER_MS=500 \
     $B/dotmac-edge serve >>"$work/edge.log" 2>&1 & edge=$!; pids+=($edge)
-  until curl -sf 127.0.0.1:$HTTP/health/ready >/dev/null; do sleep 0.2; done
+  edge_ready $HTTP
 }
 # acked_check FILE: acknowledged Starts missing from sessions, and rows stored twice.
 acked_check() {
@@ -48,8 +48,10 @@ sleep 2; curl -s 127.0.0.1:$HTTP/health/ready; echo
 sleep $((OUTAGE - 2)); pgctl -o "-p $PGPORT -k $work -c listen_addresses=127.0.0.1" -l "$work/pg.log" -w start
 echo "postgres started"
 wait $lp $la
-until curl -s 127.0.0.1:$HTTP/health/ready | grep -q '"batches":0'; do sleep 0.5; done
-until curl -s 127.0.0.1:$HTTP/metrics | grep -q '^edge_accounting_unfolded_records 0'; do sleep 0.5; done
+spool_empty() { curl -s 127.0.0.1:$HTTP/health/ready | grep -q '"batches":0'; }
+folded() { curl -s 127.0.0.1:$HTTP/metrics | grep -q '^edge_accounting_unfolded_records 0'; }
+until_ok 600 "the spool to empty" spool_empty
+until_ok 600 "the fold to catch up" folded
 echo "auth:       $(grep RESULT "$work/auth.out")"
 echo "accounting: $(grep RESULT "$work/acct.out")"
 echo "spooled=$(curl -s 127.0.0.1:$HTTP/metrics | awk '/^edge_accounting_spooled_total/ {print $2}') replayed=$(curl -s 127.0.0.1:$HTTP/metrics | awk '/^edge_accounting_replayed_total/ {print $2}')"

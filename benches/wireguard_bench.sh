@@ -35,7 +35,7 @@ start_edge() {
   EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:0 EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:0 \
     EDGE_HTTP_LISTEN=127.0.0.1:$HTTP EDGE_ACS_LISTEN=127.0.0.1:0 EDGE_LOG_LEVEL=info \
     ip netns exec "$NS" $B/dotmac-edge serve >"$work/edge.log" 2>&1 & edge=$!; pids+=($edge)
-  until in_ns curl -sf 127.0.0.1:$HTTP/health/ready >/dev/null; do sleep 0.1; done
+  until_ok 120 "the server to be ready" in_ns curl -sf 127.0.0.1:$HTTP/health/ready -o /dev/null
 }
 api() { in_ns curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }

@@ -154,8 +154,11 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
     };
     if roles.api {
         // The API's own connections: its queries never take the data plane's.
-        let api_store = Store::connect_with(&cfg.database.url, cfg.api.database_connections)
-            .await
+        // Made on the listener's thread, where the API's requests use them.
+        let (url, n) = (cfg.database.url.clone(), cfg.api.database_connections);
+        let api_store = http
+            .run_on(async move { Store::connect_with(&url, n).await })
+            .await?
             .context("cannot open the API's database connections")?;
         api_slot.install(
             crate::api::ApiState::new(
