@@ -102,6 +102,8 @@ printf "| %-52s | %9s ms |\n" "session lookup by username, 500 req/s, median" "$
 printf "| %-52s | %9s ms |\n" "session lookup by username, 500 req/s, p99" "$p99"
 printf "| %-52s | %8s r/s |\n" "RADIUS PAP alone (median of $ROUNDS)" "$alone"
 printf "| %-52s | %8s r/s |\n" "RADIUS PAP while the API serves 500 req/s" "$loaded_rps"
-printf "| %-52s | %12s |\n" "data plane kept (with API / alone)" "$(ratio "$loaded_rps" "$alone")"
+printf "| %-52s | %12s |\n" "data plane kept (with API / alone)" "$(ratio "$loaded_rps" "$alone" 3)"
 echo "API 5xx answers during the runs: $api_5xx"
+echo "kept, round by round: $(paste -d' ' "$work/with.txt" "$work/alone.txt" | while read -r w a; do
+  printf '%s ' "$(ratio "$w" "$a" 3)"; done)"
 echo "raw runs:"; cat "$work/raw.txt" "$work/api-during.txt"

@@ -103,7 +103,8 @@ until_ok() {
 edge_ready() { until_ok 120 "the server to be ready" curl -sf "127.0.0.1:$1/health/ready" -o /dev/null; }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# ratio A B [DIGITS=2]: A / B, or "-" when B is not positive.
+ratio() { awk -v a="${1:-0}" -v b="${2:-0}" -v d="${3:-2}" 'BEGIN { if (b > 0) printf "%.*f", d, a / b; else print "-" }'; }
 
 # Stops the FreeRADIUS started as $frpid. With a busy rlm_sql pool it can ignore SIGTERM;
 # escalate.
