@@ -241,3 +241,63 @@ async fn ready(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value
 async fn startup(State(s): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     probe(s.health.started(), &s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// The listener has a thread of its own: it answers while the runtime it was started
+    /// from (the data plane's) cannot run anything.
+    #[test]
+    fn the_listener_answers_while_the_data_plane_runtime_is_stuck() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let cancel = CancellationToken::new();
+        let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .build_recorder()
+            .handle();
+        let cfg = HttpConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            metrics_require_token: false,
+            roles: Roles {
+                radius: true,
+                acs: false,
+                api: false,
+            },
+            instance: "test".into(),
+        };
+        let http = rt
+            .block_on(start(
+                cfg,
+                Arc::new(Health::default()),
+                prometheus,
+                Arc::new(ApiSlot::default()),
+                cancel.clone(),
+            ))
+            .unwrap();
+        let addr = http.local_addr;
+        // The runtime's only thread blocks in `join` while another thread asks the probe.
+        let answer = rt.block_on(async move {
+            std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                    .unwrap();
+                s.write_all(b"GET /health/live HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                    .unwrap();
+                let mut answer = String::new();
+                let _ = s.read_to_string(&mut answer);
+                answer
+            })
+            .join()
+            .unwrap()
+        });
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("\"status\":\"starting\""), "{answer}");
+        // And it drains on the cancel token.
+        cancel.cancel();
+        rt.block_on(http.join());
+    }
+}
