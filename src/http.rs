@@ -2,7 +2,8 @@
 //!
 //! It is bound first, before the database is opened, so that `/health/startup` can say
 //! which startup phase the process is in; the API joins once it has its connections
-//! ([`ApiSlot::install`]) and answers 503 until then.
+//! ([`ApiSlot::install`]) and answers 503 until then. It runs on a thread of its own
+//! ([`RunningHttp`]).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -50,7 +51,8 @@ struct AppState {
 /// runtime (the accounting writer, the fold, IPAM, the ACS). A burst of API work then waits
 /// its turn on that thread rather than delaying commits, and a request is read, queried and
 /// answered on one thread: with the data plane's two workers each lookup also woke the idle
-/// one, and the server spent 10 to 15% more CPU per lookup (`benches/api_bench.sh`).
+/// one, and the server spent 10 to 15% more CPU per lookup (`perf stat` at 500 lookups/s;
+/// docs/api.md).
 pub struct RunningHttp {
     pub local_addr: SocketAddr,
     handle: tokio::runtime::Handle,
