@@ -85,7 +85,6 @@ freeradius_copy() {
     -e 's/^#\?\s*login = "radius"/\tlogin = "postgres"/' -e 's/^#\?\s*password = "radpass"/\tpassword = ""/' "$fr/mods-available/sql"
 }
 
-# Median of the numbers on stdin; a / b to two places ("-" when b is 0).
 # until_ok SECONDS WHAT COMMAND...: runs COMMAND until it succeeds; gives up (status 1, which
 # ends a `set -e` script) after SECONDS, or at once when the server started as $edge has exited.
 until_ok() {
@@ -102,6 +101,7 @@ until_ok() {
 # edge_ready HTTP_PORT: until the server started as $edge says it is ready (two minutes at most).
 edge_ready() { until_ok 120 "the server to be ready" curl -sf "127.0.0.1:$1/health/ready" -o /dev/null; }
 
+# Median of the numbers on stdin.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # ratio A B [DIGITS=2]: A / B, or "-" when B is not positive.
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" -v d="${3:-2}" 'BEGIN { if (b > 0) printf "%.*f", d, a / b; else print "-" }'; }

@@ -84,9 +84,10 @@ edge_metric() { curl -s "127.0.0.1:$EDGE_HTTP/metrics" | awk -v k="$1" '$1 == k 
 batches=$(edge_metric edge_accounting_batch_size_count); records=$(edge_metric edge_accounting_batch_size_sum)
 commit_s=$(edge_metric edge_accounting_commit_seconds_sum)
 folds=$(edge_metric edge_accounting_fold_size_count); folded=$(edge_metric edge_accounting_fold_size_sum)
+folded() { [ "$(edge_metric edge_accounting_unfolded_records)" = 0 ]; }
 wait_folded() { # seconds until every answered record is in sessions
   local t0=$SECONDS
-  until_ok 600 "the fold to catch up" test "$(edge_metric edge_accounting_unfolded_records)" = 0
+  until_ok 600 "the fold to catch up" folded
   echo $((SECONDS - t0))
 }
 settle_s=$(wait_folded)

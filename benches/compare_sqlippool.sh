@@ -80,8 +80,8 @@ R[edge]=$(measure dotmac-edge-pool $EDGE_PORT)
 [ $fr_up = 1 ] && R[fr]=$(measure freeradius-sqlippool $FR_PORT)
 stop_fr
 sleep 1
-unfolded() { curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 == "edge_accounting_unfolded_records" { print $2 }'; }
-until_ok 600 "the fold to catch up" test "$(unfolded)" = 0
+folded() { [ "$(curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 == "edge_accounting_unfolded_records" { print $2 }')" = 0 ]; }
+until_ok 600 "the fold to catch up" folded
 edge_leases=$(psql "$PG/edge" -Atc "SELECT COUNT(*) FROM ip_leases")
 edge_dup=$(psql "$PG/edge" -Atc "SELECT COUNT(*) - COUNT(DISTINCT username) FROM ip_leases WHERE state = 'offered'")
 fr_leases=$(psql "$PG/radius" -Atc "SELECT COUNT(*) FROM radippool WHERE username <> ''")
