@@ -425,7 +425,7 @@ fn session_lookups_park_their_connection() {
             ..SessionQuery::default()
         };
         assert!(
-            until(|| taken() == 0).await,
+            settled(|| taken() == 0),
             "the migration's connection is back"
         );
         store.sessions_list(&q).await.expect("lookup");
@@ -443,7 +443,7 @@ fn session_lookups_park_their_connection() {
             assert_eq!(l.await.expect("task").expect("lookup"), 0);
         }
         // Connections given back to the pool are tested there first, in a task of their own.
-        assert!(until(|| taken() <= 2).await, "{} taken", taken());
+        assert!(settled(|| taken() <= 2), "{} taken", taken());
         tokio::time::sleep(Duration::from_millis(200)).await;
         let parked = taken();
         assert!(
@@ -466,8 +466,8 @@ fn session_lookups_park_their_connection() {
             .await
             .expect("unlock");
         assert!(
-            until(|| taken() < parked).await,
-            "the cancelled lookup's connection is parked: {} taken",
+            settled(|| taken() < parked),
+            "the cancelled lookup's connection went back to the pool: {} taken",
             taken()
         );
         store
@@ -481,13 +481,8 @@ fn session_lookups_park_their_connection() {
     });
 }
 
-/// Waits up to five seconds for `done`.
-async fn until(done: impl Fn() -> bool) -> bool {
-    for _ in 0..250 {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    done()
+/// `eventually` (five seconds) from inside the runtime: its other worker goes on running the
+/// pool's tasks meanwhile.
+fn settled(done: impl FnMut() -> bool) -> bool {
+    tokio::task::block_in_place(|| common::eventually(Duration::from_secs(5), done))
 }

@@ -470,9 +470,14 @@ impl Config {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!("log.format must be `text` or `json`");
         }
-        if self.database.refresh_interval_seconds == 0 {
-            bail!("database.refresh_interval_seconds must be at least 1");
-        }
+        at_least(
+            "database",
+            1,
+            &[(
+                "refresh_interval_seconds",
+                self.database.refresh_interval_seconds,
+            )],
+        )?;
         let a = &self.accounting;
         at_least(
             "accounting",
@@ -529,15 +534,23 @@ impl Config {
         if !api.jwt_hs256_secret.0.is_empty() && api.jwt_hs256_secret.0.len() < 32 {
             bail!("api.jwt_hs256_secret must be at least 32 characters");
         }
-        if self.radius.reply_cache_ttl_seconds == 0 || self.radius.slow_queue == 0 {
-            bail!("radius.reply_cache_ttl_seconds and radius.slow_queue must be at least 1");
-        }
+        at_least(
+            "radius",
+            1,
+            &[
+                (
+                    "reply_cache_ttl_seconds",
+                    self.radius.reply_cache_ttl_seconds,
+                ),
+                ("slow_queue", self.radius.slow_queue as u64),
+            ],
+        )?;
         Ok(())
     }
 }
 
 /// Refuses the first of a section's `(key, value)` pairs below `min`, naming it.
-pub(super) fn at_least(section: &str, min: u64, fields: &[(&str, u64)]) -> anyhow::Result<()> {
+pub(crate) fn at_least(section: &str, min: u64, fields: &[(&str, u64)]) -> anyhow::Result<()> {
     match fields.iter().find(|(_, v)| *v < min) {
         Some((key, v)) => bail!("{section}.{key} must be at least {min} (it is {v})"),
         None => Ok(()),
@@ -581,6 +594,13 @@ mod tests {
         let e = refused(&[("EDGE_ACS_CACHE_MAX_DEVICES", "0")]);
         assert!(
             e.contains("acs.cache_max_devices must be at least 1"),
+            "{e}"
+        );
+        let e = refused(&[("EDGE_RADIUS_SLOW_QUEUE", "0")]);
+        assert!(e.contains("radius.slow_queue must be at least 1"), "{e}");
+        let e = refused(&[("EDGE_DATABASE_REFRESH_INTERVAL_SECONDS", "0")]);
+        assert!(
+            e.contains("database.refresh_interval_seconds must be at least 1"),
             "{e}"
         );
         let e = refused(&[("EDGE_IPAM_DEAD_AFTER_SECONDS", "1")]);

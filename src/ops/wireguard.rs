@@ -61,9 +61,14 @@ impl WgConfig {
         if c.private_key_file.is_empty() || c.pool.is_empty() {
             bail!("wireguard.private_key_file and wireguard.pool must not be empty");
         }
-        if c.resync_seconds == 0 || c.status_seconds == 0 {
-            bail!("wireguard.resync_seconds and wireguard.status_seconds must be at least 1");
-        }
+        crate::config::at_least(
+            "wireguard",
+            1,
+            &[
+                ("resync_seconds", c.resync_seconds),
+                ("status_seconds", c.status_seconds),
+            ],
+        )?;
         Ok(WgConfig {
             link: Settings {
                 interface: c.interface.clone(),

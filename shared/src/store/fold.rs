@@ -355,17 +355,24 @@ impl Store {
         journal: &[JournalKey],
     ) -> Result<BatchOutcome, StoreError> {
         let steps: Vec<Step> = ops.iter().map(Step::of).collect();
-        let splittable = !steps.iter().any(|s| matches!(s, Step::Close { .. }));
-        if let (Store::Postgres(p, _), true) = (self, splittable) {
-            return fold_split(p, &steps, journal).await;
+        // Splittable when every step is rows.
+        let rows: Option<Vec<&Rows>> = steps
+            .iter()
+            .map(|s| match s {
+                Step::Rows(r) => Some(r),
+                Step::Close { .. } => None,
+            })
+            .collect();
+        if let (Store::Postgres(p, _), Some(rows)) = (self, &rows) {
+            return fold_split(p, rows, journal).await;
         }
         let mut out = BatchOutcome::default();
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             for step in &steps {
                 match step {
-                    Step::Sessions(rows) => tx.upsert_sessions(rows, &mut out).await?,
-                    Step::Leases(rows) => tx.upsert_leases(rows).await?,
+                    Step::Rows(Rows::Sessions(rows)) => tx.upsert_sessions(rows, &mut out).await?,
+                    Step::Rows(Rows::Leases(rows)) => tx.upsert_leases(rows).await?,
                     Step::Close { sql, key, at, reaped } => {
                         let ids: Vec<String> = sqlx::query_scalar(sql)
                             .bind(*key)
@@ -393,7 +400,7 @@ impl Store {
 /// waits), and both folds would hang. Every lock wait is PostgreSQL's own, in key order.
 async fn fold_split(
     p: &sqlx::PgPool,
-    steps: &[Step<'_>],
+    steps: &[&Rows<'_>],
     journal: &[JournalKey],
 ) -> Result<BatchOutcome, StoreError> {
     // Both run to their end: a half that failed does not cut the other short.
@@ -405,11 +412,9 @@ async fn fold_split(
     Ok(out)
 }
 
-/// One step of a fold: rows in key order (the order every statement locks them in), or a
-/// close (a NAS restart or a reaper's close).
+/// One step of a fold: rows, or a close (a NAS restart or a reaper's close).
 enum Step<'a> {
-    Sessions(Vec<&'a SessionRecord>),
-    Leases(Vec<&'a LeaseChange>),
+    Rows(Rows<'a>),
     Close {
         sql: &'static str,
         /// The NAS's address, or the reaped session's unique id.
@@ -420,18 +425,25 @@ enum Step<'a> {
     },
 }
 
+/// Rows in key order (the order every statement locks them in): what a split fold's halves
+/// share between them.
+enum Rows<'a> {
+    Sessions(Vec<&'a SessionRecord>),
+    Leases(Vec<&'a LeaseChange>),
+}
+
 impl<'a> Step<'a> {
     fn of(op: &'a BatchOp) -> Step<'a> {
         match op {
             BatchOp::Upsert(records) => {
                 let mut rows: Vec<&SessionRecord> = records.iter().map(|r| &**r).collect();
                 rows.sort_unstable_by(|x, y| x.unique_id().cmp(y.unique_id()));
-                Step::Sessions(rows)
+                Step::Rows(Rows::Sessions(rows))
             }
             BatchOp::Leases(leases) => {
                 let mut rows: Vec<&LeaseChange> = leases.iter().collect();
                 rows.sort_unstable_by_key(|l| (l.pool, l.slot));
-                Step::Leases(rows)
+                Step::Rows(Rows::Leases(rows))
             }
             BatchOp::NasRestart { nas_ip_address, at } => Step::Close {
                 sql: nas_restart_sql(),
@@ -455,7 +467,7 @@ impl<'a> Step<'a> {
 /// Half `which` (0: the lower keys, 1: the upper) of every step, in one transaction.
 async fn fold_half(
     p: &sqlx::PgPool,
-    steps: &[Step<'_>],
+    steps: &[&Rows<'_>],
     which: usize,
 ) -> Result<BatchOutcome, sqlx::Error> {
     fn half<T>(rows: &[T], which: usize) -> &[T] {
@@ -466,9 +478,8 @@ async fn fold_half(
     let mut tx = p.begin().await?;
     for step in steps {
         match step {
-            Step::Sessions(rows) => tx.upsert_sessions(half(rows, which), &mut out).await?,
-            Step::Leases(rows) => tx.upsert_leases(half(rows, which)).await?,
-            Step::Close { .. } => unreachable!("a fold with closes is applied in one transaction"),
+            Rows::Sessions(rows) => tx.upsert_sessions(half(rows, which), &mut out).await?,
+            Rows::Leases(rows) => tx.upsert_leases(half(rows, which)).await?,
         }
     }
     tx.commit().await?;
