@@ -43,12 +43,17 @@ pub(super) const RETURNING: &str = "acct_unique_id, acct_session_id, username, n
      framed_ip_address, framed_ipv6_prefix, delegated_ipv6_prefix, acct_interval, last_seen, \
      acct_stop_time";
 
-pub(super) fn col_list() -> String {
-    COLUMNS
-        .iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The table's columns in `COLUMNS` order, as a select list (built once: every lookup
+/// names them).
+pub(super) fn col_list() -> &'static str {
+    static LIST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        COLUMNS
+            .iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
 }
 
 pub(super) fn active_from_row<R: Row>(row: &R) -> Result<(ActiveSession, bool), sqlx::Error>
