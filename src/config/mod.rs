@@ -582,29 +582,44 @@ mod tests {
 
     #[test]
     fn a_value_below_its_bound_is_refused_by_name() {
-        let refused =
-            |pairs: &[(&str, &str)]| format!("{:#}", Config::load(None, env(pairs)).unwrap_err());
-        let e = refused(&[("EDGE_ACCOUNTING_FOLD_MAX", "0")]);
-        assert!(e.contains("accounting.fold_max must be at least 1"), "{e}");
-        let e = refused(&[("EDGE_API_MAX_BODY_BYTES", "100")]);
-        assert!(
-            e.contains("api.max_body_bytes must be at least 1024 (it is 100)"),
-            "{e}"
-        );
-        let e = refused(&[("EDGE_ACS_CACHE_MAX_DEVICES", "0")]);
-        assert!(
-            e.contains("acs.cache_max_devices must be at least 1"),
-            "{e}"
-        );
-        let e = refused(&[("EDGE_RADIUS_SLOW_QUEUE", "0")]);
-        assert!(e.contains("radius.slow_queue must be at least 1"), "{e}");
-        let e = refused(&[("EDGE_DATABASE_REFRESH_INTERVAL_SECONDS", "0")]);
-        assert!(
-            e.contains("database.refresh_interval_seconds must be at least 1"),
-            "{e}"
-        );
-        let e = refused(&[("EDGE_IPAM_DEAD_AFTER_SECONDS", "1")]);
-        assert!(e.contains("ipam.dead_after_seconds"), "{e}");
+        for (key, value, says) in [
+            (
+                "EDGE_ACCOUNTING_FOLD_MAX",
+                "0",
+                "accounting.fold_max must be at least 1",
+            ),
+            (
+                "EDGE_API_MAX_BODY_BYTES",
+                "100",
+                "api.max_body_bytes must be at least 1024 (it is 100)",
+            ),
+            (
+                "EDGE_ACS_CACHE_MAX_DEVICES",
+                "0",
+                "acs.cache_max_devices must be at least 1",
+            ),
+            (
+                "EDGE_RADIUS_SLOW_QUEUE",
+                "0",
+                "radius.slow_queue must be at least 1",
+            ),
+            (
+                "EDGE_DATABASE_REFRESH_INTERVAL_SECONDS",
+                "0",
+                "database.refresh_interval_seconds must be at least 1",
+            ),
+            (
+                "EDGE_IPAM_DEAD_AFTER_SECONDS",
+                "1",
+                "ipam.dead_after_seconds",
+            ),
+        ] {
+            let e = format!(
+                "{:#}",
+                Config::load(None, env(&[(key, value)])).unwrap_err()
+            );
+            assert!(e.contains(says), "{key}={value}: {e}");
+        }
         assert!(Config::load(None, env(&[])).is_ok());
     }
 
