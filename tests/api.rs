@@ -8,7 +8,11 @@ mod common;
 use std::collections::HashSet;
 
 use common::api_client::{call, error_code, jwt, now, ok, server, token, ENV};
-use common::{http, Backend, Server, TestDb};
+use common::{http, sql, Backend, Server, TestDb};
+use edge_shared::accounting::AcctEvent;
+use edge_shared::journal;
+use edge_shared::leases::{LeaseChange, LeaseState};
+use edge_shared::types::PoolId;
 use serde_json::{json, Value};
 
 const SECRET: &str = "api-nas-s3cret";
@@ -505,6 +509,124 @@ fn resources(backend: Backend) {
     assert_eq!(c("DELETE", "/api/v1/nas/bng1", None).status, 204);
 }
 
+/// A lease as the accounting journal holds it before its fold: one row of one event, as a
+/// data-plane process writes it (the API-only process here folds nothing).
+fn journal_lease(db: &TestDb, batch: i64, change: LeaseChange) {
+    let entry = journal::encode(&[AcctEvent::Lease(Box::new(change))]);
+    let hex: String = entry.iter().map(|b| format!("{b:02x}")).collect();
+    let bytes = if db.url.starts_with("sqlite:") {
+        format!("X'{hex}'")
+    } else {
+        format!("'\\x{hex}'::bytea")
+    };
+    sql(
+        &db.url,
+        &format!(
+            "INSERT INTO acct_journal (writer, batch, created_at, entry) \
+             VALUES (77, {batch}, {}, {bytes})",
+            now()
+        ),
+    );
+}
+
+/// A static address is refused while a pool's lease holds it for someone else, whether the
+/// lease is in `ip_leases` or only in the journal (answered, not yet folded); a newer
+/// release in the journal frees it. An operator's release finds an unfolded offer too.
+fn static_addresses(backend: Backend) {
+    let db = TestDb::new(backend);
+    let t = token(&db, "ops", "write");
+    let s = Server::start_args(&db.url, &["--roles", "api"], &ENV);
+    let c = |m: &str, p: &str, b: Option<Value>| call(&s, Some(&t), m, p, b);
+    ok(
+        c(
+            "POST",
+            "/api/v1/pools",
+            Some(json!({"name": "v4", "ranges": ["10.8.0.0/29"]})),
+        ),
+        201,
+    );
+    for n in ["ann", "ben", "cat", "dan"] {
+        ok(
+            c(
+                "POST",
+                "/api/v1/subscribers",
+                Some(json!({"username": n, "password": "pw"})),
+            ),
+            201,
+        );
+    }
+    let pool: i64 = sql(&db.url, "SELECT id FROM ip_pools WHERE name = 'v4'")
+        .trim()
+        .parse()
+        .expect("the pool's id");
+    let until = now() + 3600;
+    let at_us = now() * 1_000_000;
+    let lease = |slot: i64, user: &str, state: LeaseState, at_us: i64| LeaseChange {
+        pool: PoolId(pool),
+        slot,
+        address: format!("10.8.0.{slot}"),
+        username: user.into(),
+        state,
+        unique_id: None,
+        expires_at: until,
+        at_us,
+        instance: "edge-a".into(),
+    };
+    // Folded: 10.8.0.4 bound to ann. Journaled only: 10.8.0.5 offered to cat, 10.8.0.3 to dan.
+    sql(
+        &db.url,
+        &format!(
+            "INSERT INTO ip_leases (pool_id, slot, address, username, state, acct_unique_id, \
+             expires_at, updated_us, instance) \
+             VALUES ({pool}, 4, '10.8.0.4', 'ann', 'bound', 'u-ann', {until}, {at_us}, 'edge-a')"
+        ),
+    );
+    journal_lease(&db, 1, lease(5, "cat", LeaseState::Offered, at_us));
+    journal_lease(&db, 2, lease(3, "dan", LeaseState::Offered, at_us));
+    let set_static = |user: &str, ip: &str| {
+        c(
+            "PATCH",
+            &format!("/api/v1/subscribers/{user}"),
+            Some(json!({"static_ipv4": ip})),
+        )
+    };
+    for (ip, holder) in [("10.8.0.4", "ann"), ("10.8.0.5", "cat")] {
+        let refused = set_static("ben", ip);
+        assert_eq!(
+            (refused.status, error_code(&refused)),
+            (409, "conflict".into()),
+            "{ip}: {}",
+            refused.body
+        );
+        assert!(refused.body.contains(holder), "{ip}: {}", refused.body);
+    }
+    // The holder may make its own address static.
+    ok(set_static("cat", "10.8.0.5"), 200);
+    // A release journaled after the bound lease: the address is free for ben.
+    journal_lease(&db, 3, lease(4, "ann", LeaseState::Released, at_us + 1));
+    ok(set_static("ben", "10.8.0.4"), 200);
+    // The operator frees dan's unfolded offer; it is stored as released, and stays so when
+    // the older offer is folded.
+    let released = ok(
+        c(
+            "POST",
+            "/api/v1/leases/release",
+            Some(json!({"address": "10.8.0.3"})),
+        ),
+        200,
+    );
+    assert_eq!(released["data"]["username"], "dan", "{released}");
+    assert_eq!(
+        sql(
+            &db.url,
+            "SELECT username, state FROM ip_leases WHERE address = '10.8.0.3'"
+        )
+        .trim(),
+        "dan|released"
+    );
+    ok(set_static("ann", "10.8.0.3"), 200);
+}
+
 /// `--roles api` serves the API and no RADIUS; `--roles radius` no API.
 fn roles(backend: Backend) {
     let db = TestDb::new(backend);
@@ -569,6 +691,16 @@ fn resources_sqlite() {
 #[test]
 fn resources_postgres() {
     resources(Backend::Postgres);
+}
+
+#[test]
+fn static_addresses_sqlite() {
+    static_addresses(Backend::Sqlite);
+}
+
+#[test]
+fn static_addresses_postgres() {
+    static_addresses(Backend::Postgres);
 }
 
 #[test]

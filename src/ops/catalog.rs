@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use edge_radius::dict::Dictionary;
 use edge_shared::accounting::unix_now;
-use edge_shared::store::{LeaseQuery, NewNas, NewPlan, Store};
+use edge_shared::store::{NewNas, NewPlan, Store};
 use edge_shared::types::{Nas, Plan, SubscriberRecord};
 
 use super::{invalid, OpError};
@@ -140,18 +140,11 @@ async fn subscriber_write(
     Ok(())
 }
 
-/// A static address must not be leased to someone else from a pool.
+/// A static address must not be leased to someone else from a pool: neither in `ip_leases`
+/// nor by an offer still in the accounting journal.
 pub async fn check_static(store: &Store, username: &str, ip: Ipv4Addr) -> Result<(), OpError> {
     let now = unix_now();
-    let address = ip.to_string();
-    let leases = store
-        .leases_list(&LeaseQuery {
-            address: Some(&address),
-            limit: 10,
-            ..LeaseQuery::default()
-        })
-        .await?;
-    for row in leases {
+    for row in store.leases_of_address(&ip.to_string()).await? {
         if row.username != username && row.expires_at > now && row.state != "released" {
             return Err(OpError::Conflict(format!(
                 "{ip} is leased to {} from a pool until it is released; a static address must not be in use",

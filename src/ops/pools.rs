@@ -8,7 +8,7 @@ use edge_ipam::space::Space;
 use edge_radius::dict::Dictionary;
 use edge_shared::accounting::unix_now;
 use edge_shared::leases::{unix_micros, LeaseChange, LeaseState};
-use edge_shared::store::{LeaseQuery, LeaseRow, NewPool, Store, StoreError};
+use edge_shared::store::{LeaseRow, NewPool, Store, StoreError};
 use edge_shared::types::{Pool, PoolId};
 use serde::Serialize;
 
@@ -250,13 +250,7 @@ async fn reserved(store: &Store, pool: &Pool, space: &Space) -> Result<HashSet<u
 /// again. The instance owning the address's block takes the change in its next sync.
 pub async fn release_lease(store: &Store, address: &str) -> Result<LeaseRow, OpError> {
     let now = unix_now();
-    let rows = store
-        .leases_list(&LeaseQuery {
-            address: Some(address),
-            limit: 10,
-            ..LeaseQuery::default()
-        })
-        .await?;
+    let rows = store.leases_of_address(address).await?;
     let Some(row) = rows
         .into_iter()
         .find(|r| r.state != "released" && r.expires_at > now)

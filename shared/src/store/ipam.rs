@@ -44,6 +44,23 @@ pub struct LeaseRow {
     pub instance: String,
 }
 
+/// A change as the fold would store it.
+impl From<LeaseChange> for LeaseRow {
+    fn from(c: LeaseChange) -> LeaseRow {
+        LeaseRow {
+            pool_id: c.pool.0,
+            slot: c.slot,
+            address: c.address,
+            username: c.username,
+            state: c.state.as_str().to_string(),
+            acct_unique_id: c.unique_id,
+            expires_at: c.expires_at,
+            updated_us: c.at_us,
+            instance: c.instance,
+        }
+    }
+}
+
 /// Which leases a listing shows by state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaseStateFilter {
@@ -696,6 +713,82 @@ impl Store {
             query.fetch_all(p).await?
         });
         Ok(rows)
+    }
+
+    /// The newest word on each slot holding `address`, whether it is in `ip_leases` or still
+    /// in the accounting journal, waiting for its fold (an offer answered a moment ago, or
+    /// one a process that stopped before its fold left behind). In pool order.
+    ///
+    /// The journal is read first: a change folded between the two reads is then in
+    /// `ip_leases`, so every change journaled before this call is seen.
+    pub async fn leases_of_address(&self, address: &str) -> Result<Vec<LeaseRow>, StoreError> {
+        let mut newest: std::collections::BTreeMap<(i64, i64), LeaseRow> = Default::default();
+        for change in self.journaled_leases(address).await? {
+            let row = LeaseRow::from(change);
+            match newest.get(&(row.pool_id, row.slot)) {
+                Some(seen) if seen.updated_us >= row.updated_us => {}
+                _ => {
+                    newest.insert((row.pool_id, row.slot), row);
+                }
+            }
+        }
+        let stored = self
+            .leases_list(&LeaseQuery {
+                address: Some(address),
+                limit: 64,
+                ..LeaseQuery::default()
+            })
+            .await?;
+        for row in stored {
+            match newest.get(&(row.pool_id, row.slot)) {
+                // The fold applies a change only over an older one; so does this.
+                Some(seen) if seen.updated_us > row.updated_us => {}
+                _ => {
+                    newest.insert((row.pool_id, row.slot), row);
+                }
+            }
+        }
+        Ok(newest.into_values().collect())
+    }
+
+    /// Lease changes for `address` in journal rows not yet folded, oldest first. The
+    /// database picks the rows holding the address's encoded text (its length and bytes);
+    /// a session report with that Framed-IP-Address matches too, and decoding sorts it out.
+    async fn journaled_leases(&self, address: &str) -> Result<Vec<LeaseChange>, StoreError> {
+        let mut needle = (address.len() as u32).to_le_bytes().to_vec();
+        needle.extend_from_slice(address.as_bytes());
+        let entries: Vec<(Vec<u8>,)> = match self {
+            Store::Postgres(p, _) => {
+                sqlx::query_as(
+                    "SELECT entry FROM acct_journal WHERE position($1 IN entry) > 0
+                      ORDER BY created_at, writer, batch",
+                )
+                .bind(&needle)
+                .fetch_all(p)
+                .await?
+            }
+            Store::Sqlite(p) => {
+                sqlx::query_as(
+                    "SELECT entry FROM acct_journal WHERE instr(entry, $1) > 0
+                      ORDER BY created_at, writer, batch",
+                )
+                .bind(&needle)
+                .fetch_all(p)
+                .await?
+            }
+        };
+        let mut out = Vec::new();
+        for (entry,) in entries {
+            // A row that does not decode is the fold's to report; it holds nothing here.
+            let Ok(events) = crate::journal::decode(&entry) else {
+                continue;
+            };
+            out.extend(events.into_iter().filter_map(|ev| match ev {
+                crate::accounting::AcctEvent::Lease(l) if l.address == address => Some(*l),
+                _ => None,
+            }));
+        }
+        Ok(out)
     }
 
     /// Slots of a pool in use at `now`: offered or bound and not expired, or released and
