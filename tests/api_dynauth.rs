@@ -474,6 +474,13 @@ fn session_lookups_park_their_connection() {
             .sessions_list(&q)
             .await
             .expect("lookup after a cancelled one");
+        assert!(taken() >= 1, "the lookup parked its connection");
+        // Left idle, parked connections go back to the pool (and its idle timeout).
+        assert!(
+            settled(|| taken() == 0),
+            "idle parked connections went back: {} taken",
+            taken()
+        );
 
         tokio::time::timeout(Duration::from_secs(10), store.close())
             .await

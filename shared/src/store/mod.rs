@@ -175,7 +175,9 @@ impl Store {
                 })
                 .connect(url)
                 .await?;
-            Ok(Store::Postgres(pool, Parked::new(connections)))
+            let parked = Parked::new(connections);
+            parked.reap_idle();
+            Ok(Store::Postgres(pool, parked))
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)

@@ -46,7 +46,7 @@ impl Parked {
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Idle>> {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.conns)
     }
 
     /// The most recently parked connection, or one from `pool`. Parked connections idle
@@ -71,12 +71,43 @@ impl Parked {
         Ok(Hot { conn, home: self })
     }
 
+    /// Gives parked connections back to the pool once they have been idle for
+    /// [`IDLE_CHECK`], looking every [`IDLE_CHECK`]; so between bursts of reads they are the
+    /// pool's again, under its idle timeout, instead of held here until the next read. Runs
+    /// on the caller's runtime and ends with the last clone of this `Parked`.
+    pub(super) fn reap_idle(&self) {
+        let conns = Arc::downgrade(&self.conns);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(IDLE_CHECK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(conns) = conns.upgrade() else { break };
+                let stale: Vec<Idle> = {
+                    let mut conns = lock(&conns);
+                    // Newest last: the stale ones come first.
+                    let n = conns
+                        .iter()
+                        .take_while(|(_, at)| at.elapsed() >= IDLE_CHECK)
+                        .count();
+                    conns.drain(..n).collect()
+                };
+                drop(stale);
+            }
+        });
+    }
+
     /// Gives every parked connection back to the pool (before the pool is closed, which
     /// waits for all of its connections).
     pub(super) fn release_all(&self) {
         let conns = std::mem::take(&mut *self.lock());
         drop(conns);
     }
+}
+
+/// The lock of a parking lot; a panic while it was held left the list whole.
+fn lock(conns: &Mutex<Vec<Idle>>) -> MutexGuard<'_, Vec<Idle>> {
+    conns.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Hot<'_> {
