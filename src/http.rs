@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -33,6 +33,14 @@ impl ApiSlot {
     pub fn install(&self, state: ApiState) {
         let router = crate::api::router(state.clone());
         let _ = self.api.set((state, router));
+    }
+
+    /// Closes the API's database connections (politely: the database sees each session
+    /// end, not a dropped socket), once the listener has drained.
+    async fn close(&self) {
+        if let Some((state, _)) = self.api.get() {
+            state.store.close().await;
+        }
     }
 }
 
@@ -91,6 +99,7 @@ pub async fn start(
     api: Arc<ApiSlot>,
     cancel: CancellationToken,
 ) -> std::io::Result<RunningHttp> {
+    let slot = Arc::clone(&api);
     let state = AppState {
         health,
         prometheus,
@@ -130,6 +139,13 @@ pub async fn start(
                 };
                 if let Err(e) = r {
                     tracing::warn!(error = %e, "http listener stopped");
+                }
+                // Bounded: the process's drain deadline is the outer bound anyway.
+                if tokio::time::timeout(Duration::from_secs(5), slot.close())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("the API's database connections did not close in 5 s");
                 }
             });
             let _ = finished.send(());
