@@ -419,6 +419,64 @@ fn the_journal_is_folded_at_start_postgres() {
     assert_eq!(server.metric("edge_accounting_active_sessions"), 1.0);
 }
 
+/// The fold stalled (another client holds the sessions table): the journal takes records up
+/// to `accounting.max_unfolded`, plus the batches already in flight, and then no more, so
+/// the backlog stays bounded while requests wait; once the fold runs again the load goes
+/// on, and every answered record is stored once.
+#[test]
+fn a_stalled_fold_bounds_the_backlog_postgres() {
+    const MAX_UNFOLDED: f64 = 200.0;
+    const BATCH_MAX: f64 = 32.0;
+    const IN_FLIGHT: f64 = 3.0; // accounting.commit_concurrency's default
+    let db = provisioned(Backend::Postgres);
+    let server = Server::start_with(
+        &db.url,
+        &[
+            ("EDGE_ACCOUNTING_MAX_UNFOLDED", "200"),
+            ("EDGE_ACCOUNTING_BATCH_MAX", "32"),
+        ],
+    );
+    let locker = SessionsLock::take(&db.url);
+    let acked = tempfile::NamedTempFile::new().unwrap();
+    let mut load = Command::new(env!("CARGO_BIN_EXE_radius-load"))
+        .args(["load", "--method", "acct-start", "--seconds", "6"])
+        .args(["--server", &server.acct.to_string(), "--secret", SECRET])
+        .args(["--users", "1000", "--threads", "2", "--window", "64"])
+        .args(["--acked", acked.path().to_str().unwrap()])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("radius-load");
+    let journaled = || server.metric("edge_accounting_records_total");
+    assert!(
+        eventually(Duration::from_secs(5), || journaled() >= MAX_UNFOLDED),
+        "the journal filled to the bound: {}",
+        journaled()
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    let held = journaled();
+    assert!(
+        held <= MAX_UNFOLDED + IN_FLIGHT * BATCH_MAX,
+        "{held} records journaled with the fold stalled"
+    );
+    assert_eq!(
+        server.metric("edge_accounting_unfolded_records"),
+        held,
+        "nothing folded"
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(journaled(), held, "no more taken while the fold is stalled");
+    assert!(server.metric("edge_accounting_backlog_full_total") >= 1.0);
+    drop(locker);
+    assert!(load.wait().unwrap().success());
+    server.settled();
+    assert!(
+        journaled() > held,
+        "the load went on once the fold ran: {}",
+        journaled()
+    );
+    assert_acked_stored_once(&db.url, &read_acked(acked.path()));
+}
+
 /// A fold runs in two halves on two connections, each committed on its own. When PostgreSQL
 /// commits one half and refuses the other (here a trigger run at commit refuses one user's
 /// row), the journal rows stay, the whole fold is retried (the committed half again), and

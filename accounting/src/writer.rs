@@ -214,11 +214,16 @@ async fn durable(
     let mut next_batch = 0i64;
     let mut open_channel = true;
     let mut admit_at = tokio::time::Instant::now();
+    let mut was_full = false;
     loop {
         if !open_channel && inflight.is_empty() {
             return;
         }
         let room = unfolded.records.load(Ordering::Relaxed) < cfg.max_unfolded;
+        if !room && !was_full {
+            metrics::counter!(m::ACCT_BACKLOG_FULL_TOTAL).increment(1);
+        }
+        was_full = !room;
         let admit = tokio::time::Instant::now() >= admit_at;
         tokio::select! {
             biased;
@@ -244,6 +249,7 @@ async fn durable(
                 let records = events.len();
                 if let Some(wait) = unfolded.admit_after(records, cfg.max_unfolded) {
                     admit_at = tokio::time::Instant::now() + wait;
+                    metrics::counter!(m::ACCT_PACED_TOTAL).increment(1);
                 }
                 next_batch += 1;
                 let key = JournalKey { writer: writer_id, batch: next_batch };
