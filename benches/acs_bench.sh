@@ -13,7 +13,7 @@ DEVICES=${1:-10000}; SECONDS_EACH=${2:-10}; ROUNDS=${3:-3}; HOLD=${4:-10000}
 PGPORT=55437; ACS=27547; EDGE_HTTP=28085
 . benches/common.sh
 cargo build --release --bins -q
-B=target/release
+B="${CARGO_TARGET_DIR:-target}/release"
 work_and_postgres edge-acs $PGPORT
 psql "$PG/postgres" -qc "CREATE DATABASE edge"
 export EDGE_DATABASE_URL=$PG/edge

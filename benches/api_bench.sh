@@ -24,7 +24,7 @@ PGPORT=55436; EDGE_PORT=24812; EDGE_ACCT_PORT=24813; EDGE_HTTP=28084
 # lookup by about 30% (benches/common.sh reserves them for the run when it may).
 PG_SETTINGS="-c shared_buffers=4GB"; PG_HUGE_PAGES=1
 cargo build --release --bins -q
-B=target/release
+B="${CARGO_TARGET_DIR:-target}/release"
 work_and_postgres edge-api $PGPORT
 psql "$PG/postgres" -qc "CREATE DATABASE edge"
 export EDGE_DATABASE_URL=$PG/edge

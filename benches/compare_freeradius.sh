@@ -22,7 +22,7 @@ PGPORT=55433; EDGE_PORT=21812; EDGE_ACCT_PORT=21813; EDGE_HTTP=28081; NULL_PORT=
 . benches/common.sh
 ensure_freeradius
 cargo build --release --bins -q
-B=target/release
+B="${CARGO_TARGET_DIR:-target}/release"
 work_and_postgres edge-bench $PGPORT
 psql "$PG/postgres" -qc "CREATE DATABASE edge" -c "CREATE DATABASE radius"
 

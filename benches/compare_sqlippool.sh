@@ -22,7 +22,7 @@ PGPORT=55434; EDGE_PORT=22812; EDGE_ACCT_PORT=22813; EDGE_HTTP=28082; NULL_PORT=
 . benches/common.sh
 ensure_freeradius
 cargo build --release --bins -q
-B=target/release
+B="${CARGO_TARGET_DIR:-target}/release"
 work_and_postgres edge-ippool $PGPORT
 psql "$PG/postgres" -qc "CREATE DATABASE edge" -c "CREATE DATABASE radius"
 

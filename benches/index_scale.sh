@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 USERS=${1:-1000000}; SECONDS_EACH=${2:-10}
 SECRET=testing123; PGPORT=55434; EDGE_PORT=21822; HTTP_PORT=28082
 cargo build --release --bins -q
-B=target/release
+B="${CARGO_TARGET_DIR:-target}/release"
 . benches/common.sh
 work_and_postgres edge-scale $PGPORT
 psql "$PG/postgres" -qc "CREATE DATABASE edge"

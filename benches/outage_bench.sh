@@ -13,7 +13,7 @@ OUTAGE=${1:-30}; USERS=10000; SECRET=testing123
 PGPORT=55437; AUTH=25812; ACCT=25813; HTTP=28085
 . benches/common.sh
 cargo build --release --bins -q
-B=target/release
+B="${CARGO_TARGET_DIR:-target}/release"
 work_and_postgres edge-outage $PGPORT
 pgctl() { runuser -u postgres -- /usr/lib/postgresql/*/bin/pg_ctl -D "$work/pg" "$@" >/dev/null; }
 psql "$PG/postgres" -qc "CREATE DATABASE edge"

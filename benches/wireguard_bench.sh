@@ -16,7 +16,7 @@ PGPORT=55438; HTTP=28086; NS=edge-wgbench-$$; IFACE=wgb$(($$ % 100000))
 command -v boringtun-cli >/dev/null || cargo install boringtun-cli --version 0.7.1 --locked --quiet
 command -v wg >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wireguard-tools >/dev/null; }
 cargo build --release --bins -q
-B=$PWD/target/release
+B=$(realpath "${CARGO_TARGET_DIR:-target}")/release
 work_and_postgres edge-wg $PGPORT
 psql "$PG/postgres" -qc "CREATE DATABASE edge"
 ip netns add "$NS"; ip -n "$NS" link set lo up
