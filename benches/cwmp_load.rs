@@ -74,9 +74,11 @@ impl Http {
             head.push_str(&format!("Cookie: {c}\r\n"));
         }
         head.push_str("\r\n");
-        let s = self.r.get_mut();
-        s.write_all(head.as_bytes()).await?;
-        s.write_all(body).await?;
+        // One write for head and body, as an HTTP client with a buffered stream sends them:
+        // two writes on a no-delay socket would wake the server twice per request.
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        self.r.get_mut().write_all(&request).await?;
         let mut line = String::new();
         self.r.read_line(&mut line).await?;
         let status: u16 = line

@@ -53,6 +53,7 @@ struct AppState {
     roles: Roles,
     instance: Arc<str>,
     born: Instant,
+    peer_metrics: Arc<edge_wireguard::PeerMetrics>,
 }
 
 /// The listener runs on a runtime of its own: one thread, apart from the data plane's
@@ -90,6 +91,8 @@ pub struct HttpConfig {
     pub metrics_require_token: bool,
     pub roles: Roles,
     pub instance: String,
+    /// Per-NAS tunnel figures, appended to `/metrics` (empty without WireGuard).
+    pub peer_metrics: Arc<edge_wireguard::PeerMetrics>,
 }
 
 pub async fn start(
@@ -108,6 +111,7 @@ pub async fn start(
         roles: cfg.roles,
         instance: cfg.instance.into(),
         born: Instant::now(),
+        peer_metrics: cfg.peer_metrics,
     };
     let app = Router::new()
         .route("/metrics", get(metrics))
@@ -194,7 +198,9 @@ async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
             return crate::api::refusal(f).into_response();
         }
     }
-    s.prometheus.render().into_response()
+    let mut text = s.prometheus.render();
+    text.push_str(&s.peer_metrics.render());
+    text.into_response()
 }
 
 /// The state of a listener of a role: `off`, `pending` (startup has not reached it),
@@ -286,6 +292,7 @@ mod tests {
                 api: false,
             },
             instance: "test".into(),
+            peer_metrics: Arc::default(),
         };
         let http = rt
             .block_on(start(

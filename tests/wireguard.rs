@@ -303,6 +303,12 @@ fn a_nas_authenticates_and_is_disconnected_through_its_tunnel_and_removal_cuts_i
             .contains(&nas_key)),
         "the peer left the interface"
     );
+    assert!(
+        eventually(Duration::from_secs(10), || !server
+            .metrics()
+            .contains("nas=\"bng-1\"")),
+        "the removed NAS's tunnel series left /metrics"
+    );
     let out = radclient_in(
         &net.far,
         "10.77.0.1:1812",

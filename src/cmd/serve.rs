@@ -66,12 +66,14 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
 
     // The probes first, so that a slow start shows where it is.
     let api_slot = Arc::new(crate::http::ApiSlot::default());
+    let peer_metrics = Arc::new(edge_wireguard::PeerMetrics::default());
     let http = crate::http::start(
         crate::http::HttpConfig {
             listen: cfg.http.listen,
             metrics_require_token: cfg.api.metrics_require_token,
             roles,
             instance: cfg.ipam.instance_name(),
+            peer_metrics: Arc::clone(&peer_metrics),
         },
         Arc::clone(&health),
         prometheus,
@@ -127,6 +129,7 @@ pub async fn run(cfg: Config, demo: bool, roles: Roles) -> anyhow::Result<()> {
                 w.link.clone(),
                 w.private_key()?,
                 Arc::clone(&index),
+                peer_metrics,
                 cancel.clone(),
             )
             .await

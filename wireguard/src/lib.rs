@@ -21,7 +21,7 @@ pub use interface::{BackendChoice, Interface, Settings};
 pub use keys::{generate_pair, parse_public_key, PrivateKey};
 pub use reconcile::{diff, PeerDiff};
 pub use run::{start, Running};
-pub use status::{read_status, PeerStatus};
+pub use status::{read_status, PeerMetrics, PeerStatus};
 pub use wireguard_control::PeerInfo;
 
 /// What went wrong with the interface or a key.

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::interface::{Interface, Settings};
 use crate::keys::PrivateKey;
 use crate::reconcile::diff;
-use crate::status::from_info;
+use crate::status::{from_info, PeerMetrics, PeerStatus};
 use crate::WgError;
 
 pub struct Running {
@@ -27,11 +27,13 @@ pub struct Running {
     pub reconcile_seconds: f64,
 }
 
-/// Opens the interface, reconciles its peers once, and keeps them in step until `cancel`.
+/// Opens the interface, reconciles its peers once, and keeps them in step until `cancel`;
+/// peers' figures go to `peer_metrics` every `status_every`.
 pub async fn start(
     settings: Settings,
     key: PrivateKey,
     index: Arc<Index>,
+    peer_metrics: Arc<PeerMetrics>,
     cancel: CancellationToken,
 ) -> Result<Running, WgError> {
     let s = settings.clone();
@@ -56,7 +58,7 @@ pub async fn start(
         backend: iface.backend(),
         peers,
         reconcile_seconds,
-        task: tokio::spawn(follow(iface, index, settings, cancel)),
+        task: tokio::spawn(follow(iface, index, settings, peer_metrics, cancel)),
     };
     Ok(running)
 }
@@ -65,6 +67,7 @@ async fn follow(
     iface: Arc<Interface>,
     index: Arc<Index>,
     settings: Settings,
+    peer_metrics: Arc<PeerMetrics>,
     cancel: CancellationToken,
 ) {
     let mut changes = index.changes();
@@ -79,7 +82,7 @@ async fn follow(
             _ = changes.changed() => {}
             _ = resync.tick() => {}
             _ = status.tick() => {
-                record_status(&iface, &index).await;
+                record_status(&iface, &index, &peer_metrics).await;
                 continue;
             }
         }
@@ -124,8 +127,8 @@ async fn reconcile(iface: &Arc<Interface>, index: &Index) -> Result<usize, WgErr
     Ok(peers)
 }
 
-/// Peers' handshakes and counters into the metrics, labelled by NAS name.
-async fn record_status(iface: &Arc<Interface>, index: &Index) {
+/// Peers' handshakes and counters into `peer_metrics`, labelled by NAS name.
+async fn record_status(iface: &Arc<Interface>, index: &Index, peer_metrics: &PeerMetrics) {
     let names: HashMap<String, String> = index
         .nas()
         .all()
@@ -143,22 +146,18 @@ async fn record_status(iface: &Arc<Interface>, index: &Index) {
     };
     let now = SystemTime::now();
     let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let mut up = 0;
-    for p in &peers {
-        let s = from_info(p, now);
-        if s.last_handshake
-            .is_some_and(|t| now_secs.saturating_sub(t) <= 180)
-        {
-            up += 1;
-        }
-        let Some(nas) = names.get(&s.public_key) else {
-            continue;
-        };
-        let label = [("nas", nas.clone())];
-        metrics::gauge!(m::WG_PEER_LAST_HANDSHAKE, &label)
-            .set(s.last_handshake.unwrap_or(0) as f64);
-        metrics::counter!(m::WG_PEER_RECEIVE_BYTES, &label).absolute(s.rx_bytes);
-        metrics::counter!(m::WG_PEER_TRANSMIT_BYTES, &label).absolute(s.tx_bytes);
-    }
-    metrics::gauge!(m::WG_PEERS_UP).set(f64::from(up));
+    let statuses: Vec<PeerStatus> = peers.iter().map(|p| from_info(p, now)).collect();
+    let up = statuses
+        .iter()
+        .filter(|s| {
+            s.last_handshake
+                .is_some_and(|t| now_secs.saturating_sub(t) <= 180)
+        })
+        .count();
+    let named: Vec<(&str, &PeerStatus)> = statuses
+        .iter()
+        .filter_map(|s| Some((names.get(&s.public_key)?.as_str(), s)))
+        .collect();
+    peer_metrics.set(&named);
+    metrics::gauge!(m::WG_PEERS_UP).set(up as f64);
 }

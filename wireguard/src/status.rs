@@ -1,7 +1,10 @@
 //! Peer status as the interface reports it: last handshake and transfer counters.
 
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use edge_shared::metric_names as m;
 
 use wireguard_control::PeerInfo;
 
@@ -42,6 +45,50 @@ pub(crate) fn from_info(p: &PeerInfo, now: SystemTime) -> PeerStatus {
     }
 }
 
+/// Each NAS's peer figures as of the last status read, as Prometheus text that `/metrics`
+/// appends at every scrape. They are kept here and not in the process's metrics recorder,
+/// where a series stays at its last value for as long as the process runs: a NAS removed
+/// from the table would go on being exported, and the tunnel-down alert (no handshake for
+/// ten minutes) would fire for it until the next restart.
+#[derive(Debug, Default)]
+pub struct PeerMetrics(Mutex<String>);
+
+impl PeerMetrics {
+    /// The text to append to `/metrics` (empty before the first read, or with no tunnels).
+    pub fn render(&self) -> String {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the figures with those of `peers`, each with its NAS's name.
+    pub(crate) fn set(&self, peers: &[(&str, &PeerStatus)]) {
+        type Value = fn(&PeerStatus) -> u64;
+        let families: [(&str, &str, Value); 3] = [
+            (m::WG_PEER_LAST_HANDSHAKE, "gauge", |s| {
+                s.last_handshake.unwrap_or(0)
+            }),
+            (m::WG_PEER_RECEIVE_BYTES, "counter", |s| s.rx_bytes),
+            (m::WG_PEER_TRANSMIT_BYTES, "counter", |s| s.tx_bytes),
+        ];
+        let mut out = String::new();
+        if !peers.is_empty() {
+            for (name, kind, value) in families {
+                out.push_str(&format!("# TYPE {name} {kind}\n"));
+                for (nas, s) in peers {
+                    out.push_str(&format!("{name}{{nas=\"{}\"}} {}\n", label(nas), value(s)));
+                }
+            }
+        }
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = out;
+    }
+}
+
+/// A label value as the exposition format writes it: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// The status of every peer of interface `name`. Blocking.
 pub fn read_status(
     name: &str,
@@ -66,5 +113,33 @@ mod tests {
         assert_eq!(from_info(&p, now).last_handshake, Some(1_799_999_993));
         p.stats.last_handshake_time = Some(UNIX_EPOCH + Duration::from_secs(1_799_999_000));
         assert_eq!(from_info(&p, now).last_handshake, Some(1_799_999_000));
+    }
+
+    #[test]
+    fn peer_metrics_hold_the_last_read_only() {
+        let peer = |rx| PeerStatus {
+            public_key: String::new(),
+            endpoint: None,
+            last_handshake: None,
+            rx_bytes: rx,
+            tx_bytes: 9,
+        };
+        let metrics = PeerMetrics::default();
+        assert_eq!(metrics.render(), "");
+        let (a, b) = (peer(5), peer(6));
+        metrics.set(&[("bng-1", &a), ("odd \"name\"\\", &b)]);
+        let text = metrics.render();
+        assert!(text.contains(
+            "# TYPE edge_wireguard_peer_receive_bytes_total counter\n\
+             edge_wireguard_peer_receive_bytes_total{nas=\"bng-1\"} 5\n\
+             edge_wireguard_peer_receive_bytes_total{nas=\"odd \\\"name\\\"\\\\\"} 6\n"
+        ));
+        assert!(text
+            .contains("edge_wireguard_peer_last_handshake_timestamp_seconds{nas=\"bng-1\"} 0\n"));
+        // A NAS gone from the next read is gone from the text.
+        metrics.set(&[("odd \"name\"\\", &b)]);
+        assert!(!metrics.render().contains("bng-1"));
+        metrics.set(&[]);
+        assert_eq!(metrics.render(), "");
     }
 }
