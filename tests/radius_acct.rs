@@ -329,20 +329,27 @@ both_backends!(
     crate::restart_keeps_open_sessions
 );
 
+/// `radius-load` sending Starts for 1,000 sessions to `server` for `seconds`, in the
+/// background, writing the session ids it got answers for to `acked`.
+fn start_load(server: &Server, seconds: u32, acked: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_radius-load"))
+        .args(["load", "--method", "acct-start"])
+        .args(["--seconds", &seconds.to_string()])
+        .args(["--server", &server.acct.to_string(), "--secret", SECRET])
+        .args(["--users", "1000", "--threads", "2", "--window", "64"])
+        .args(["--acked", acked.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("radius-load")
+}
+
 /// SIGKILL in the middle of a load: once the server is back, every Start that was answered
 /// is in the sessions table, once.
 fn crash(backend: Backend) {
     let db = provisioned(backend);
     let mut server = Server::start(&db.url);
     let acked = tempfile::NamedTempFile::new().unwrap();
-    let mut load = Command::new(env!("CARGO_BIN_EXE_radius-load"))
-        .args(["load", "--method", "acct-start", "--seconds", "4"])
-        .args(["--server", &server.acct.to_string(), "--secret", SECRET])
-        .args(["--users", "1000", "--threads", "2", "--window", "64"])
-        .args(["--acked", acked.path().to_str().unwrap()])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("radius-load");
+    let mut load = start_load(&server, 4, acked.path());
     std::thread::sleep(Duration::from_millis(1500));
     server.kill();
     assert!(load.wait().unwrap().success());
@@ -438,14 +445,7 @@ fn a_stalled_fold_bounds_the_backlog_postgres() {
     );
     let locker = SessionsLock::take(&db.url);
     let acked = tempfile::NamedTempFile::new().unwrap();
-    let mut load = Command::new(env!("CARGO_BIN_EXE_radius-load"))
-        .args(["load", "--method", "acct-start", "--seconds", "6"])
-        .args(["--server", &server.acct.to_string(), "--secret", SECRET])
-        .args(["--users", "1000", "--threads", "2", "--window", "64"])
-        .args(["--acked", acked.path().to_str().unwrap()])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("radius-load");
+    let mut load = start_load(&server, 6, acked.path());
     let journaled = || server.metric("edge_accounting_records_total");
     assert!(
         eventually(Duration::from_secs(5), || journaled() >= MAX_UNFOLDED),
