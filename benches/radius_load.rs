@@ -4,6 +4,7 @@
 //!   --window 64 --seconds 10` keeps `window` Access-Requests in flight per thread, verifies
 //! every Response Authenticator and Message-Authenticator, and prints throughput and latency.
 //! Users are `user000000`… with password `pw<N>`, as `radius-load csv` writes them.
+//! Accounting session ids are unique to a run unless `--run N` names one.
 //!
 //! `radius-load null --listen 127.0.0.1:18120 --secret S` answers every Access-Request with a
 //! correctly signed Access-Accept and does nothing else: the ceiling any server can reach.
@@ -169,10 +170,14 @@ fn load(args: &[String]) {
         m => panic!("unknown --method {m}"),
     };
     let acked_file = arg(args, "--acked", "");
-    // Session ids unique to this run, so that runs against one database never collide.
-    let run = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
+    // Session ids unique to this run, so that runs against one database never collide;
+    // `--run N` gives two generators the same ids (one NAS's reports sent to two servers).
+    let run = match arg(args, "--run", "").as_str() {
+        "" => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+        n => n.parse().expect("--run"),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let handles: Vec<_> = (0..threads)

@@ -477,6 +477,69 @@ fn a_stalled_fold_bounds_the_backlog_postgres() {
     assert_acked_stored_once(&db.url, &read_acked(acked.path()));
 }
 
+/// Two instances on one database folding reports of the same sessions at the same time (one
+/// NAS's accounting sent to both, as a load balancer without affinity would): every fold
+/// finishes, and each session is one row with its Stop. The two halves of a fold commit each
+/// on its own and never wait for each other while holding row locks; if they did, the halves
+/// of two instances' folds could wait in a cycle PostgreSQL cannot see, and the folds would
+/// hang (`settled` would time out).
+#[test]
+fn two_instances_fold_the_same_sessions_postgres() {
+    let db = provisioned(Backend::Postgres);
+    let servers = [Server::start(&db.url), Server::start(&db.url)];
+    let loads: Vec<_> = servers
+        .iter()
+        .map(|s| {
+            Command::new(env!("CARGO_BIN_EXE_radius-load"))
+                .args(["load", "--method", "acct-cycle", "--run", "7"])
+                .args(["--seconds", "4"])
+                .args(["--server", &s.acct.to_string(), "--secret", SECRET])
+                .args(["--users", "1000", "--threads", "1", "--window", "64"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("radius-load")
+        })
+        .collect();
+    // Requests each load had answered, from its RESULT line.
+    let mut answered = 0u64;
+    for l in loads {
+        let out = l.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        answered += text
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("accepts="))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no accepts= in {text}"));
+    }
+    for s in &servers {
+        s.settled();
+    }
+    let counts = sql(
+        &db.url,
+        "SELECT COUNT(*), COUNT(DISTINCT acct_unique_id), COUNT(acct_stop_time) FROM sessions",
+    );
+    let counts: Vec<u64> = counts
+        .trim()
+        .split('|')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (rows, distinct, stopped) = (counts[0], counts[1], counts[2]);
+    assert!(rows > 1_000, "{rows} sessions");
+    assert_eq!(rows, distinct, "one row per session");
+    // Three reports a session: the two loads reported the same sessions, not each its own.
+    assert!(
+        rows * 3 * 4 < answered * 3,
+        "{rows} sessions from {answered} answered reports: the loads did not overlap"
+    );
+    // Both servers had every report of a session; the load stops mid-block, so the
+    // sessions of the last block of 4,096 may lack their Stop.
+    assert!(
+        rows - stopped <= 4_096,
+        "{stopped} of {rows} sessions closed"
+    );
+}
+
 /// A fold runs in two halves on two connections, each committed on its own. When PostgreSQL
 /// commits one half and refuses the other (here a trigger run at commit refuses one user's
 /// row), the journal rows stay, the whole fold is retried (the committed half again), and
