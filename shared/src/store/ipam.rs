@@ -723,10 +723,12 @@ impl Store {
     /// `ip_leases`, so every change journaled before this call is seen.
     pub async fn leases_of_address(&self, address: &str) -> Result<Vec<LeaseRow>, StoreError> {
         let mut newest: std::collections::BTreeMap<(i64, i64), LeaseRow> = Default::default();
+        // The fold applies a change over an older or equally old one: a later change of
+        // the same moment wins, and so does the journal over `ip_leases`.
         for change in self.journaled_leases(address).await? {
             let row = LeaseRow::from(change);
             match newest.get(&(row.pool_id, row.slot)) {
-                Some(seen) if seen.updated_us >= row.updated_us => {}
+                Some(seen) if seen.updated_us > row.updated_us => {}
                 _ => {
                     newest.insert((row.pool_id, row.slot), row);
                 }
@@ -741,8 +743,7 @@ impl Store {
             .await?;
         for row in stored {
             match newest.get(&(row.pool_id, row.slot)) {
-                // The fold applies a change only over an older one; so does this.
-                Some(seen) if seen.updated_us > row.updated_us => {}
+                Some(seen) if seen.updated_us >= row.updated_us => {}
                 _ => {
                     newest.insert((row.pool_id, row.slot), row);
                 }
