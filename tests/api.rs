@@ -513,7 +513,7 @@ fn resources(backend: Backend) {
 /// data-plane process writes it (the API-only process here folds nothing).
 fn journal_lease(db: &TestDb, batch: i64, change: LeaseChange) {
     let entry = journal::encode(&[AcctEvent::Lease(Box::new(change))]);
-    let hex: String = entry.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(entry);
     let bytes = if db.url.starts_with("sqlite:") {
         format!("X'{hex}'")
     } else {

@@ -329,16 +329,23 @@ both_backends!(
     crate::restart_keeps_open_sessions
 );
 
-/// `radius-load` sending Starts for 1,000 sessions to `server` for `seconds`, in the
-/// background, writing the session ids it got answers for to `acked`.
-fn start_load(server: &Server, seconds: u32, acked: &std::path::Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_radius-load"))
-        .args(["load", "--method", "acct-start"])
+/// `radius-load` sending `method` reports of 1,000 users' sessions to `server` for
+/// `seconds`, with 64 requests in flight per thread; add arguments, then spawn.
+fn load_command(server: &Server, method: &str, seconds: u32) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_radius-load"));
+    c.args(["load", "--method", method])
         .args(["--seconds", &seconds.to_string()])
         .args(["--server", &server.acct.to_string(), "--secret", SECRET])
-        .args(["--users", "1000", "--threads", "2", "--window", "64"])
-        .args(["--acked", acked.to_str().unwrap()])
-        .stdout(Stdio::null())
+        .args(["--users", "1000", "--window", "64"])
+        .stdout(Stdio::null());
+    c
+}
+
+/// Starts from two threads in the background, writing the session ids it got answers for
+/// to `acked`.
+fn start_load(server: &Server, seconds: u32, acked: &std::path::Path) -> std::process::Child {
+    load_command(server, "acct-start", seconds)
+        .args(["--threads", "2", "--acked", acked.to_str().unwrap()])
         .spawn()
         .expect("radius-load")
 }
@@ -490,12 +497,8 @@ fn two_instances_fold_the_same_sessions_postgres() {
     let loads: Vec<_> = servers
         .iter()
         .map(|s| {
-            Command::new(env!("CARGO_BIN_EXE_radius-load"))
-                .args(["load", "--method", "acct-cycle", "--run", "7"])
-                .args(["--seconds", "4"])
-                .args(["--server", &s.acct.to_string(), "--secret", SECRET])
-                .args(["--users", "1000", "--threads", "1", "--window", "64"])
-                .stdout(Stdio::null())
+            load_command(s, "acct-cycle", 4)
+                .args(["--run", "7", "--threads", "1"])
                 .spawn()
                 .expect("radius-load")
         })

@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use super::ipam::UpsertLeases;
+use super::leases::UpsertLeases;
 use super::sessions::{active_from_row, col_list, RETURNING};
 use super::{on_pool, Store, StoreError};
 use crate::accounting::{

@@ -9,6 +9,7 @@ mod acs_batch;
 mod api;
 mod fold;
 mod ipam;
+mod leases;
 mod parked;
 mod rows;
 mod sessions;
@@ -32,7 +33,8 @@ pub use acs::{
 pub use acs_batch::{AcsBatch, DeviceSeen, ParameterRow, TaskUpdate};
 pub use api::{ApiToken, AuditEntry};
 pub use fold::{BatchOp, BatchOutcome, JournalKey};
-pub use ipam::{BlockUse, LeaseQuery, LeaseRow, LeaseStateFilter, NewPool, PoolUse};
+pub use ipam::{BlockUse, NewPool, PoolUse};
+pub use leases::{LeaseQuery, LeaseRow, LeaseStateFilter};
 pub use sessions::{DayUsage, SessionQuery, SessionsJson};
 pub use subscribers::{ImportError, SubscriberChanges, SubscriberRow};
 
