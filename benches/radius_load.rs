@@ -4,7 +4,8 @@
 //!   --window 64 --seconds 10` keeps `window` Access-Requests in flight per thread, verifies
 //! every Response Authenticator and Message-Authenticator, and prints throughput and latency.
 //! Users are `user000000`… with password `pw<N>`, as `radius-load csv` writes them.
-//! Accounting session ids are unique to a run unless `--run N` names one.
+//! Accounting session ids are unique to a run unless `--run N` names one. `acct-cycle` sends
+//! Start, `--interims N` Interim-Updates (default 1) and Stop for each session.
 //!
 //! `radius-load null --listen 127.0.0.1:18120 --secret S` answers every Access-Request with a
 //! correctly signed Access-Accept and does nothing else: the ceiling any server can reach.
@@ -114,7 +115,8 @@ enum Method {
     Pap,
     Chap,
     MsChapV2,
-    /// Start, Interim-Update, Stop for each session, in blocks of sessions as a NAS sends them.
+    /// Start, Interim-Updates (`--interims`), Stop for each session, in blocks of sessions as
+    /// a NAS sends them.
     AcctCycle,
     /// Starts only, each a new session: every acknowledged one must be in the database.
     AcctStart,
@@ -170,6 +172,7 @@ fn load(args: &[String]) {
         m => panic!("unknown --method {m}"),
     };
     let acked_file = arg(args, "--acked", "");
+    let interims: u32 = arg(args, "--interims", "1").parse().expect("--interims");
     // Session ids unique to this run, so that runs against one database never collide;
     // `--run N` gives two generators the same ids (one NAS's reports sent to two servers).
     let run = match arg(args, "--run", "").as_str() {
@@ -192,6 +195,7 @@ fn load(args: &[String]) {
                     secret,
                     users,
                     method,
+                    interims,
                 };
                 run_thread(&gen, server, window.min(256), &stop)
             })
@@ -247,6 +251,8 @@ struct Gen {
     secret: Vec<u8>,
     users: u32,
     method: Method,
+    /// Interim-Updates between a session's Start and Stop (acct-cycle).
+    interims: u32,
 }
 
 impl Gen {
@@ -263,7 +269,8 @@ impl Gen {
                 // sessions, then their Interim-Updates, then their Stops; one session's
                 // packets are a block apart, not back to back.
                 const BLOCK: u64 = 4096;
-                let (block, at) = (seq / (3 * BLOCK), seq % (3 * BLOCK));
+                let phases = u64::from(self.interims) + 2;
+                let (block, at) = (seq / (phases * BLOCK), seq % (phases * BLOCK));
                 let (session, phase) = (block * BLOCK + at % BLOCK, (at / BLOCK) as u32);
                 accounting(
                     id,
@@ -271,10 +278,12 @@ impl Gen {
                     &self.session_id(session),
                     session,
                     self.users,
-                    phase,
+                    (phase, self.interims + 1),
                 )
             }
-            Method::AcctStart => accounting(id, secret, &self.session_id(seq), seq, self.users, 0),
+            Method::AcctStart => {
+                accounting(id, secret, &self.session_id(seq), seq, self.users, (0, 1))
+            }
             m => {
                 let mut ra = [0u8; 16];
                 for b in ra.iter_mut() {
@@ -386,18 +395,24 @@ fn run_thread(gen: &Gen, server: SocketAddr, window: usize, stop: &AtomicBool) -
     tally
 }
 
-/// An Accounting-Request for `session`: phase 0 Start, 1 Interim-Update, 2 Stop.
+/// An Accounting-Request for `session`: phase 0 Start, phase `stop` Stop, an Interim-Update
+/// between.
 fn accounting(
     id: u8,
     secret: &[u8],
     session_id: &str,
     session: u64,
     users: u32,
-    phase: u32,
+    (phase, stop): (u32, u32),
 ) -> (Vec<u8>, [u8; 16]) {
     let user = format!("user{:06}", session % u64::from(users));
     let mut b = PacketBuilder::new(Code::ACCOUNTING_REQUEST, id, &[0; 16]);
-    let status: u32 = [1, 3, 2][phase as usize];
+    // Acct-Status-Type: Start (1) at phase 0, Stop (2) at `stop`, Interim-Update (3) between.
+    let status: u32 = match phase {
+        0 => 1,
+        p if p == stop => 2,
+        _ => 3,
+    };
     b.attr(attr::ACCT_STATUS_TYPE, &status.to_be_bytes());
     b.attr(attr::USER_NAME, user.as_bytes());
     b.attr(attr::ACCT_SESSION_ID, session_id.as_bytes());
@@ -418,7 +433,7 @@ fn accounting(
         b.attr(42, &(1_000_000 * phase).to_be_bytes()); // Acct-Input-Octets
         b.attr(43, &(9_000_000 * phase).to_be_bytes()); // Acct-Output-Octets
     }
-    if phase == 2 {
+    if phase == stop {
         b.attr(49, &1u32.to_be_bytes()); // Acct-Terminate-Cause = User-Request
     }
     let mut bytes = b.finish();

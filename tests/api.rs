@@ -663,6 +663,46 @@ fn roles(backend: Backend) {
     }
 }
 
+/// A database restart (or a failover) closes every pooled connection at once. The reads that
+/// follow, once the database answers again, are answered: none gets a 503 for a connection
+/// the restart closed.
+fn reads_survive_lost_connections(backend: Backend) {
+    let db = TestDb::new(backend);
+    let t = token(&db, "ops", "read");
+    let s = server(&db);
+    let reads = [
+        "/api/v1/sessions?username=nobody",
+        "/api/v1/sessions",
+        "/api/v1/subscribers",
+        "/api/v1/plans",
+        "/api/v1/nas",
+        "/api/v1/pools",
+        "/api/v1/leases",
+    ];
+    // Each read once, so the API's pool holds connections that have served them.
+    for path in reads {
+        ok(call(&s, Some(&t), "GET", path, None), 200);
+    }
+    for round in 0..3 {
+        // What a restart does to the server's connections, without the wait for one: each
+        // backend ends (PostgreSQL sends FATAL 57P01 and closes the socket).
+        let ended = sql(
+            &db.url,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        );
+        assert!(ended.trim().parse::<u32>().unwrap_or(0) > 0, "{ended}");
+        for path in reads {
+            let a = call(&s, Some(&t), "GET", path, None);
+            assert_eq!(
+                a.status, 200,
+                "round {round}, {path} after the connections were lost: {}",
+                a.body
+            );
+        }
+    }
+}
+
 #[test]
 fn authentication_sqlite() {
     authentication(Backend::Sqlite);
@@ -701,6 +741,11 @@ fn static_addresses_sqlite() {
 #[test]
 fn static_addresses_postgres() {
     static_addresses(Backend::Postgres);
+}
+
+#[test]
+fn reads_survive_lost_connections_postgres() {
+    reads_survive_lost_connections(Backend::Postgres);
 }
 
 #[test]

@@ -68,6 +68,9 @@ pub const API_REQUESTS_TOTAL: &str = "edge_api_requests_total";
 pub const API_AUTH_FAILURES_TOTAL: &str = "edge_api_auth_failures_total";
 /// Requests shed because the API was at its concurrency limit.
 pub const API_SHED_TOTAL: &str = "edge_api_shed_total";
+/// Reads run a second time because the first found its database connection lost (a
+/// restart or failover of the database).
+pub const API_RETRIED_TOTAL: &str = "edge_api_retried_total";
 
 /// CWMP sessions ended, by result (`complete`: 204 sent; `timeout`; `refused`: not an
 /// Inform first, or the device already in a session).

@@ -27,7 +27,7 @@ use edge_radius::dict::Dictionary;
 use edge_shared::accounting::unix_now;
 use edge_shared::leases::unix_micros;
 use edge_shared::metric_names as m;
-use edge_shared::store::{AuditEntry, Store};
+use edge_shared::store::{connection_loss, AuditEntry, Store};
 use tokio::sync::Semaphore;
 
 pub use auth::{AuthFailure, Verifier};
@@ -164,7 +164,7 @@ async fn frame(State(s): State<ApiState>, req: Request, next: Next) -> Response 
                 )
                 .into_response();
             };
-            match tokio::time::timeout(timeout, next.run(req)).await {
+            match tokio::time::timeout(timeout, run_again_after_loss(req, next)).await {
                 Ok(r) => r,
                 Err(_) => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -188,6 +188,28 @@ async fn frame(State(s): State<ApiState>, req: Request, next: Next) -> Response 
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
+}
+
+/// Runs the request. A read (GET or HEAD, without a body) answered 503 while a database
+/// connection was found lost runs once more: the connections a database restart or failover
+/// closed are tested and replaced on the way (`store/connection_loss.rs`), so the read is
+/// answered from the database that is back instead of failing on a connection that is gone.
+async fn run_again_after_loss(req: Request, next: Next) -> Response {
+    use axum::body::HttpBody as _;
+    let read = matches!(*req.method(), Method::GET | Method::HEAD)
+        && req.body().size_hint().exact() == Some(0);
+    if !read {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let again = Request::from_parts(parts.clone(), axum::body::Body::empty());
+    let losses = connection_loss::losses();
+    let first = next.clone().run(Request::from_parts(parts, body)).await;
+    if first.status() != StatusCode::SERVICE_UNAVAILABLE || connection_loss::losses() == losses {
+        return first;
+    }
+    metrics::counter!(m::API_RETRIED_TOTAL).increment(1);
+    next.run(again).await
 }
 
 /// The access log: failures at warn, writes at info, reads at debug; each line carries the

@@ -7,6 +7,7 @@
 mod acs;
 mod acs_batch;
 mod api;
+pub mod connection_loss;
 mod fold;
 mod ipam;
 mod leases;
@@ -55,9 +56,18 @@ pub enum StoreError {
     #[error("{0}")]
     Conflict(String),
     #[error("database: {0}")]
-    Sql(#[from] sqlx::Error),
+    Sql(#[source] sqlx::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Every database error comes through here on its way up; a lost connection is noted
+    /// (`connection_loss.rs`).
+    fn from(e: sqlx::Error) -> StoreError {
+        connection_loss::note(&e);
+        StoreError::Sql(e)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +78,7 @@ pub enum Store {
 }
 
 /// A pooled connection idle longer than this may have missed a database restart, and is
-/// tested before use.
+/// tested before use; so is one last used before a lost connection was seen.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 macro_rules! on_pool {
@@ -165,12 +175,16 @@ impl Store {
                 // sqlx checks a connection with a round trip when it goes back to the pool;
                 // checking again when it is taken is a second round trip for every statement
                 // (every API request, every journal append). Only a connection idle long
-                // enough to have missed a database restart is checked before use.
+                // enough to have missed a database restart is checked before use, and so is
+                // one last used before this process saw a connection lost (a restart closes
+                // them all); one that fails the check is closed and the next one tried.
                 .test_before_acquire(false)
                 .before_acquire(|conn, meta| {
                     Box::pin(async move {
-                        if meta.idle_for > IDLE_CHECK {
-                            sqlx::Connection::ping(conn).await?;
+                        if meta.idle_for > IDLE_CHECK
+                            || connection_loss::predates_loss(meta.idle_for)
+                        {
+                            return Ok(sqlx::Connection::ping(conn).await.is_ok());
                         }
                         Ok(true)
                     })

@@ -16,7 +16,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::Postgres;
 
-use super::IDLE_CHECK;
+use super::{connection_loss, IDLE_CHECK};
 
 /// A parked connection and when it was parked.
 type Idle = (PoolConnection<Postgres>, Instant);
@@ -50,14 +50,20 @@ impl Parked {
     }
 
     /// The most recently parked connection, or one from `pool`. Parked connections idle
-    /// longer than [`IDLE_CHECK`] are given back to the pool on the way (tested there).
+    /// longer than [`IDLE_CHECK`], or parked before a lost connection was seen, are given
+    /// back to the pool on the way (tested there).
     pub(super) async fn take(&self, pool: &PgPool) -> Result<Hot<'_>, sqlx::Error> {
         let mut stale = Vec::new();
         let fresh = {
             let mut conns = self.lock();
             loop {
                 match conns.pop() {
-                    Some((conn, at)) if at.elapsed() < IDLE_CHECK => break Some(conn),
+                    Some((conn, at))
+                        if at.elapsed() < IDLE_CHECK
+                            && !connection_loss::predates_loss(at.elapsed()) =>
+                    {
+                        break Some(conn)
+                    }
                     Some((conn, _)) => stale.push(conn),
                     None => break None,
                 }
