@@ -30,7 +30,7 @@ fn now_mark() -> u64 {
 /// Whether `e` says the connection itself is gone, rather than the statement refused: an I/O
 /// error, or PostgreSQL's SQLSTATE class 08 (connection exception) or 57P (the server shutting
 /// down, crashed, or not yet accepting connections: 57P01 is what a terminated backend sends).
-pub fn is_loss(e: &sqlx::Error) -> bool {
+fn is_loss(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) => true,
         sqlx::Error::Database(d) => d
