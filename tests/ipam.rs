@@ -187,6 +187,8 @@ fn lifecycle(backend: Backend) {
     }));
     assert_eq!(auth(&server, "dave").as_deref(), Some(next[1]));
     assert_eq!(reply_message(&server, "erin"), "No free address in pool v4");
+    // Seven Access-Accepts carried an address (alice four times, bob, carol, dave).
+    assert_eq!(server.metric("edge_ipam_allocated_total"), 7.0);
 }
 both_backends!(lease_lifecycle, crate::lifecycle);
 

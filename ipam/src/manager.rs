@@ -124,6 +124,8 @@ pub struct Ipam {
     /// Unix seconds until which this instance may allocate (its name is renewed).
     allowed_until: AtomicI64,
     poke: Notify,
+    /// `IPAM_ALLOCATED_TOTAL`, made once: it counts every Access-Accept with an address.
+    allocated: metrics::Counter,
 }
 
 fn secs(t: i64) -> u32 {
@@ -141,6 +143,7 @@ impl Ipam {
             pools: ArcSwap::default(),
             allowed_until: AtomicI64::new(0),
             poke: Notify::new(),
+            allocated: metrics::counter!(m::IPAM_ALLOCATED_TOTAL),
         })
     }
 
@@ -366,7 +369,7 @@ impl Ipam {
                     let change = self
                         .change(entry, slot, username, LeaseState::Offered, None, until)
                         .ok_or_else(|| Refusal::Unavailable(entry.name()))?;
-                    metrics::counter!(m::IPAM_ALLOCATED_TOTAL).increment(1);
+                    self.allocated.increment(1);
                     return Ok(Grant {
                         pool: id,
                         kind,
