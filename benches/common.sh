@@ -101,6 +101,42 @@ until_ok() {
 # edge_ready HTTP_PORT: until the server started as $edge says it is ready (two minutes at most).
 edge_ready() { until_ok 120 "the server to be ready" curl -sf "127.0.0.1:$1/health/ready" -o /dev/null; }
 
+# CPU time (user + system, clock ticks) of the server PID, and of the throwaway cluster: the
+# postmaster with the children it has reaped, and its live children.
+server_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+postgres_ticks() {
+  local m; m=$(head -1 "$work/pg/postmaster.pid")
+  { awk '{print $14 + $15 + $16 + $17}' "/proc/$m/stat"
+    for c in $(pgrep -P "$m"); do awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null; done
+  } | awk '{s += $1} END {print s + 0}'
+}
+# load_round LABEL PID radius-load-arguments...: one round of `radius-load load`; prints its
+# req/s and appends "LABEL server_us postgres_us load_us" (CPU per answered request of the
+# server PID, of PostgreSQL and of the load generator) to $work/cpu.txt.
+load_round() {
+  local label=$1 pid=$2; shift 2
+  local s0 p0 s1 p1 out tick; tick=$(getconf CLK_TCK)
+  s0=$(server_ticks "$pid"); p0=$(postgres_ticks)
+  out=$($B/radius-load load --label "$label" "$@" | tee -a "$work/raw.txt")
+  s1=$(server_ticks "$pid"); p1=$(postgres_ticks)
+  awk -v l="$label" -v s=$((s1 - s0)) -v p=$((p1 - p0)) -v t="$tick" '
+    /^RESULT/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+      n = f["accepts"] + f["rejects"]; if (n > 0) printf "%s %.1f %.1f %.1f\n", l, s * 1e6 / t / n, p * 1e6 / t / n, f["cpu_s"] * 1e6 / n }' \
+    <<<"$out" >> "$work/cpu.txt"
+  sed -n 's/.* rps=\([0-9]*\).*/\1/p' <<<"$out"
+}
+# cpu_table LABEL...: the median CPU per request of each label's rounds, as a table.
+cpu_table() {
+  printf "| %-28s | %9s | %11s | %14s | %9s |\n" "CPU per request (median)" "server" "PostgreSQL" "load generator" "all"
+  printf "|%s|%s|%s|%s|%s|\n" "------------------------------" "-----------" "-------------" "----------------" "-----------"
+  local l
+  for l in "$@"; do
+    awk -v l="$l" '$1 == l { s[++n] = $2; p[n] = $3; g[n] = $4 }
+      function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t } return a[int((n + 1) / 2)] }
+      END { if (n) { ms = med(s, n); mp = med(p, n); mg = med(g, n); printf "| %-28s | %6.1f µs | %8.1f µs | %11.1f µs | %6.1f µs |\n", l, ms, mp, mg, ms + mp + mg } }' "$work/cpu.txt"
+  done
+}
+
 # Median of the numbers on stdin.
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # ratio A B [DIGITS=2]: A / B, or "-" when B is not positive.

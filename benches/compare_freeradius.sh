@@ -12,6 +12,9 @@
 # Starts for new sessions (a reconnect storm), answered once the journal row commits while
 # the fold into sessions drains behind.
 #
+# Ends with the CPU each request cost the server, PostgreSQL and the load generator (median
+# round), from /proc.
+#
 # Installs freeradius and freeradius-postgresql from Debian when missing. PAP with
 # Message-Authenticator for all; CHAP and MS-CHAPv2 for the null responder and dotmac-edge.
 set -euo pipefail
@@ -35,7 +38,7 @@ $B/dotmac-edge subscribers import "$work/users.csv"
 EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:$EDGE_ACCT_PORT \
   EDGE_HTTP_LISTEN=127.0.0.1:$EDGE_HTTP EDGE_ACS_LISTEN=127.0.0.1:0 EDGE_LOG_LEVEL=warn \
   $B/dotmac-edge serve >"$work/edge.log" 2>&1 & edge=$!; pids+=($edge)
-$B/radius-load null --listen 127.0.0.1:$NULL_PORT --secret $SECRET --seconds 3600 >/dev/null & pids+=($!)
+$B/radius-load null --listen 127.0.0.1:$NULL_PORT --secret $SECRET --seconds 3600 >/dev/null & null=$!; pids+=($null)
 
 # FreeRADIUS: a private copy of the Debian configuration.
 fr="$work/freeradius"; freeradius_copy "$fr" $FR_PORT $PGPORT $SECRET
@@ -62,11 +65,13 @@ start_fr() { # $1 = files|sql
 }
 
 
+# The process answering a label's load: the null responder, FreeRADIUS or dotmac-edge.
+server_of() { case $1 in null*) echo "$null";; freeradius*|fr-*) echo "$frpid";; *) echo "$edge";; esac; }
 measure() { # label port method [load options] -> median rps over ROUNDS
   local label=$1 port=$2 method=$3; shift 3
   for _ in $(seq 1 "$ROUNDS"); do
-    $B/radius-load load --server 127.0.0.1:$port --secret $SECRET --users "$USERS" --method "$method" --seconds "$SECONDS_EACH" --label "$label" "$@" \
-      | tee -a "$work/raw.txt" | sed -n 's/.* rps=\([0-9]*\).*/\1/p'
+    load_round "$label" "$(server_of "$label")" --server 127.0.0.1:$port --secret $SECRET --users "$USERS" \
+      --method "$method" --seconds "$SECONDS_EACH" "$@"
   done | median
 }
 p99() { grep "label=$1 " "$work/raw.txt" | sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' | median; }
@@ -75,8 +80,8 @@ ACCT_LOAD=(--threads 8 --window 256)
 sleep 2
 declare -A R
 for m in pap chap mschapv2; do
-  R[null-$m]=$(measure null $NULL_PORT $m)
-  R[edge-$m]=$(measure dotmac-edge $EDGE_PORT $m)
+  R[null-$m]=$(measure null-$m $NULL_PORT $m)
+  R[edge-$m]=$(measure dotmac-edge-$m $EDGE_PORT $m)
 done
 R[null-acct]=$(measure null-acct $NULL_PORT acct-cycle "${ACCT_LOAD[@]}")
 R[edge-acct]=$(measure edge-acct $EDGE_ACCT_PORT acct-cycle "${ACCT_LOAD[@]}")
@@ -127,4 +132,6 @@ echo "dotmac-edge accounting vs FreeRADIUS rlm_sql PostgreSQL: $(ratio "${R[edge
 echo "dotmac-edge batches: $batches commits, $(awk -v r="$records" -v b="$batches" 'BEGIN { if (b > 0) printf "%.0f", r / b }') records per commit on average, $(awk -v s="$commit_s" -v b="$batches" 'BEGIN { if (b > 0) printf "%.1f", 1000 * s / b }') ms per commit"
 echo "dotmac-edge folds: $folds, $(awk -v r="$folded" -v b="$folds" 'BEGIN { if (b > 0) printf "%.0f", r / b }') records per fold; sessions caught up ${settle_s}s after the cycle load, ${burst_fold_s}s after the 2 s burst"
 echo "rows: dotmac-edge sessions $edge_rows (duplicate unique ids: $edge_dup), FreeRADIUS radacct $fr_rows"
+echo
+cpu_table null-pap dotmac-edge-pap freeradius-files freeradius-sql null-acct edge-acct fr-acct edge-burst
 echo "raw runs:"; cat "$work/raw.txt"

@@ -11,7 +11,8 @@
 # subscriber (radius-load cycles through USERS) get its address again, which both servers
 # store again (dotmac-edge: a lease change in the journal; rlm_sqlippool: its
 # allocate-existing UPDATE). Prints the ratio of each to the null responder and
-# dotmac-edge / FreeRADIUS, then checks that no address was handed to two subscribers.
+# dotmac-edge / FreeRADIUS, then checks that no address was handed to two subscribers, and
+# the CPU each request cost the server, PostgreSQL and the load generator (median round).
 #
 # Installs freeradius and freeradius-postgresql from Debian when missing.
 set -euo pipefail
@@ -37,7 +38,7 @@ EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:$
   EDGE_HTTP_LISTEN=127.0.0.1:$EDGE_HTTP EDGE_ACS_LISTEN=127.0.0.1:0 EDGE_LOG_LEVEL=warn EDGE_IPAM_INSTANCE=bench \
   EDGE_IPAM_OFFER_SECONDS=3600 \
   $B/dotmac-edge serve >"$work/edge.log" 2>&1 & edge=$!; pids+=($edge)
-$B/radius-load null --listen 127.0.0.1:$NULL_PORT --secret $SECRET --seconds 3600 >/dev/null & pids+=($!)
+$B/radius-load null --listen 127.0.0.1:$NULL_PORT --secret $SECRET --seconds 3600 >/dev/null & null=$!; pids+=($null)
 
 # FreeRADIUS: a private copy of the Debian configuration; files for the subscribers (each
 # with Pool-Name), rlm_sql only as rlm_sqlippool's connection, sqlippool in post-auth.
@@ -63,11 +64,11 @@ for _ in $(seq 1 240); do
 done
 [ $fr_up = 1 ] || { echo "FreeRADIUS did not start:"; tail -20 "$work/fr.log"; }
 
-measure() { # label port -> median rps over ROUNDS
-  local label=$1 port=$2
+measure() { # label port server-pid -> median rps over ROUNDS
+  local label=$1 port=$2 pid=$3
   for _ in $(seq 1 "$ROUNDS"); do
-    $B/radius-load load --server 127.0.0.1:$port --secret $SECRET --users "$USERS" --method pap \
-      --seconds "$SECONDS_EACH" --label "$label" "${LOAD[@]}" | tee -a "$work/raw.txt" | sed -n 's/.* rps=\([0-9]*\).*/\1/p'
+    load_round "$label" "$pid" --server 127.0.0.1:$port --secret $SECRET --users "$USERS" --method pap \
+      --seconds "$SECONDS_EACH" "${LOAD[@]}"
   done | median
 }
 # A lease waits for a commit (milliseconds), so the rate is bounded by requests in flight:
@@ -75,9 +76,9 @@ measure() { # label port -> median rps over ROUNDS
 LOAD=(--threads 8 --window 256)
 sleep 2
 declare -A R
-R[null]=$(measure null $NULL_PORT)
-R[edge]=$(measure dotmac-edge-pool $EDGE_PORT)
-[ $fr_up = 1 ] && R[fr]=$(measure freeradius-sqlippool $FR_PORT)
+R[null]=$(measure null $NULL_PORT $null)
+R[edge]=$(measure dotmac-edge-pool $EDGE_PORT $edge)
+[ $fr_up = 1 ] && R[fr]=$(measure freeradius-sqlippool $FR_PORT $frpid)
 stop_fr
 sleep 1
 folded() { [ "$(curl -s 127.0.0.1:$EDGE_HTTP/metrics | awk '$1 == "edge_accounting_unfolded_records" { print $2 }')" = 0 ]; }
@@ -104,4 +105,6 @@ echo
 echo "dotmac-edge vs FreeRADIUS rlm_sqlippool: $(ratio "${R[edge]:-0}" "${R[fr]:-0}")x"
 echo "dotmac-edge: $allocated addresses handed out, $edge_leases leases stored, subscribers holding two offered addresses: $edge_dup; requests held back while claiming: $held, refused for a full pool: $refused; RSS $((rss / 1024)) MB"
 echo "FreeRADIUS: $fr_leases leases, subscribers holding two: $fr_dup"
+echo
+cpu_table null dotmac-edge-pool freeradius-sqlippool
 echo "raw runs:"; cat "$work/raw.txt"

@@ -230,7 +230,7 @@ fn load(args: &[String]) {
         label
     };
     println!(
-        "RESULT label={label} rps={:.0} p50_ms={:.3} p99_ms={:.3} accepts={} rejects={} bad_authenticator={} duplicates={} lost={}",
+        "RESULT label={label} rps={:.0} p50_ms={:.3} p99_ms={:.3} accepts={} rejects={} bad_authenticator={} duplicates={} lost={} cpu_s={:.2}",
         done as f64 / elapsed,
         pct(0.50),
         pct(0.99),
@@ -238,8 +238,24 @@ fn load(args: &[String]) {
         all.rejects,
         all.bad,
         all.duplicates,
-        all.lost
+        all.lost,
+        own_cpu_seconds()
     );
+}
+
+/// The CPU time this process has used, user and system, from `/proc/self/stat` (utime and
+/// stime, fields 14 and 15, in the kernel's USER_HZ of 100 a second); 0 where it cannot be
+/// read. The comparison scripts divide it by the answers to show the load generator's share
+/// of the machine beside the servers'.
+fn own_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) may hold spaces; the fields after it follow its ')'.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let field = |n: usize| after.split_whitespace().nth(n).and_then(|v| v.parse::<f64>().ok());
+    match (field(11), field(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => 0.0,
+    }
 }
 
 /// What a load thread sends: its requests are numbered 0, 1, 2… and each number always makes
