@@ -251,7 +251,12 @@ fn own_cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // The command name (field 2) may hold spaces; the fields after it follow its ')'.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let field = |n: usize| after.split_whitespace().nth(n).and_then(|v| v.parse::<f64>().ok());
+    let field = |n: usize| {
+        after
+            .split_whitespace()
+            .nth(n)
+            .and_then(|v| v.parse::<f64>().ok())
+    };
     match (field(11), field(12)) {
         (Some(user), Some(system)) => (user + system) / 100.0,
         _ => 0.0,
