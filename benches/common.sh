@@ -129,11 +129,13 @@ load_round() {
 cpu_table() {
   printf "| %-28s | %9s | %11s | %14s | %9s |\n" "CPU per request (median)" "server" "PostgreSQL" "load generator" "all"
   printf "|%s|%s|%s|%s|%s|\n" "------------------------------" "-----------" "-------------" "----------------" "-----------"
-  local l
+  local l s p g
+  column() { awk -v l="$1" -v c="$2" '$1 == l { print $c }' "$work/cpu.txt" | median; }
   for l in "$@"; do
-    awk -v l="$l" '$1 == l { s[++n] = $2; p[n] = $3; g[n] = $4 }
-      function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t } return a[int((n + 1) / 2)] }
-      END { if (n) { ms = med(s, n); mp = med(p, n); mg = med(g, n); printf "| %-28s | %6.1f µs | %8.1f µs | %11.1f µs | %6.1f µs |\n", l, ms, mp, mg, ms + mp + mg } }' "$work/cpu.txt"
+    grep -q "^$l " "$work/cpu.txt" || continue
+    s=$(column "$l" 2); p=$(column "$l" 3); g=$(column "$l" 4)
+    awk -v l="$l" -v s="$s" -v p="$p" -v g="$g" \
+      'BEGIN { printf "| %-28s | %6.1f µs | %8.1f µs | %11.1f µs | %6.1f µs |\n", l, s, p, g, s + p + g }'
   done
 }
 

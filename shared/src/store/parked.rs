@@ -53,17 +53,14 @@ impl Parked {
     /// longer than [`IDLE_CHECK`], or parked before a lost connection was seen, are given
     /// back to the pool on the way (tested there).
     pub(super) async fn take(&self, pool: &PgPool) -> Result<Hot<'_>, sqlx::Error> {
+        let usable =
+            |idle: std::time::Duration| idle < IDLE_CHECK && !connection_loss::predates_loss(idle);
         let mut stale = Vec::new();
         let fresh = {
             let mut conns = self.lock();
             loop {
                 match conns.pop() {
-                    Some((conn, at))
-                        if at.elapsed() < IDLE_CHECK
-                            && !connection_loss::predates_loss(at.elapsed()) =>
-                    {
-                        break Some(conn)
-                    }
+                    Some((conn, at)) if usable(at.elapsed()) => break Some(conn),
                     Some((conn, _)) => stale.push(conn),
                     None => break None,
                 }
