@@ -3,7 +3,11 @@
 #  1. session lookup by username over ROWS session rows (default 10 million): api-load at
 #     500 requests/s of `GET /api/v1/sessions?username=…&limit=50`, median and p99;
 #  2. the data plane's cost: RADIUS PAP throughput alone, then again while api-load keeps
-#     the API at 500 requests/s (the same lookups), and the ratio.
+#     the API at 500 requests/s (the same lookups), and the ratio;
+#  3. two controls, to tell the API's work from what this machine charges for any process
+#     that wakes that often on the same cores: RADIUS while the server answers 500
+#     `/health/live` a second (an HTTP exchange, no database, no token), and while
+#     `api-load --dry` keeps the same schedule on the same threads and sends nothing.
 #
 #   benches/api_bench.sh [ROWS=10000000] [SECONDS=8] [ROUNDS=3]
 #
@@ -69,9 +73,12 @@ EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:$
   $B/dotmac-edge serve >"$work/edge.log" 2>&1 & edge=$!; pids+=($edge)
 edge_ready $EDGE_HTTP
 
-api() { # seconds
+LOOKUP='/api/v1/sessions?username=user{n}&limit=50'
+api() { # seconds [path | --dry]
+  local what=(--path "${2:-$LOOKUP}")
+  [ "${2:-}" = --dry ] && what=(--dry)
   $B/api-load --server 127.0.0.1:$EDGE_HTTP --token "$TOKEN" --rate 500 --seconds "$1" \
-    --users $USERS --connections 8 --path '/api/v1/sessions?username=user{n}&limit=50'
+    --users $USERS --connections 8 "${what[@]}"
 }
 auth() { # label
   $B/radius-load load --server 127.0.0.1:$EDGE_PORT --secret $SECRET --users $USERS --method pap \
@@ -82,14 +89,23 @@ api 3 >/dev/null   # warm the cache as a running service's would be
 lookup=$(api "$SECONDS_EACH"); echo "$lookup" >> "$work/raw.txt"
 # Rounds alternate (alone, with the API, alone, ...) so that a drift of the machine over the
 # run (page cache, PostgreSQL's background writers) weighs on both sides alike.
+# Each round: alone, with the lookups, with the HTTP-only control, with the wake-only control.
 for _ in $(seq 1 "$ROUNDS"); do
   auth auth-alone >> "$work/alone.txt"
   api $((SECONDS_EACH + 1)) >> "$work/api-during.txt" & apid=$!
   auth auth-with-api >> "$work/with.txt"
   wait $apid
+  api $((SECONDS_EACH + 1)) /health/live >> "$work/controls.txt" & apid=$!
+  auth auth-with-health >> "$work/health.txt"
+  wait $apid
+  api $((SECONDS_EACH + 1)) --dry >> "$work/controls.txt" & apid=$!
+  auth auth-with-dry >> "$work/dry.txt"
+  wait $apid
 done
 alone=$(median < "$work/alone.txt")
 loaded_rps=$(median < "$work/with.txt")
+health_rps=$(median < "$work/health.txt")
+dry_rps=$(median < "$work/dry.txt")
 p50=$(sed -n 's/.* p50_ms=\([0-9.]*\).*/\1/p' <<<"$lookup")
 p99=$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$lookup")
 api_5xx=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^server_errors=/) { split($i, a, "="); s += a[2] }} END { print s + 0 }' "$work/api-during.txt")
@@ -103,7 +119,11 @@ printf "| %-52s | %9s ms |\n" "session lookup by username, 500 req/s, p99" "$p99
 printf "| %-52s | %8s r/s |\n" "RADIUS PAP alone (median of $ROUNDS)" "$alone"
 printf "| %-52s | %8s r/s |\n" "RADIUS PAP while the API serves 500 req/s" "$loaded_rps"
 printf "| %-52s | %12s |\n" "data plane kept (with API / alone)" "$(ratio "$loaded_rps" "$alone" 3)"
+printf "| %-52s | %8s r/s |\n" "control: while the server answers 500 /health/live/s" "$health_rps"
+printf "| %-52s | %12s |\n" "  kept" "$(ratio "$health_rps" "$alone" 3)"
+printf "| %-52s | %8s r/s |\n" "control: while api-load --dry only wakes 500 times/s" "$dry_rps"
+printf "| %-52s | %12s |\n" "  kept" "$(ratio "$dry_rps" "$alone" 3)"
 echo "API 5xx answers during the runs: $api_5xx"
 echo "kept, round by round: $(paste -d' ' "$work/with.txt" "$work/alone.txt" | while read -r w a; do
   printf '%s ' "$(ratio "$w" "$a" 3)"; done)"
-echo "raw runs:"; cat "$work/raw.txt" "$work/api-during.txt"
+echo "raw runs:"; cat "$work/raw.txt" "$work/api-during.txt" "$work/controls.txt"

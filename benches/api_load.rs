@@ -8,6 +8,10 @@
 //! (six digits, as `radius-load csv` names them). Prints one line:
 //! `RESULT rps=… p50_ms=… p99_ms=… ok=… client_errors=… server_errors=… failed=…`.
 //! Bounded by `seconds`; loopback only.
+//!
+//! `--dry` keeps the schedule and sends nothing: each thread only wakes when a request would
+//! be due. `api_bench.sh` runs it as a control, the cost to the data plane of a process that
+//! does nothing but wake that often on the same cores (`rps` counts the wakeups then).
 
 #[path = "cli_args.rs"]
 mod cli_args;
@@ -45,6 +49,7 @@ fn main() {
     let connections: usize = arg(&args, "--connections", "8")
         .parse()
         .expect("--connections");
+    let dry = args.iter().any(|a| a == "--dry");
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let per_conn = rate / connections as f64;
@@ -52,7 +57,12 @@ fn main() {
         .map(|c| {
             let (token, path) = (token.clone(), path.clone());
             std::thread::spawn(move || {
-                run(server, &token, &path, users, per_conn, c as u32, deadline)
+                let pace = Pace {
+                    rate: per_conn,
+                    deadline,
+                    dry,
+                };
+                run(server, &token, &path, users, pace, c as u32)
             })
         })
         .collect();
@@ -80,26 +90,29 @@ fn main() {
     );
 }
 
-fn run(
-    server: SocketAddr,
-    token: &str,
-    path: &str,
-    users: u32,
+/// One thread's schedule: `rate` requests a second until `deadline`; `dry`: wake on it only.
+struct Pace {
     rate: f64,
-    seed: u32,
     deadline: Instant,
-) -> Tally {
+    dry: bool,
+}
+
+fn run(server: SocketAddr, token: &str, path: &str, users: u32, pace: Pace, seed: u32) -> Tally {
     let mut t = Tally::default();
     let mut rng = 0x9e37_79b9u32 ^ seed.wrapping_mul(0x85eb_ca6b) | 1;
-    let gap = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let gap = Duration::from_secs_f64(1.0 / pace.rate.max(0.001));
     let mut next = Instant::now();
     let mut conn: Option<BufReader<TcpStream>> = None;
-    while next < deadline {
+    while next < pace.deadline {
         let now = Instant::now();
         if next > now {
             std::thread::sleep(next - now);
         }
         next += gap;
+        if pace.dry {
+            t.latencies_us.push(0);
+            continue;
+        }
         rng ^= rng << 13;
         rng ^= rng >> 17;
         rng ^= rng << 5;
