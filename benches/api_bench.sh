@@ -4,10 +4,12 @@
 #     500 requests/s of `GET /api/v1/sessions?username=…&limit=50`, median and p99;
 #  2. the data plane's cost: RADIUS PAP throughput alone, then again while api-load keeps
 #     the API at 500 requests/s (the same lookups), and the ratio;
-#  3. two controls, to tell the API's work from what this machine charges for any process
-#     that wakes that often on the same cores: RADIUS while the server answers 500
-#     `/health/live` a second (an HTTP exchange, no database, no token), and while
-#     `api-load --dry` keeps the same schedule on the same threads and sends nothing.
+#  3. three controls, to tell the API's work from what this machine charges for any process
+#     that wakes that often on the same cores: RADIUS while `api-load --dry` keeps the same
+#     schedule on the same threads and sends nothing; while the server answers 500
+#     `/health/live` a second (an HTTP exchange, no database, no token); and while it
+#     answers 500 lookups a second of subscribers who have no sessions (the whole request
+#     with its database round trip, without the rows).
 #
 #   benches/api_bench.sh [ROWS=10000000] [SECONDS=8] [ROUNDS=3]
 #
@@ -89,7 +91,7 @@ api 3 >/dev/null   # warm the cache as a running service's would be
 lookup=$(api "$SECONDS_EACH"); echo "$lookup" >> "$work/raw.txt"
 # Rounds alternate (alone, with the API, alone, ...) so that a drift of the machine over the
 # run (page cache, PostgreSQL's background writers) weighs on both sides alike.
-# Each round: alone, with the lookups, with the HTTP-only control, with the wake-only control.
+# Each round: alone, with the lookups, then the controls.
 for _ in $(seq 1 "$ROUNDS"); do
   auth auth-alone >> "$work/alone.txt"
   api $((SECONDS_EACH + 1)) >> "$work/api-during.txt" & apid=$!
@@ -101,14 +103,18 @@ for _ in $(seq 1 "$ROUNDS"); do
   api $((SECONDS_EACH + 1)) --dry >> "$work/controls.txt" & apid=$!
   auth auth-with-dry >> "$work/dry.txt"
   wait $apid
+  api $((SECONDS_EACH + 1)) '/api/v1/sessions?username=nobody{n}&limit=50' >> "$work/controls.txt" & apid=$!
+  auth auth-with-empty >> "$work/empty.txt"
+  wait $apid
 done
 alone=$(median < "$work/alone.txt")
 loaded_rps=$(median < "$work/with.txt")
 health_rps=$(median < "$work/health.txt")
 dry_rps=$(median < "$work/dry.txt")
+empty_rps=$(median < "$work/empty.txt")
 p50=$(sed -n 's/.* p50_ms=\([0-9.]*\).*/\1/p' <<<"$lookup")
 p99=$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$lookup")
-api_5xx=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^server_errors=/) { split($i, a, "="); s += a[2] }} END { print s + 0 }' "$work/api-during.txt")
+api_5xx=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^server_errors=/) { split($i, a, "="); s += a[2] }} END { print s + 0 }' "$work/api-during.txt" "$work/controls.txt")
 
 echo
 echo "REST API on PostgreSQL, $rows session rows, $(nproc) cores, huge pages $huge_pages"
@@ -119,10 +125,12 @@ printf "| %-52s | %9s ms |\n" "session lookup by username, 500 req/s, p99" "$p99
 printf "| %-52s | %8s r/s |\n" "RADIUS PAP alone (median of $ROUNDS)" "$alone"
 printf "| %-52s | %8s r/s |\n" "RADIUS PAP while the API serves 500 req/s" "$loaded_rps"
 printf "| %-52s | %12s |\n" "data plane kept (with API / alone)" "$(ratio "$loaded_rps" "$alone" 3)"
-printf "| %-52s | %8s r/s |\n" "control: while the server answers 500 /health/live/s" "$health_rps"
-printf "| %-52s | %12s |\n" "  kept" "$(ratio "$health_rps" "$alone" 3)"
 printf "| %-52s | %8s r/s |\n" "control: while api-load --dry only wakes 500 times/s" "$dry_rps"
 printf "| %-52s | %12s |\n" "  kept" "$(ratio "$dry_rps" "$alone" 3)"
+printf "| %-52s | %8s r/s |\n" "control: while the server answers 500 /health/live/s" "$health_rps"
+printf "| %-52s | %12s |\n" "  kept" "$(ratio "$health_rps" "$alone" 3)"
+printf "| %-52s | %8s r/s |\n" "control: 500 lookups/s that find no sessions" "$empty_rps"
+printf "| %-52s | %12s |\n" "  kept" "$(ratio "$empty_rps" "$alone" 3)"
 echo "API 5xx answers during the runs: $api_5xx"
 echo "kept, round by round: $(paste -d' ' "$work/with.txt" "$work/alone.txt" | while read -r w a; do
   printf '%s ' "$(ratio "$w" "$a" 3)"; done)"
