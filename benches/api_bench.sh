@@ -89,26 +89,24 @@ auth() { # label
 
 api 3 >/dev/null   # warm the cache as a running service's would be
 lookup=$(api "$SECONDS_EACH"); echo "$lookup" >> "$work/raw.txt"
-# Rounds alternate (alone, with the API, alone, ...) so that a drift of the machine over the
-# run (page cache, PostgreSQL's background writers) weighs on both sides alike.
-# Each round: alone, with the lookups, then the controls.
+# Rounds alternate: RADIUS alone, then with one kind of API load, alone, with the next, and so
+# on, so that a drift of the machine over the run (page cache, PostgreSQL's background
+# writers, the host) weighs on both sides of each ratio alike.
+with_load() { # label file api-arguments...
+  local label=$1 out=$2; shift 2
+  auth auth-alone | tee -a "$work/alone-before-$label.txt" >> "$work/alone.txt"
+  api $((SECONDS_EACH + 1)) "$@" >> "$out" & apid=$!
+  auth "auth-with-$label" >> "$work/$label.txt"
+  wait $apid
+}
 for _ in $(seq 1 "$ROUNDS"); do
-  auth auth-alone >> "$work/alone.txt"
-  api $((SECONDS_EACH + 1)) >> "$work/api-during.txt" & apid=$!
-  auth auth-with-api >> "$work/with.txt"
-  wait $apid
-  api $((SECONDS_EACH + 1)) /health/live >> "$work/controls.txt" & apid=$!
-  auth auth-with-health >> "$work/health.txt"
-  wait $apid
-  api $((SECONDS_EACH + 1)) --dry >> "$work/controls.txt" & apid=$!
-  auth auth-with-dry >> "$work/dry.txt"
-  wait $apid
-  api $((SECONDS_EACH + 1)) '/api/v1/sessions?username=nobody{n}&limit=50' >> "$work/controls.txt" & apid=$!
-  auth auth-with-empty >> "$work/empty.txt"
-  wait $apid
+  with_load api "$work/api-during.txt"
+  with_load dry "$work/controls.txt" --dry
+  with_load health "$work/controls.txt" /health/live
+  with_load empty "$work/controls.txt" '/api/v1/sessions?username=nobody{n}&limit=50'
 done
 alone=$(median < "$work/alone.txt")
-loaded_rps=$(median < "$work/with.txt")
+loaded_rps=$(median < "$work/api.txt")
 health_rps=$(median < "$work/health.txt")
 dry_rps=$(median < "$work/dry.txt")
 empty_rps=$(median < "$work/empty.txt")
@@ -122,7 +120,7 @@ printf "| %-52s | %12s |\n" "measure" "value"
 printf "|%s|%s|\n" "------------------------------------------------------" "--------------"
 printf "| %-52s | %9s ms |\n" "session lookup by username, 500 req/s, median" "$p50"
 printf "| %-52s | %9s ms |\n" "session lookup by username, 500 req/s, p99" "$p99"
-printf "| %-52s | %8s r/s |\n" "RADIUS PAP alone (median of $ROUNDS)" "$alone"
+printf "| %-52s | %8s r/s |\n" "RADIUS PAP alone (median of $((4 * ROUNDS)))" "$alone"
 printf "| %-52s | %8s r/s |\n" "RADIUS PAP while the API serves 500 req/s" "$loaded_rps"
 printf "| %-52s | %12s |\n" "data plane kept (with API / alone)" "$(ratio "$loaded_rps" "$alone" 3)"
 printf "| %-52s | %8s r/s |\n" "control: while api-load --dry only wakes 500 times/s" "$dry_rps"
@@ -132,6 +130,6 @@ printf "| %-52s | %12s |\n" "  kept" "$(ratio "$health_rps" "$alone" 3)"
 printf "| %-52s | %8s r/s |\n" "control: 500 lookups/s that find no sessions" "$empty_rps"
 printf "| %-52s | %12s |\n" "  kept" "$(ratio "$empty_rps" "$alone" 3)"
 echo "API 5xx answers during the runs: $api_5xx"
-echo "kept, round by round: $(paste -d' ' "$work/with.txt" "$work/alone.txt" | while read -r w a; do
+echo "kept, round by round: $(paste -d' ' "$work/api.txt" "$work/alone-before-api.txt" | while read -r w a; do
   printf '%s ' "$(ratio "$w" "$a" 3)"; done)"
 echo "raw runs:"; cat "$work/raw.txt" "$work/api-during.txt" "$work/controls.txt"
