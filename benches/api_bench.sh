@@ -94,7 +94,7 @@ lookup=$(api "$SECONDS_EACH"); echo "$lookup" >> "$work/raw.txt"
 # writers, the host) weighs on both sides of each ratio alike.
 with_load() { # label file api-arguments...
   local label=$1 out=$2; shift 2
-  auth auth-alone | tee -a "$work/alone-before-$label.txt" >> "$work/alone.txt"
+  auth auth-alone >> "$work/alone-before-$label.txt"
   api $((SECONDS_EACH + 1)) "$@" >> "$out" & apid=$!
   auth "auth-with-$label" >> "$work/$label.txt"
   wait $apid
@@ -103,7 +103,7 @@ for _ in $(seq 1 "$ROUNDS"); do
   with_load api "$work/api-during.txt"
   with_load dry "$work/controls.txt" --dry
   with_load health "$work/controls.txt" /health/live
-  with_load empty "$work/controls.txt" '/api/v1/sessions?username=nobody{n}&limit=50'
+  with_load empty "$work/controls.txt" "${LOOKUP/username=user/username=nobody}"
 done
 # Each kind of load against the alone round just before it: the ratios round by round, and
 # their median.
