@@ -225,6 +225,22 @@ fn validation(backend: Backend) {
     assert!(a.status == 400 || a.status == 422, "{}", a.body);
     let a = get("/api/v1/sessions?cursor=bm9wZQ");
     assert_eq!(a.status, 422, "{}", a.body);
+    // `fields=` names shown session fields only: not the bookkeeping column, not SQL.
+    for bad in [
+        "password",
+        "start_reported",
+        "username,",
+        "",
+        "username%3B%20DROP%20TABLE%20sessions",
+    ] {
+        for path in ["/api/v1/sessions", "/api/v1/sessions/some-id"] {
+            let a = get(&format!("{path}?fields={bad}"));
+            assert_eq!(a.status, 422, "{path} fields={bad}: {}", a.body);
+            assert_eq!(a.json()["error"]["details"][0]["field"], "fields");
+        }
+    }
+    let a = get("/api/v1/sessions/some-id?frobnicate=1");
+    assert_eq!(a.status, 400, "unknown query parameters are refused");
     // A request id the caller gives is echoed in the header and the error body.
     let a = http(
         s.http,

@@ -212,6 +212,16 @@ pub enum ValueRef<'a> {
     Int(i64),
 }
 
+impl<'a> From<&'a Value> for ValueRef<'a> {
+    fn from(v: &'a Value) -> ValueRef<'a> {
+        match v {
+            Value::Null => ValueRef::Null,
+            Value::Text(t) => ValueRef::Text(t),
+            Value::Int(i) => ValueRef::Int(*i),
+        }
+    }
+}
+
 impl From<ValueRef<'_>> for Value {
     fn from(v: ValueRef<'_>) -> Value {
         match v {
@@ -230,15 +240,70 @@ static JSON_KEYS: std::sync::LazyLock<[Option<String>; c::COUNT]> =
         })
     });
 
+/// A set of session columns, one bit each in [`COLUMNS`] order: which of a session's values
+/// a listing returns (the API's `fields=`, like NetBox's `fields` and GenieACS's
+/// `projection`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fields(u64);
+
+const _: () = assert!(c::COUNT < 64);
+
+impl Fields {
+    /// Every column a session's JSON shows: all but the bookkeeping `start_reported`.
+    pub const SHOWN: Fields = Fields(((1 << c::COUNT) - 1) & !(1 << c::START_REPORTED));
+    /// Every column of the table.
+    pub const ALL: Fields = Fields((1 << c::COUNT) - 1);
+
+    pub const fn has(self, i: usize) -> bool {
+        self.0 >> i & 1 == 1
+    }
+
+    pub const fn with(self, i: usize) -> Fields {
+        Fields(self.0 | 1 << i)
+    }
+
+    /// The columns' positions, in [`COLUMNS`] order.
+    pub fn positions(self) -> impl Iterator<Item = usize> {
+        (0..c::COUNT).filter(move |&i| self.has(i))
+    }
+
+    /// `name,name,…` of shown columns, in any order, repeats allowed. An empty list, or a
+    /// name that is not a shown column, is refused with a message saying which.
+    pub fn parse(list: &str) -> Result<Fields, String> {
+        let mut f = Fields(0);
+        for name in list.split(',').map(str::trim) {
+            match COLUMNS.iter().position(|col| col.name == name) {
+                Some(i) if Fields::SHOWN.has(i) => f = f.with(i),
+                _ if name.is_empty() => return Err("an empty field name".into()),
+                _ => return Err(format!("no session field is called {name:?}")),
+            }
+        }
+        Ok(f)
+    }
+}
+
+impl Default for Fields {
+    fn default() -> Self {
+        Fields::SHOWN
+    }
+}
+
 /// Appends one session as the same JSON object `SessionRecord` serializes to, from its
 /// values in [`COLUMNS`] order, without building the record: the API's session lists render
 /// rows straight from the database with it (keys written once, text copied as is unless it
-/// needs escaping).
-pub fn push_session_json<'a>(out: &mut Vec<u8>, values: impl IntoIterator<Item = ValueRef<'a>>) {
+/// needs escaping). Only the `fields` that are shown are written.
+pub fn push_session_json<'a>(
+    out: &mut Vec<u8>,
+    values: impl IntoIterator<Item = ValueRef<'a>>,
+    fields: Fields,
+) {
     out.push(b'{');
     let mut first = true;
-    for (key, v) in JSON_KEYS.iter().zip(values) {
+    for (i, (key, v)) in JSON_KEYS.iter().zip(values).enumerate() {
         let Some(key) = key else { continue };
+        if !fields.has(i) {
+            continue;
+        }
         if !first {
             out.push(b',');
         }
@@ -430,15 +495,34 @@ mod tests {
         let mut out = Vec::new();
         push_session_json(
             &mut out,
-            r.values.iter().map(|v| match v {
-                Value::Null => ValueRef::Null,
-                Value::Text(t) => ValueRef::Text(t),
-                Value::Int(i) => ValueRef::Int(*i),
-            }),
+            r.values.iter().map(ValueRef::from),
+            Fields::SHOWN,
         );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             serde_json::to_string(&r).unwrap()
+        );
+    }
+
+    #[test]
+    fn fields_parse_names_and_refuse_the_rest() {
+        let f = Fields::parse("username, acct_start_time,username").unwrap();
+        assert_eq!(f.positions().collect::<Vec<_>>(), [c::USERNAME, c::START]);
+        assert_eq!(Fields::default(), Fields::SHOWN);
+        assert!(!Fields::SHOWN.has(c::START_REPORTED));
+        assert_eq!(Fields::SHOWN.positions().count(), c::COUNT - 1);
+        for bad in ["", "username,", "start_reported", "password", "Username"] {
+            assert!(Fields::parse(bad).is_err(), "{bad:?}");
+        }
+        let mut r = SessionRecord::default();
+        r.set_text(c::USERNAME, "alice");
+        r.set_int(c::START, 7);
+        r.set_text(c::CLASS, "gold");
+        let mut out = Vec::new();
+        push_session_json(&mut out, r.values.iter().map(ValueRef::from), f);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"username":"alice","acct_start_time":7}"#
         );
     }
 

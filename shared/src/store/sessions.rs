@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::{keyset_after, on_pool, Store, StoreError};
 use crate::accounting::{
-    c, push_session_json, ActiveSession, Kind, SessionRecord, Value, ValueRef, COLUMNS,
+    c, push_session_json, ActiveSession, Fields, Kind, SessionRecord, Value, ValueRef, COLUMNS,
 };
 
 /// One day of a subscriber's usage (`day` counts days since 1970-01-01, UTC).
@@ -36,6 +36,8 @@ pub struct SessionQuery {
     /// Keyset cursor: sessions strictly after this (start time, unique id) in list order.
     pub after: Option<(i64, String)>,
     pub limit: i64,
+    /// The columns a JSON page shows (`sessions_page_json`); records always have them all.
+    pub fields: Fields,
 }
 
 /// The columns `active_from_row` reads.
@@ -47,13 +49,16 @@ pub(super) const RETURNING: &str = "acct_unique_id, acct_session_id, username, n
 /// names them).
 pub(super) fn col_list() -> &'static str {
     static LIST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    LIST.get_or_init(|| {
-        COLUMNS
-            .iter()
-            .map(|c| c.name)
-            .collect::<Vec<_>>()
-            .join(", ")
-    })
+    LIST.get_or_init(|| select_list(Fields::ALL))
+}
+
+/// Some of the table's columns, in `COLUMNS` order, as a select list.
+fn select_list(fields: Fields) -> String {
+    fields
+        .positions()
+        .map(|i| COLUMNS[i].name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) fn active_from_row<R: Row>(row: &R) -> Result<(ActiveSession, bool), sqlx::Error>
@@ -84,7 +89,7 @@ where
 
 fn record_from_row<R: SessionColumns>(row: &R) -> Result<SessionRecord, sqlx::Error> {
     Ok(SessionRecord {
-        values: row.session_values()?.map(Value::from),
+        values: row.session_values(Fields::ALL)?.map(Value::from),
     })
 }
 
@@ -101,20 +106,36 @@ pub struct SessionsJson {
 /// Where listed session rows go.
 enum ListInto<'a> {
     Records(&'a mut Vec<SessionRecord>),
-    /// Rendered up to `page` rows; the key of the page's last row becomes `more_after` when a
-    /// row follows it.
+    /// Rendered up to `page` rows, showing `fields`; the key of the page's last row becomes
+    /// `more_after` when a row follows it.
     Json {
         out: &'a mut SessionsJson,
         page: usize,
         last: Option<(i64, String)>,
+        fields: Fields,
     },
 }
 
 impl ListInto<'_> {
+    /// The columns the select must name.
+    fn selected(&self) -> Fields {
+        match self {
+            ListInto::Records(_) => Fields::ALL,
+            // The page's key (start time, unique id) is read whether it is shown or not.
+            ListInto::Json { fields, .. } => fields.with(c::START).with(c::ACCT_UNIQUE_ID),
+        }
+    }
+
     fn take<R: SessionColumns>(&mut self, row: &R) -> Result<(), sqlx::Error> {
+        let selected = self.selected();
         match self {
             ListInto::Records(out) => out.push(record_from_row(row)?),
-            ListInto::Json { out, page, last } => {
+            ListInto::Json {
+                out,
+                page,
+                last,
+                fields,
+            } => {
                 if out.count == *page {
                     out.more_after = last.take();
                     return Ok(());
@@ -122,7 +143,7 @@ impl ListInto<'_> {
                 if out.count > 0 {
                     out.json.push(b',');
                 }
-                let values = row.session_values()?;
+                let values = row.session_values(selected)?;
                 out.count += 1;
                 if out.count == *page {
                     // A start time may be unknown (NULL): such sessions sort as 0.
@@ -136,22 +157,23 @@ impl ListInto<'_> {
                     };
                     *last = Some((start, id.to_string()));
                 }
-                push_session_json(&mut out.json, values);
+                push_session_json(&mut out.json, values, *fields);
             }
         }
         Ok(())
     }
 }
 
-/// A row of `SELECT <COLUMNS>`, whose values are read in place: no type check per column (the
-/// select names the table's own columns) and no owned copy of any text.
+/// A row of `SELECT <some of COLUMNS, in order>`, whose values are read in place: no type
+/// check per column (the select names the table's own columns) and no owned copy of any
+/// text. The columns not selected read as NULL.
 trait SessionColumns {
-    fn session_values(&self) -> Result<[ValueRef<'_>; c::COUNT], sqlx::Error>;
+    fn session_values(&self, selected: Fields) -> Result<[ValueRef<'_>; c::COUNT], sqlx::Error>;
 }
 
 impl SessionColumns for sqlx::sqlite::SqliteRow {
-    fn session_values(&self) -> Result<[ValueRef<'_>; c::COUNT], sqlx::Error> {
-        values_of(self)
+    fn session_values(&self, selected: Fields) -> Result<[ValueRef<'_>; c::COUNT], sqlx::Error> {
+        values_of(self, selected)
     }
 }
 
@@ -160,12 +182,13 @@ impl SessionColumns for sqlx::postgres::PgRow {
     /// carries a copy of the column's type) to `Decode` by value moved it twice per column,
     /// and those stack copies stalled on store forwarding: 16% of the server's CPU for a
     /// page of 50 sessions, as much as sending the page.
-    fn session_values(&self) -> Result<[ValueRef<'_>; c::COUNT], sqlx::Error> {
+    fn session_values(&self, selected: Fields) -> Result<[ValueRef<'_>; c::COUNT], sqlx::Error> {
         use sqlx::postgres::PgValueFormat;
         let mut values = [ValueRef::Null; c::COUNT];
-        for (i, col) in COLUMNS.iter().enumerate() {
+        for (j, i) in selected.positions().enumerate() {
+            let col = &COLUMNS[i];
             // Bound where it lies rather than moved out of the `Result` with `?`.
-            let got = self.try_get_raw(i);
+            let got = self.try_get_raw(j);
             let raw = match got {
                 Ok(ref raw) => raw,
                 Err(e) => return Err(e),
@@ -173,7 +196,7 @@ impl SessionColumns for sqlx::postgres::PgRow {
             if raw.format() != PgValueFormat::Binary {
                 // Not sent by this select (sqlx asks for binary results); read it the
                 // general way rather than misread it.
-                return values_of(self);
+                return values_of(self, selected);
             }
             let Ok(bytes) = raw.as_bytes() else {
                 continue; // NULL
@@ -198,8 +221,8 @@ impl SessionColumns for sqlx::postgres::PgRow {
     }
 }
 
-/// The values of a row of `SELECT <COLUMNS>` through sqlx's `Decode`.
-fn values_of<R: Row>(row: &R) -> Result<[ValueRef<'_>; c::COUNT], sqlx::Error>
+/// The values of a row of `SELECT <the selected COLUMNS>` through sqlx's `Decode`.
+fn values_of<R: Row>(row: &R, selected: Fields) -> Result<[ValueRef<'_>; c::COUNT], sqlx::Error>
 where
     usize: sqlx::ColumnIndex<R>,
     for<'r> &'r str: sqlx::Decode<'r, R::Database>,
@@ -207,8 +230,9 @@ where
 {
     use sqlx::{Decode, ValueRef as _};
     let mut values = [ValueRef::Null; c::COUNT];
-    for (i, col) in COLUMNS.iter().enumerate() {
-        let raw = row.try_get_raw(i)?;
+    for (j, i) in selected.positions().enumerate() {
+        let col = &COLUMNS[i];
+        let raw = row.try_get_raw(j)?;
         if raw.is_null() {
             continue;
         }
@@ -265,7 +289,12 @@ impl Store {
         q: &SessionQuery,
         into: &mut ListInto<'_>,
     ) -> Result<(), StoreError> {
-        let mut sql = format!("SELECT {} FROM sessions WHERE 1 = 1", col_list());
+        let selected = into.selected();
+        let mut sql = if selected == Fields::ALL {
+            format!("SELECT {} FROM sessions WHERE 1 = 1", col_list())
+        } else {
+            format!("SELECT {} FROM sessions WHERE 1 = 1", select_list(selected))
+        };
         let mut n = 0;
         let mut next = |clause: &str| {
             n += 1;
@@ -362,6 +391,7 @@ impl Store {
             out: &mut out,
             page,
             last: None,
+            fields: q.fields,
         };
         self.sessions_select(&probe, &mut into).await?;
         out.json.push(b']');
