@@ -9,7 +9,10 @@
 #     schedule on the same threads and sends nothing; while the server answers 500
 #     `/health/live` a second (an HTTP exchange, no database, no token); and while it
 #     answers 500 lookups a second of subscribers who have no sessions (the whole request
-#     with its database round trip, without the rows).
+#     with its database round trip, without the rows);
+#  4. the same lookups with `fields=` asking for seven of the 34 fields (who was online, from
+#     where, with which address, when, and how much), as a report or a support screen would:
+#     a line of its own, not the target's.
 #
 #   benches/api_bench.sh [ROWS=10000000] [SECONDS=8] [ROUNDS=3]
 #
@@ -76,6 +79,7 @@ EDGE_RADIUS_AUTH_LISTEN=127.0.0.1:$EDGE_PORT EDGE_RADIUS_ACCT_LISTEN=127.0.0.1:$
 edge_ready $EDGE_HTTP
 
 LOOKUP='/api/v1/sessions?username=user{n}&limit=50'
+FIELDS='username,calling_station_id,framed_ip_address,acct_start_time,acct_stop_time,acct_input_octets,acct_output_octets'
 api() { # seconds [path | --dry]
   local what=(--path "${2:-$LOOKUP}")
   [ "${2:-}" = --dry ] && what=(--dry)
@@ -89,6 +93,20 @@ auth() { # label
 
 api 3 >/dev/null   # warm the cache as a running service's would be
 lookup=$(api "$SECONDS_EACH"); echo "$lookup" >> "$work/raw.txt"
+# What a lookup costs in CPU with the API alone: the server's and all of PostgreSQL's
+# processes, from /proc, over SECONDS_EACH at 500 a second (api-load's own CPU is not in it).
+cpu_per_lookup() { # path: milliseconds of CPU per answer
+  local s0 p0 out n; s0=$(server_ticks $edge); p0=$(postgres_ticks)
+  out=$(api "$SECONDS_EACH" "$1")
+  local d=$(( $(server_ticks $edge) - s0 + $(postgres_ticks) - p0 ))
+  echo "cpu: $1 $out" >> "$work/raw.txt"
+  n=$(sed -n 's/.* ok=\([0-9]*\).*/\1/p' <<<"$out")
+  awk -v d=$d -v hz="$(getconf CLK_TCK)" -v n="$n" 'BEGIN { printf "%.3f", (n > 0 ? d * 1000 / hz / n : 0) }'
+}
+cpu_full=$(cpu_per_lookup "$LOOKUP")
+cpu_fields=$(cpu_per_lookup "$LOOKUP&fields=$FIELDS")
+cpu_empty=$(cpu_per_lookup "${LOOKUP/username=user/username=nobody}")
+cpu_health=$(cpu_per_lookup /health/live)
 # Rounds alternate: RADIUS alone, then with one kind of API load, alone, with the next, and so
 # on, so that a drift of the machine over the run (page cache, PostgreSQL's background
 # writers, the host) weighs on both sides of each ratio alike.
@@ -104,6 +122,7 @@ for _ in $(seq 1 "$ROUNDS"); do
   with_load dry "$work/controls.txt" --dry
   with_load health "$work/controls.txt" /health/live
   with_load empty "$work/controls.txt" "${LOOKUP/username=user/username=nobody}"
+  with_load fields "$work/fields-during.txt" "$LOOKUP&fields=$FIELDS"
 done
 # Each kind of load against the alone round just before it: the ratios round by round, and
 # their median.
@@ -114,7 +133,8 @@ alone=$(median < "$work/alone-before-api.txt")
 loaded_rps=$(median < "$work/api.txt")
 p50=$(sed -n 's/.* p50_ms=\([0-9.]*\).*/\1/p' <<<"$lookup")
 p99=$(sed -n 's/.* p99_ms=\([0-9.]*\).*/\1/p' <<<"$lookup")
-api_5xx=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^server_errors=/) { split($i, a, "="); s += a[2] }} END { print s + 0 }' "$work/api-during.txt" "$work/controls.txt")
+api_5xx=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^server_errors=/) { split($i, a, "="); s += a[2] }} END { print s + 0 }' "$work/api-during.txt" "$work/controls.txt" "$work/fields-during.txt")
+fields_p50=$(sed -n 's/.* p50_ms=\([0-9.]*\).*/\1/p' "$work/fields-during.txt" | median)
 
 echo
 echo "REST API on PostgreSQL, $rows session rows, $(nproc) cores, huge pages $huge_pages"
@@ -128,6 +148,12 @@ printf "| %-52s | %12s |\n" "data plane kept (median of the rounds' ratios)" "$(
 printf "| %-52s | %12s |\n" "control, kept: api-load --dry only wakes 500 times/s" "$(kept dry)"
 printf "| %-52s | %12s |\n" "control, kept: the server answers 500 /health/live/s" "$(kept health)"
 printf "| %-52s | %12s |\n" "control, kept: 500 lookups/s that find no sessions" "$(kept empty)"
+printf "| %-52s | %9s ms |\n" "CPU a lookup, server + PostgreSQL, API alone" "$cpu_full"
+printf "| %-52s | %12s |\n" "kept, the lookups with fields= (7 of 34 fields)" "$(kept fields)"
+printf "| %-52s | %9s ms |\n" "lookup with fields=, median during RADIUS load" "$fields_p50"
+printf "| %-52s | %9s ms |\n" "CPU a lookup with fields=, API alone" "$cpu_fields"
+printf "| %-52s | %9s ms |\n" "CPU a lookup that finds nothing, API alone" "$cpu_empty"
+printf "| %-52s | %9s ms |\n" "CPU a /health/live answer, API alone" "$cpu_health"
 echo "API 5xx answers during the runs: $api_5xx"
-for l in api dry health empty; do echo "kept, round by round, $l: $(ratios $l)"; done
-echo "raw runs:"; cat "$work/raw.txt" "$work/api-during.txt" "$work/controls.txt"
+for l in api dry health empty fields; do echo "kept, round by round, $l: $(ratios $l)"; done
+echo "raw runs:"; cat "$work/raw.txt" "$work/api-during.txt" "$work/controls.txt" "$work/fields-during.txt"

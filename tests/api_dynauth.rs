@@ -164,7 +164,12 @@ fn sessions_and_dynamic_authorization(backend: Backend) {
     }
     // `fields=`: each item holds the fields asked for and nothing else, with the values the
     // whole session has; pages and their next links keep the projection.
-    let asked = ["username", "acct_stop_time", "framed_ip_address", "acct_output_octets"];
+    let asked = [
+        "username",
+        "acct_stop_time",
+        "framed_ip_address",
+        "acct_output_octets",
+    ];
     let few = ok(
         c(
             "GET",
@@ -182,7 +187,10 @@ fn sessions_and_dynamic_authorization(backend: Backend) {
             assert_eq!(part[f], whole[f], "{f} of {whole}");
         }
     }
-    let first = ok(c("GET", "/api/v1/sessions?limit=3&fields=username", None), 200);
+    let first = ok(
+        c("GET", "/api/v1/sessions?limit=3&fields=username", None),
+        200,
+    );
     let next = first["links"]["next"].as_str().unwrap();
     assert!(next.contains("fields=username"), "{next}");
     let second = ok(c("GET", next, None), 200);

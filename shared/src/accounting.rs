@@ -493,11 +493,7 @@ mod tests {
         r.values[c::INPUT_OCTETS] = Value::Int(i64::MAX);
         r.values[c::START_REPORTED] = Value::Int(1);
         let mut out = Vec::new();
-        push_session_json(
-            &mut out,
-            r.values.iter().map(ValueRef::from),
-            Fields::SHOWN,
-        );
+        push_session_json(&mut out, r.values.iter().map(ValueRef::from), Fields::SHOWN);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             serde_json::to_string(&r).unwrap()
