@@ -677,6 +677,15 @@ fn roles(backend: Backend) {
     ] {
         assert!(doc["paths"][p].is_object(), "{p} in the OpenAPI document");
     }
+    for p in ["/api/v1/sessions", "/api/v1/sessions/{id}"] {
+        let params = doc["paths"][p]["get"]["parameters"].as_array().unwrap();
+        assert!(
+            params
+                .iter()
+                .any(|q| q["name"] == "fields" && q["in"] == "query"),
+            "{p} documents fields=: {params:?}"
+        );
+    }
 }
 
 /// A database restart (or a failover) closes every pooled connection at once. The reads that
