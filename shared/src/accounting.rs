@@ -188,16 +188,25 @@ impl Default for SessionRecord {
 /// bookkeeping column `start_reported` is left out.
 impl serde::Serialize for SessionRecord {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.serialize_fields(s, Fields::SHOWN)
+    }
+}
+
+impl SessionRecord {
+    /// The session's `fields` only, keyed by column name in [`COLUMNS`] order.
+    pub fn serialize_fields<S: serde::Serializer>(
+        &self,
+        s: S,
+        fields: Fields,
+    ) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(c::COUNT - 1))?;
-        for (col, v) in COLUMNS.iter().zip(&self.values) {
-            if col.name == "start_reported" {
-                continue;
-            }
-            match v {
-                Value::Null => m.serialize_entry(col.name, &())?,
-                Value::Text(t) => m.serialize_entry(col.name, t)?,
-                Value::Int(i) => m.serialize_entry(col.name, i)?,
+        let mut m = s.serialize_map(Some(fields.positions().count()))?;
+        for i in fields.positions() {
+            let name = COLUMNS[i].name;
+            match &self.values[i] {
+                Value::Null => m.serialize_entry(name, &())?,
+                Value::Text(t) => m.serialize_entry(name, t)?,
+                Value::Int(n) => m.serialize_entry(name, n)?,
             }
         }
         m.end()

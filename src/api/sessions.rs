@@ -24,21 +24,7 @@ pub struct SessionView(pub SessionRecord, pub Fields);
 
 impl Serialize for SessionView {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use edge_shared::accounting::Value;
-        use serde::ser::SerializeMap;
-        if self.1 == Fields::SHOWN {
-            return self.0.serialize(s);
-        }
-        let mut m = s.serialize_map(None)?;
-        for i in self.1.positions() {
-            let name = COLUMNS[i].name;
-            match &self.0.values[i] {
-                Value::Null => m.serialize_entry(name, &())?,
-                Value::Text(t) => m.serialize_entry(name, t)?,
-                Value::Int(n) => m.serialize_entry(name, n)?,
-            }
-        }
-        m.end()
+        self.0.serialize_fields(s, self.1)
     }
 }
 
