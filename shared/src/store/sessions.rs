@@ -49,11 +49,27 @@ pub(super) const RETURNING: &str = "acct_unique_id, acct_session_id, username, n
 /// names them).
 pub(super) fn col_list() -> &'static str {
     static LIST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    LIST.get_or_init(|| select_list(Fields::ALL))
+    LIST.get_or_init(|| names_of(Fields::ALL))
 }
 
-/// Some of the table's columns, in `COLUMNS` order, as a select list.
-fn select_list(fields: Fields) -> String {
+/// Some of the table's columns, in `COLUMNS` order, as a select list. The two sets every
+/// request without `fields=` selects (whole records, and a page of whole sessions) are built
+/// once; a projection's list is built per request.
+fn select_list(fields: Fields) -> std::borrow::Cow<'static, str> {
+    static SHOWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if fields == Fields::ALL {
+        col_list().into()
+    } else if fields == Fields::SHOWN {
+        SHOWN
+            .get_or_init(|| names_of(Fields::SHOWN))
+            .as_str()
+            .into()
+    } else {
+        names_of(fields).into()
+    }
+}
+
+fn names_of(fields: Fields) -> String {
     fields
         .positions()
         .map(|i| COLUMNS[i].name)
@@ -289,12 +305,10 @@ impl Store {
         q: &SessionQuery,
         into: &mut ListInto<'_>,
     ) -> Result<(), StoreError> {
-        let selected = into.selected();
-        let mut sql = if selected == Fields::ALL {
-            format!("SELECT {} FROM sessions WHERE 1 = 1", col_list())
-        } else {
-            format!("SELECT {} FROM sessions WHERE 1 = 1", select_list(selected))
-        };
+        let mut sql = format!(
+            "SELECT {} FROM sessions WHERE 1 = 1",
+            select_list(into.selected())
+        );
         let mut n = 0;
         let mut next = |clause: &str| {
             n += 1;
